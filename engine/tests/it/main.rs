@@ -1,0 +1,10 @@
+//! Integration tests of cinder-engine: every backend against the reference,
+//! shader validation, GPU overflow, cancellation and errors.
+//!
+//! GPU tests run on whatever adapter wgpu finds (lavapipe in CI). Without one
+//! they print `SKIPPED: ...`, or fail when `CINDER_REQUIRE_GPU=1`.
+
+mod common;
+mod cpu;
+mod gpu;
+mod shaders;
