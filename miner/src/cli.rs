@@ -113,7 +113,7 @@ pub(crate) struct BenchArgs {
     #[arg(long, value_enum, default_value = "all")]
     pub backend: BenchBackendArg,
     /// Seconds of steady hashing per backend and algorithm (after tuning).
-    #[arg(long, value_name = "N", default_value_t = 5.0)]
+    #[arg(long, value_name = "N", default_value_t = 5.0, allow_negative_numbers = true)]
     pub seconds: f64,
     /// Job switches to time per CPU/GPU backend (0 to skip).
     #[arg(long, value_name = "N", default_value_t = 5)]
@@ -136,10 +136,10 @@ pub(crate) struct SearchArgs {
     #[arg(long, value_name = "HEX")]
     pub header: String,
     /// First nonce.
-    #[arg(long, value_name = "U32")]
+    #[arg(long, value_name = "U32", allow_negative_numbers = true)]
     pub start: u32,
     /// Number of nonces (start + count must not pass 2^32).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub count: u64,
     /// Target as 64 hex digits, big-endian as Bitcoin displays it (default:
     /// from the header's bits).

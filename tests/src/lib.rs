@@ -1,1 +1,48 @@
-//! x
+//! # cinder-tests
+//!
+//! Cross-crate and multi-process tests of Cinder, and the known-answer
+//! vectors in `vectors/`. This library only loads vectors; the tests live in
+//! `tests/it/`.
+//!
+//! Each vector file is JSON with a `_comment` that says where its values came
+//! from. [`VECTOR_FILES`] lists every file and the test that consumes it; a
+//! test asserts the directory holds exactly those files, so a vector cannot
+//! sit unused.
+
+use std::path::PathBuf;
+
+/// Every vector file, with the test that uses it.
+pub const VECTOR_FILES: &[(&str, &str)] = &[
+    ("bitcoin_headers.json", "vectors::bitcoin_headers_on_every_backend"),
+    ("blake3_official.json", "vectors::official_blake3_vectors_on_every_compression"),
+    ("blake3_pow_headers.json", "vectors::blake3_pow_hashes_on_every_backend"),
+    ("pow_search.json", "vectors::easy_target_searches_on_every_backend"),
+];
+
+/// The `vectors/` directory.
+pub fn vectors_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("vectors")
+}
+
+/// Loads and parses a vector file listed in [`VECTOR_FILES`].
+///
+/// # Panics
+/// If the file is not listed, missing, or not JSON: a broken vector is a
+/// failed test.
+pub fn load(name: &str) -> serde_json::Value {
+    assert!(VECTOR_FILES.iter().any(|(f, _)| *f == name), "{name} is not listed in VECTOR_FILES");
+    let path = vectors_dir().join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    let v: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()));
+    assert!(
+        v.get("_comment").and_then(|c| c.as_str()).is_some_and(|c| c.len() > 40),
+        "{name} has no provenance _comment"
+    );
+    v
+}
+
+/// Decodes hex or panics with the field's name.
+pub fn unhex(field: &str, s: &str) -> Vec<u8> {
+    hex::decode(s).unwrap_or_else(|e| panic!("{field}: not hex: {e}"))
+}

@@ -1,0 +1,3 @@
+//! Cross-crate tests: known-answer vectors through every backend.
+
+mod vectors;
