@@ -19,17 +19,17 @@ fn blake3_search(
     @builtin(local_invocation_index) lid: u32,
 ) {
     let first = first_offset(wg, nwg, lid);
-    if (first >= params.count) {
+    if (first >= dispatch.count) {
         return;
     }
-    let n = min(NONCES_PER_THREAD, params.count - first);
-    let cv0 = params.state[0];
-    let cv1 = params.state[1];
+    let n = min(NONCES_PER_THREAD, dispatch.count - first);
+    let cv0 = job.state[0];
+    let cv1 = job.state[1];
     let row3 = vec4<u32>(0u, 0u, 16u, B3_CHUNK_END | B3_ROOT);
-    let top = params.target_le[1].w;
+    let top = job.target_le[1].w;
     for (var i = 0u; i < n; i++) {
-        let nonce = params.base_nonce + first + i;
-        let m = B3Msg(vec4<u32>(params.tail.xyz, nonce), vec4<u32>(0u), vec4<u32>(0u), vec4<u32>(0u));
+        let nonce = dispatch.base_nonce + first + i;
+        let m = B3Msg(vec4<u32>(job.tail.xyz, nonce), vec4<u32>(0u), vec4<u32>(0u), vec4<u32>(0u));
         let s = b3_rounds(cv0, cv1, m, row3);
         if ((s.r1.w ^ s.r3.w) <= top) {
             let o = b3_compress(cv0, cv1, m, row3);

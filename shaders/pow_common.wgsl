@@ -5,15 +5,18 @@
 override WORKGROUP_SIZE: u32 = 64u;
 override NONCES_PER_THREAD: u32 = 16u;
 
-// One dispatch's job. Layout mirrors `GpuParams` in engine/src/gpu/device.rs.
-struct Params {
+// The job, uploaded once per search. Layout mirrors `JobParams` in engine/src/gpu/device.rs.
+struct Job {
     // sha256d: midstate a..h after header bytes 0..64. blake3: chaining value.
     state: array<vec4<u32>, 2>,
     // Header words at bytes 64, 68, 72 (big-endian for sha256d, little-endian for blake3).
     tail: vec4<u32>,
-    // Target as little-endian words; target[1].w is the most significant.
+    // Target as little-endian words; target_le[1].w is the most significant.
     target_le: array<vec4<u32>, 2>,
-    // First nonce of this dispatch and how many nonces it covers.
+}
+
+// One dispatch: its first nonce and how many nonces it covers. Mirrors `DispatchParams`.
+struct Dispatch {
     base_nonce: u32,
     count: u32,
     _pad0: u32,
@@ -28,10 +31,11 @@ struct Hits {
     nonces: array<u32>,
 }
 
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read_write> hits: Hits;
+@group(0) @binding(0) var<uniform> job: Job;
+@group(0) @binding(1) var<uniform> dispatch: Dispatch;
+@group(0) @binding(2) var<storage, read_write> hits: Hits;
 
-// Offset (from base_nonce) of this thread's first nonce. Dispatches are 2-D
+// Offset (from dispatch.base_nonce) of this thread's first nonce. Dispatches are 2-D
 // when one dimension cannot hold all workgroups.
 fn first_offset(wg: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
     let thread = (wg.y * nwg.x + wg.x) * WORKGROUP_SIZE + lid;
@@ -49,8 +53,8 @@ fn record_hit(nonce: u32) {
 
 // Full 256-bit comparison: hash (little-endian words, [7] most significant) <= target.
 fn meets_target(h: array<u32, 8>) -> bool {
-    let t = array<u32, 8>(params.target_le[0].x, params.target_le[0].y, params.target_le[0].z, params.target_le[0].w,
-                          params.target_le[1].x, params.target_le[1].y, params.target_le[1].z, params.target_le[1].w);
+    let t = array<u32, 8>(job.target_le[0].x, job.target_le[0].y, job.target_le[0].z, job.target_le[0].w,
+                          job.target_le[1].x, job.target_le[1].y, job.target_le[1].z, job.target_le[1].w);
     for (var i = 7i; i >= 0i; i--) {
         if (h[i] != t[i]) {
             return h[i] < t[i];

@@ -290,19 +290,19 @@ fn sha256d_search(
     @builtin(local_invocation_index) lid: u32,
 ) {
     let first = first_offset(wg, nwg, lid);
-    if (first >= params.count) {
+    if (first >= dispatch.count) {
         return;
     }
-    let n = min(NONCES_PER_THREAD, params.count - first);
-    let mid = Sha(params.state[0], params.state[1]);
-    let tail = params.tail.xyz;
+    let n = min(NONCES_PER_THREAD, dispatch.count - first);
+    let mid = Sha(job.state[0], job.state[1]);
+    let tail = job.tail.xyz;
     var pre = mid;
     pre = rnd(pre, K[0] + tail.x);
     pre = rnd(pre, K[1] + tail.y);
     pre = rnd(pre, K[2] + tail.z);
-    let top = params.target_le[1].w;
+    let top = job.target_le[1].w;
     for (var i = 0u; i < n; i++) {
-        let nonce = params.base_nonce + first + i;
+        let nonce = dispatch.base_nonce + first + i;
         let p = second_hash_to_60(first_hash(pre, mid, tail, bswap(nonce)));
         // Final H7 = IV7 + e after round 60.
         if (bswap(IV[7] + p.s.efgh.x) <= top) {

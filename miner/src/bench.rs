@@ -190,8 +190,8 @@ fn print(rows: &[Row], json: bool) -> CmdResult {
     let ms = |r: Option<f64>| r.map_or("-".to_string(), |v| format!("{v:.1}"));
     writeln!(
         out,
-        "{:<8} {:<10} {:>12} {:>8} {:>10} {:>13}  {}",
-        "algo", "backend", "MH/s", "vs cpu", "vs ref", "switch ms", "device"
+        "{:<8} {:<10} {:>12} {:>8} {:>10} {:>13}  device",
+        "algo", "backend", "MH/s", "vs cpu", "vs ref", "switch ms"
     )
     .context("writing to stdout")?;
     for r in rows {

@@ -48,11 +48,6 @@ impl MinerStats {
         self.completed.load(Ordering::Relaxed) + cur
     }
 
-    /// Solutions submitted.
-    pub(crate) fn found(&self) -> u64 {
-        self.found.load(Ordering::Relaxed)
-    }
-
     /// Cancels the search in progress; the loop then asks for new work.
     pub(crate) fn interrupt(&self) {
         if let Some(c) = self.current.lock().unwrap_or_else(PoisonError::into_inner).as_ref() {
@@ -115,6 +110,7 @@ impl SyntheticJobs {
     }
 
     /// The job with id `id`.
+    #[allow(clippy::cast_possible_truncation, reason = "the time field rolls over on purpose")]
     pub(crate) fn job(&self, id: u64) -> PowJob {
         let mut h = self.header;
         h.set_time(h.time().wrapping_add(id as u32));
@@ -136,6 +132,7 @@ impl JobSource for SyntheticJobs {
 }
 
 #[cfg(test)]
+#[allow(clippy::cast_possible_truncation, reason = "test inputs")]
 mod tests {
     use super::*;
     use cinder_engine::pow::BackendKind;
@@ -178,7 +175,7 @@ mod tests {
         assert_eq!(src.got.len(), expected);
         assert!(expected > 0);
         assert_eq!(stats.hashes(), 15_000);
-        assert_eq!(stats.found() as usize, expected);
+        assert_eq!(stats.found.load(Ordering::Relaxed), expected as u64);
     }
 
     #[test]

@@ -130,10 +130,8 @@ fn run(cmd: Command) -> CmdResult {
 pub(crate) fn cpu_options(a: &CpuArgs, opts: &mut BackendOptions) -> CmdResult {
     opts.cpu_threads = a.threads.map(|t| t as usize);
     opts.cpu_isa = a.cpu_isa.as_deref().map(str::parse::<Isa>).transpose()?;
-    if let Some(isa) = opts.cpu_isa {
-        if !isa.is_supported() {
-            return Err(cinder_engine::Error::IsaUnavailable(isa).into());
-        }
+    if let Some(isa) = opts.cpu_isa.filter(|i| !i.is_supported()) {
+        return Err(cinder_engine::Error::IsaUnavailable(isa).into());
     }
     Ok(())
 }

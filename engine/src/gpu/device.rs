@@ -30,35 +30,36 @@ pub const MAX_DISPATCH_NONCES: u64 = 1 << 30;
 /// How long one dispatch may take before the device is considered hung.
 const DISPATCH_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// Parameters of one dispatch; mirrors `Params` in `shaders/pow_common.wgsl`.
+/// A job as the kernels see it, uploaded once per search; mirrors `Job` in
+/// `shaders/pow_common.wgsl`.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
-pub(crate) struct GpuParams {
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub(crate) struct JobParams {
     state: [u32; 8],
     tail: [u32; 4],
     target: [u32; 8],
+}
+
+impl JobParams {
+    pub(crate) fn new(prepared: &Prepared) -> Self {
+        match prepared {
+            Prepared::Sha256d(j) => {
+                JobParams { state: j.mid, tail: [j.tail[0], j.tail[1], j.tail[2], 0], target: j.target }
+            }
+            Prepared::Blake3(j) => {
+                JobParams { state: j.cv, tail: [j.tail[0], j.tail[1], j.tail[2], 0], target: j.target }
+            }
+        }
+    }
+}
+
+/// One dispatch's nonces; mirrors `Dispatch` in `shaders/pow_common.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+struct DispatchParams {
     base_nonce: u32,
     count: u32,
     pad: [u32; 2],
-}
-
-impl GpuParams {
-    pub(crate) fn new(prepared: &Prepared) -> Self {
-        match prepared {
-            Prepared::Sha256d(j) => GpuParams {
-                state: j.mid,
-                tail: [j.tail[0], j.tail[1], j.tail[2], 0],
-                target: j.target,
-                ..Default::default()
-            },
-            Prepared::Blake3(j) => GpuParams {
-                state: j.cv,
-                tail: [j.tail[0], j.tail[1], j.tail[2], 0],
-                target: j.target,
-                ..Default::default()
-            },
-        }
-    }
 }
 
 /// What `cinder-miner devices` shows of an adapter.
@@ -108,7 +109,7 @@ impl AdapterSummary {
 }
 
 struct Slot {
-    params: wgpu::Buffer,
+    dispatch: wgpu::Buffer,
     hits: wgpu::Buffer,
     readback: wgpu::Buffer,
     bind_group: wgpu::BindGroup,
@@ -134,11 +135,17 @@ pub struct GpuDevice {
     search_pipeline_layout: wgpu::PipelineLayout,
     pipelines: Mutex<HashMap<(Algo, u32, u32), wgpu::ComputePipeline>>,
     kat_pipeline: Mutex<Option<wgpu::ComputePipeline>>,
-    slots: Mutex<Vec<Slot>>,
+    /// The job uniform and the slots; locked for the length of a search.
+    buffers: Mutex<Buffers>,
     hit_capacity: u32,
     errors: Arc<Mutex<Vec<String>>>,
     max_workgroups_per_dim: u32,
     max_workgroup_size: u32,
+}
+
+struct Buffers {
+    job: wgpu::Buffer,
+    slots: Vec<Slot>,
 }
 
 impl std::fmt::Debug for GpuDevice {
@@ -187,12 +194,22 @@ impl GpuDevice {
                     ty: wgpu::BindingType::Buffer {
                         ty: wgpu::BufferBindingType::Uniform,
                         has_dynamic_offset: false,
-                        min_binding_size: wgpu::BufferSize::new(size_of::<GpuParams>() as u64),
+                        min_binding_size: wgpu::BufferSize::new(size_of::<JobParams>() as u64),
                     },
                     count: None,
                 },
                 wgpu::BindGroupLayoutEntry {
                     binding: 1,
+                    visibility: wgpu::ShaderStages::COMPUTE,
+                    ty: wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Uniform,
+                        has_dynamic_offset: false,
+                        min_binding_size: wgpu::BufferSize::new(size_of::<DispatchParams>() as u64),
+                    },
+                    count: None,
+                },
+                wgpu::BindGroupLayoutEntry {
+                    binding: 2,
                     visibility: wgpu::ShaderStages::COMPUTE,
                     ty: wgpu::BindingType::Buffer {
                         ty: wgpu::BufferBindingType::Storage { read_only: false },
@@ -209,11 +226,17 @@ impl GpuDevice {
             immediate_size: 0,
         });
         let hits_size = 8 + 4 * u64::from(hit_capacity);
+        let job = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("pow-job"),
+            size: size_of::<JobParams>() as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
         let slots = (0..2)
             .map(|i| {
-                let params = device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some(&format!("pow-params-{i}")),
-                    size: size_of::<GpuParams>() as u64,
+                let dispatch = device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some(&format!("pow-dispatch-{i}")),
+                    size: size_of::<DispatchParams>() as u64,
                     usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
                     mapped_at_creation: false,
                 });
@@ -233,11 +256,12 @@ impl GpuDevice {
                     label: Some(&format!("pow-bind-{i}")),
                     layout: &search_layout,
                     entries: &[
-                        wgpu::BindGroupEntry { binding: 0, resource: params.as_entire_binding() },
-                        wgpu::BindGroupEntry { binding: 1, resource: hits.as_entire_binding() },
+                        wgpu::BindGroupEntry { binding: 0, resource: job.as_entire_binding() },
+                        wgpu::BindGroupEntry { binding: 1, resource: dispatch.as_entire_binding() },
+                        wgpu::BindGroupEntry { binding: 2, resource: hits.as_entire_binding() },
                     ],
                 });
-                Slot { params, hits, readback, bind_group }
+                Slot { dispatch, hits, readback, bind_group }
             })
             .collect();
         let dev = GpuDevice {
@@ -247,7 +271,7 @@ impl GpuDevice {
             search_pipeline_layout,
             pipelines: Mutex::new(HashMap::new()),
             kat_pipeline: Mutex::new(None),
-            slots: Mutex::new(slots),
+            buffers: Mutex::new(Buffers { job, slots }),
             hit_capacity,
             errors,
             max_workgroups_per_dim: limits.max_compute_workgroups_per_dimension,
@@ -333,16 +357,17 @@ impl GpuDevice {
         &self,
         slot: &Slot,
         pipeline: &wgpu::ComputePipeline,
-        template: &GpuParams,
         tuning: &Tuning,
         range: NonceRange,
-    ) -> wgpu::SubmissionIndex {
-        // range.count() <= MAX_DISPATCH_NONCES < 2^32 (checked by the caller).
-        let count = range.count() as u32;
-        let params = GpuParams { base_nonce: range.start(), count, ..*template };
-        self.queue.write_buffer(&slot.params, 0, bytemuck::bytes_of(&params));
-        let per_group = u64::from(tuning.workgroup_size) * u64::from(tuning.nonces_per_thread.max(1));
-        let groups = range.count().div_ceil(per_group).max(1);
+    ) -> Result<wgpu::SubmissionIndex> {
+        let too_big = || self.err(format!("dispatch of {} nonces exceeds {MAX_DISPATCH_NONCES}", range.count()));
+        if range.count() > MAX_DISPATCH_NONCES {
+            return Err(too_big());
+        }
+        let count = u32::try_from(range.count()).map_err(|_| too_big())?;
+        let params = DispatchParams { base_nonce: range.start(), count, pad: [0; 2] };
+        self.queue.write_buffer(&slot.dispatch, 0, bytemuck::bytes_of(&params));
+        let groups = range.count().div_ceil(tuning.nonces_per_group()).max(1);
         let max = u64::from(self.max_workgroups_per_dim.max(1));
         let x = groups.min(max);
         let y = groups.div_ceil(x);
@@ -354,11 +379,12 @@ impl GpuDevice {
                 .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("pow-search"), timestamp_writes: None });
             pass.set_pipeline(pipeline);
             pass.set_bind_group(0, &slot.bind_group, &[]);
-            // x <= max_workgroups_per_dim and y <= 2^30 / x, both fit u32.
-            pass.dispatch_workgroups(x as u32, y as u32, 1);
+            // x <= max_workgroups_per_dim and x * y groups cover at most 2^30 nonces.
+            let (x, y) = (u32::try_from(x).map_err(|_| too_big())?, u32::try_from(y).map_err(|_| too_big())?);
+            pass.dispatch_workgroups(x, y, 1);
         }
         enc.copy_buffer_to_buffer(&slot.hits, 0, &slot.readback, 0, slot.hits.size());
-        self.queue.submit([enc.finish()])
+        Ok(self.queue.submit([enc.finish()]))
     }
 
     /// Waits for `submission` and maps `buf`; returns its bytes.
@@ -410,14 +436,17 @@ impl GpuDevice {
     pub(crate) fn run(
         &self,
         algo: Algo,
-        template: &GpuParams,
+        job: &JobParams,
         tuning: &Tuning,
         next: &mut dyn FnMut() -> Option<NonceRange>,
         ctl: &SearchControl,
         out: &mut Vec<u32>,
     ) -> Result<u64> {
         let pipeline = self.search_pipeline(algo, tuning)?;
-        let slots = lock(&self.slots);
+        let buffers = lock(&self.buffers);
+        // The job goes up once; queue order puts it before this search's dispatches.
+        self.queue.write_buffer(&buffers.job, 0, bytemuck::bytes_of(job));
+        let slots = &buffers.slots;
         let mut free: Vec<usize> = (0..slots.len()).rev().collect();
         let mut inflight: VecDeque<InFlight> = VecDeque::new();
         // Ranges whose hits overflowed the buffer, split in halves, searched first.
@@ -430,11 +459,16 @@ impl GpuDevice {
                 if range.is_empty() {
                     continue;
                 }
-                if range.count() > MAX_DISPATCH_NONCES {
-                    return Err(self.err(format!("dispatch of {} nonces exceeds {MAX_DISPATCH_NONCES}", range.count())));
-                }
+                let submission = match self.submit(&slots[slot], &pipeline, tuning, range) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        for g in inflight.drain(..) {
+                            let _ = self.collect(&slots[g.slot], g.submission);
+                        }
+                        return Err(e);
+                    }
+                };
                 free.pop();
-                let submission = self.submit(&slots[slot], &pipeline, template, tuning, range);
                 inflight.push_back(InFlight { slot, range, submission });
             }
             let Some(f) = inflight.pop_front() else { break };
@@ -489,7 +523,8 @@ impl GpuDevice {
             for i in chunk {
                 words.extend_from_slice(&i.cv);
                 words.extend_from_slice(&i.block);
-                words.extend_from_slice(&[i.counter as u32, (i.counter >> 32) as u32, i.block_len, i.flags]);
+                let (lo, hi) = crate::hash::split_u64(i.counter);
+                words.extend_from_slice(&[lo, hi, i.block_len, i.flags]);
             }
             let input = self.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("kat-in"),
@@ -526,7 +561,9 @@ impl GpuDevice {
                 pass.set_pipeline(&pipeline);
                 pass.set_bind_group(0, &bind, &[]);
                 // chunk.len() <= GROUP * max_workgroups_per_dim, so this fits u32.
-                pass.dispatch_workgroups(chunk.len().div_ceil(GROUP) as u32, 1, 1);
+                let groups = u32::try_from(chunk.len().div_ceil(GROUP))
+                    .map_err(|_| self.err("too many inputs for one dispatch"))?;
+                pass.dispatch_workgroups(groups, 1, 1);
             }
             enc.copy_buffer_to_buffer(&output, 0, &readback, 0, out_size);
             let sub = self.queue.submit([enc.finish()]);

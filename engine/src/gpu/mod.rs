@@ -286,7 +286,7 @@ impl GpuBackend {
     /// Searches `range` on every device; hits sorted and verified on the CPU.
     pub fn search(&self, job: &PowJob, range: NonceRange, ctl: &SearchControl) -> Result<SearchReport> {
         let prepared = Prepared::new(job);
-        let template = device::GpuParams::new(&prepared);
+        let job_params = device::JobParams::new(&prepared);
         let tunings = (0..self.devices.len()).map(|i| self.tuning(i, job.algo)).collect::<Result<Vec<_>>>()?;
         let cursor = AtomicU64::new(0);
         let take = |n: u64| -> Option<NonceRange> {
@@ -297,7 +297,7 @@ impl GpuBackend {
         let mut searched = 0u64;
         if self.devices.len() == 1 {
             let n = tunings[0].dispatch_nonces;
-            searched = self.devices[0].run(job.algo, &template, &tunings[0], &mut || take(n), ctl, &mut nonces)?;
+            searched = self.devices[0].run(job.algo, &job_params, &tunings[0], &mut || take(n), ctl, &mut nonces)?;
         } else {
             let results: Vec<Result<(Vec<u32>, u64)>> = std::thread::scope(|s| {
                 let handles: Vec<_> = self
@@ -306,11 +306,11 @@ impl GpuBackend {
                     .zip(&tunings)
                     .map(|(dev, t)| {
                         let take = &take;
-                        let template = &template;
+                        let job_params = &job_params;
                         s.spawn(move || {
                             let mut out = Vec::new();
                             let n = t.dispatch_nonces;
-                            let done = dev.run(job.algo, template, t, &mut || take(n), ctl, &mut out)?;
+                            let done = dev.run(job.algo, job_params, t, &mut || take(n), ctl, &mut out)?;
                             Ok((out, done))
                         })
                     })

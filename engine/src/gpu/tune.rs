@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::gpu::device::{AdapterSummary, GpuDevice, GpuParams, MAX_DISPATCH_NONCES};
+use crate::gpu::device::{AdapterSummary, GpuDevice, JobParams, MAX_DISPATCH_NONCES};
 use crate::gpu::shaders;
 use crate::pow::cpu::Prepared;
 use crate::pow::{Algo, Header, NonceRange, PowJob, SearchControl, Target};
@@ -206,12 +206,12 @@ fn timing_job(algo: Algo) -> PowJob {
 /// Steady rate of `tuning` (with its dispatch size) over `budget`, in hashes/s.
 pub(crate) fn measure(dev: &GpuDevice, algo: Algo, tuning: &Tuning, budget: Duration) -> Result<f64> {
     let job = timing_job(algo);
-    let template = GpuParams::new(&Prepared::new(&job));
+    let job_params = JobParams::new(&Prepared::new(&job));
     let ctl = SearchControl::new();
     let mut hits = Vec::new();
     // Warm up: pipeline build and first dispatch.
     let mut once = Some(NonceRange::new(0, tuning.dispatch_nonces)?);
-    dev.run(algo, &template, tuning, &mut || once.take(), &ctl, &mut hits)?;
+    dev.run(algo, &job_params, tuning, &mut || once.take(), &ctl, &mut hits)?;
     let start = Instant::now();
     let mut offset = 0u64;
     let mut next = || {
@@ -222,22 +222,22 @@ pub(crate) fn measure(dev: &GpuDevice, algo: Algo, tuning: &Tuning, budget: Dura
         offset += r.count();
         Some(r)
     };
-    let searched = dev.run(algo, &template, tuning, &mut next, &ctl, &mut hits)?;
+    let searched = dev.run(algo, &job_params, tuning, &mut next, &ctl, &mut hits)?;
     Ok(searched as f64 / start.elapsed().as_secs_f64())
 }
 
 /// Sizes `tuning.dispatch_nonces` so one dispatch takes about [`TARGET_DISPATCH`].
 fn size_dispatch(dev: &GpuDevice, algo: Algo, mut tuning: Tuning) -> Result<Tuning> {
     let job = timing_job(algo);
-    let template = GpuParams::new(&Prepared::new(&job));
+    let job_params = JobParams::new(&Prepared::new(&job));
     let ctl = SearchControl::new();
     let group = tuning.nonces_per_group();
     let max = MAX_DISPATCH_NONCES / group * group;
-    let mut time_one = |n: u64| -> Result<Duration> {
+    let time_one = |n: u64| -> Result<Duration> {
         let mut hits = Vec::new();
         let mut once = Some(NonceRange::new(0, n)?);
         let t = Instant::now();
-        dev.run(algo, &template, &tuning, &mut || once.take(), &ctl, &mut hits)?;
+        dev.run(algo, &job_params, &tuning, &mut || once.take(), &ctl, &mut hits)?;
         Ok(t.elapsed().max(Duration::from_micros(20)))
     };
     // Warm up: some drivers compile the pipeline at its first dispatch.
@@ -246,6 +246,10 @@ fn size_dispatch(dev: &GpuDevice, algo: Algo, mut tuning: Tuning) -> Result<Tuni
     for _ in 0..10 {
         let took = time_one(n)?;
         let rate = n as f64 / took.as_secs_f64();
+        #[allow(
+            clippy::cast_possible_truncation,
+            reason = "a float-to-int `as` saturates; the rate is finite and positive"
+        )]
         let want =
             ((rate * TARGET_DISPATCH.as_secs_f64()) as u64).div_ceil(group).max(1).saturating_mul(group).min(max);
         let settled = took >= TARGET_DISPATCH / 2 && took <= TARGET_DISPATCH * 2;

@@ -75,6 +75,7 @@ fn g(v: &mut [u32; 16], a: usize, b: usize, c: usize, d: usize, mx: u32, my: u32
 pub fn compress(input: &CompressInput) -> [u32; 16] {
     let cv = &input.cv;
     let m = &input.block;
+    let (counter_lo, counter_hi) = super::split_u64(input.counter);
     let mut v = [
         cv[0],
         cv[1],
@@ -88,8 +89,8 @@ pub fn compress(input: &CompressInput) -> [u32; 16] {
         IV[1],
         IV[2],
         IV[3],
-        input.counter as u32,
-        (input.counter >> 32) as u32,
+        counter_lo,
+        counter_hi,
         input.block_len,
         input.flags,
     ];
@@ -203,7 +204,7 @@ impl ChunkState {
                     cv: self.cv,
                     block: block_words(&self.block),
                     counter: self.chunk_counter,
-                    block_len: BLOCK_LEN as u32,
+                    block_len: super::block_len_u32(BLOCK_LEN),
                     flags: self.flags | self.start_flag(),
                 }));
                 self.blocks_compressed += 1;
@@ -222,7 +223,7 @@ impl ChunkState {
             cv: self.cv,
             block: block_words(&self.block[..self.block_len]),
             counter: self.chunk_counter,
-            block_len: self.block_len as u32,
+            block_len: super::block_len_u32(self.block_len),
             flags: self.flags | self.start_flag() | CHUNK_END,
         }
     }
@@ -232,7 +233,7 @@ fn parent_output(left: [u32; 8], right: [u32; 8], key: [u32; 8], flags: u32) -> 
     let mut block = [0u32; 16];
     block[..8].copy_from_slice(&left);
     block[8..].copy_from_slice(&right);
-    Output { cv: key, block, counter: 0, block_len: BLOCK_LEN as u32, flags: PARENT | flags }
+    Output { cv: key, block, counter: 0, block_len: super::block_len_u32(BLOCK_LEN), flags: PARENT | flags }
 }
 
 /// BLAKE3 over a caller-supplied compression function (the reference
@@ -307,6 +308,7 @@ impl<C: FnMut(&CompressInput) -> [u32; 16]> Hasher<C> {
 }
 
 #[cfg(test)]
+#[allow(clippy::cast_possible_truncation, reason = "test inputs")]
 mod tests {
     use super::*;
 

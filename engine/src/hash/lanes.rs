@@ -21,7 +21,7 @@ use crate::hash::{blake3 as b3, sha256};
 /// is enabled (inside a `#[target_feature]` function, after detection).
 pub(crate) unsafe trait Lanes: Copy {
     /// Number of lanes.
-    const N: usize;
+    const N: u32;
     unsafe fn splat(x: u32) -> Self;
     /// `base, base+1, ..., base+N-1`, wrapping.
     unsafe fn counting(base: u32) -> Self;
@@ -61,7 +61,7 @@ pub(crate) unsafe trait Lanes: Copy {
 }
 
 unsafe impl Lanes for u32 {
-    const N: usize = 1;
+    const N: u32 = 1;
     #[inline(always)]
     unsafe fn splat(x: u32) -> Self {
         x
@@ -127,7 +127,7 @@ pub(crate) mod x86 {
     pub(crate) struct Avx2(__m256i);
 
     unsafe impl Lanes for Avx2 {
-        const N: usize = 8;
+        const N: u32 = 8;
         #[inline(always)]
         unsafe fn splat(x: u32) -> Self {
             unsafe { Avx2(_mm256_set1_epi32(x as i32)) }
@@ -218,7 +218,7 @@ pub(crate) mod x86 {
     pub(crate) struct Avx512(__m512i);
 
     unsafe impl Lanes for Avx512 {
-        const N: usize = 16;
+        const N: u32 = 16;
         #[inline(always)]
         unsafe fn splat(x: u32) -> Self {
             unsafe { Avx512(_mm512_set1_epi32(x as i32)) }
@@ -446,7 +446,7 @@ pub(crate) unsafe fn sha256d_scan<V: Lanes>(job: &Sha256dJob, start: u32, count:
                 );
             }
         }
-        done = done.saturating_add(V::N as u32);
+        done = done.saturating_add(V::N);
     }
 }
 
@@ -462,7 +462,7 @@ fn collect_lanes<V: Lanes>(
     target: &[u32; 8],
 ) {
     let t = crate::pow::Target::from_le_words(*target);
-    for lane in 0..V::N as u32 {
+    for lane in 0..V::N {
         if mask & (1 << lane) != 0 && done.saturating_add(lane) < count {
             let nonce = base.wrapping_add(lane);
             if t.is_met_by_words(&full_hash_words(nonce)) {
@@ -630,7 +630,7 @@ pub(crate) unsafe fn blake3_scan<V: Lanes>(job: &Blake3Job, start: u32, count: u
                     &job.target,
                 );
             }
-            done = done.saturating_add(V::N as u32);
+            done = done.saturating_add(V::N);
         }
     }
 }
@@ -639,7 +639,7 @@ pub(crate) unsafe fn blake3_scan<V: Lanes>(job: &Blake3Job, start: u32, count: u
 /// out): the general multi-input compression the BLAKE3 test vectors check.
 #[inline(always)]
 pub(crate) unsafe fn b3_compress_many<V: Lanes>(inputs: &[b3::CompressInput], out: &mut [[u32; 16]]) {
-    assert!(inputs.len() <= V::N && out.len() >= inputs.len());
+    assert!(inputs.len() <= V::N as usize && out.len() >= inputs.len());
     let lane = |f: &dyn Fn(&b3::CompressInput) -> u32| -> V {
         let mut col = [0u32; 16];
         for (c, i) in col.iter_mut().zip(inputs) {
@@ -653,8 +653,8 @@ pub(crate) unsafe fn b3_compress_many<V: Lanes>(inputs: &[b3::CompressInput], ou
         b3_compress(
             &cv,
             &m,
-            lane(&|i| i.counter as u32),
-            lane(&|i| (i.counter >> 32) as u32),
+            lane(&|i| super::split_u64(i.counter).0),
+            lane(&|i| super::split_u64(i.counter).1),
             lane(&|i| i.block_len),
             lane(&|i| i.flags),
         )

@@ -91,6 +91,7 @@ unsafe fn rounds<const N: usize>(abef: &mut [__m128i; N], cdgh: &mut [__m128i; N
 /// # Safety
 /// The CPU must support SHA, SSE4.1 and SSSE3 (`Isa::ShaNi` detection).
 #[target_feature(enable = "sha,sse2,ssse3,sse4.1")]
+#[allow(clippy::cast_possible_truncation, reason = "N is the interleave factor, 1 to 4")]
 pub(crate) unsafe fn sha256d_scan<const N: usize>(job: &Sha256dJob, start: u32, count: u32, hits: &mut Vec<u32>) {
     unsafe {
         let (mid_abef, mid_cdgh) = to_abef_cdgh(&job.mid);

@@ -282,10 +282,8 @@ impl CpuBackend {
                 _ => None,
             },
         };
-        if let Some(i) = isa {
-            if !i.is_supported() {
-                return Err(Error::IsaUnavailable(i));
-            }
+        if let Some(i) = isa.filter(|i| !i.is_supported()) {
+            return Err(Error::IsaUnavailable(i));
         }
         let threads = threads.unwrap_or_else(|| CpuFeatures::detect().cores).max(1);
         let pool = rayon::ThreadPoolBuilder::new()
@@ -313,7 +311,6 @@ impl CpuBackend {
     pub fn search(&self, job: &PowJob, range: NonceRange, ctl: &SearchControl) -> Result<SearchReport> {
         let isa = self.isa(job.algo);
         let prepared = Prepared::new(job);
-        let start = u64::from(range.start());
         let count = range.count();
         let chunks = count.div_ceil(u64::from(CHUNK));
         let hashes = AtomicU64::new(0);
@@ -325,12 +322,10 @@ impl CpuBackend {
                     if ctl.is_cancelled() {
                         return out;
                     }
-                    let s = start + i * u64::from(CHUNK);
-                    let n = (start + count - s).min(u64::from(CHUNK));
-                    // s < 2^32 and n <= CHUNK by NonceRange's invariant.
-                    scan(isa, &prepared, s as u32, n as u32, &mut out);
-                    hashes.fetch_add(n, Ordering::Relaxed);
-                    ctl.add_hashes(n);
+                    let (s, n) = range.piece(i, CHUNK);
+                    scan(isa, &prepared, s, n, &mut out);
+                    hashes.fetch_add(u64::from(n), Ordering::Relaxed);
+                    ctl.add_hashes(u64::from(n));
                     out
                 })
                 .collect()
@@ -346,6 +341,7 @@ impl CpuBackend {
 }
 
 #[cfg(test)]
+#[allow(clippy::cast_possible_truncation, reason = "test inputs")]
 mod tests {
     use super::*;
     use crate::hash::blake3 as b3;

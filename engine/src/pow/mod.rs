@@ -141,16 +141,26 @@ impl NonceRange {
     }
 
     /// The nonces in order.
+    #[allow(clippy::cast_possible_truncation, reason = "every value is < 2^32 by the invariant")]
     pub fn iter(&self) -> impl Iterator<Item = u32> + use<> {
         // Every value is < 2^32 by the invariant.
         (u64::from(self.start)..self.end()).map(|n| n as u32)
     }
 
     /// The sub-range `offset .. offset + len` of this range (clamped).
+    #[allow(clippy::cast_possible_truncation, reason = "start + offset < 2^32 when offset < count, by the invariant")]
     pub fn sub(&self, offset: u64, len: u64) -> NonceRange {
         let offset = offset.min(self.count);
         let len = len.min(self.count - offset);
-        NonceRange { start: (u64::from(self.start) + offset) as u32, count: len }
+        let start = if len == 0 { self.start } else { (u64::from(self.start) + offset) as u32 };
+        NonceRange { start, count: len }
+    }
+
+    /// Piece `i` of the range cut into pieces of `size` nonces, as
+    /// `(start, count)` with `count <= size` (zero past the end).
+    pub fn piece(&self, i: u64, size: u32) -> (u32, u32) {
+        let r = self.sub(i.saturating_mul(u64::from(size)), u64::from(size));
+        (r.start, u32::try_from(r.count).unwrap_or(size))
     }
 }
 

@@ -20,7 +20,7 @@ pub fn search(job: &PowJob, range: NonceRange, ctl: &SearchControl) -> Result<Se
     let mut hits = Vec::new();
     let mut hashes = 0u64;
     for nonce in range.iter() {
-        if hashes % 4096 == 0 && ctl.is_cancelled() {
+        if hashes.is_multiple_of(4096) && ctl.is_cancelled() {
             ctl.add_hashes(hashes % 4096);
             return Ok(SearchReport { hits, hashes, completed: false });
         }
@@ -30,7 +30,7 @@ pub fn search(job: &PowJob, range: NonceRange, ctl: &SearchControl) -> Result<Se
             hits.push(Hit { nonce, hash });
         }
         hashes += 1;
-        if hashes % 4096 == 0 {
+        if hashes.is_multiple_of(4096) {
             ctl.add_hashes(4096);
         }
     }

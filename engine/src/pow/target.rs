@@ -105,10 +105,10 @@ impl Target {
     pub fn to_compact(&self) -> u32 {
         let le = self.to_le_bytes();
         let Some(top) = le.iter().rposition(|&b| b != 0) else { return 0 };
-        let mut size = top as u32 + 1;
-        let byte = |i: i64| -> u32 { if i < 0 { 0 } else { u32::from(le[i as usize]) } };
-        let t = top as i64;
-        let mut mantissa = (byte(t) << 16) | (byte(t - 1) << 8) | byte(t - 2);
+        // top < 32, so the size fits.
+        let mut size = u32::try_from(top + 1).unwrap_or(32);
+        let byte = |below: usize| -> u32 { top.checked_sub(below).map_or(0, |i| u32::from(le[i])) };
+        let mut mantissa = (byte(0) << 16) | (byte(1) << 8) | byte(2);
         if mantissa & 0x0080_0000 != 0 {
             mantissa >>= 8;
             size += 1;

@@ -7,13 +7,13 @@ use cinder_engine::pow::{Header, NonceRange, PowJob, SearchControl, Target, refe
 
 /// One shared GPU backend for the whole binary: untuned (no tuner run, no
 /// cache touched) and with a tiny hit buffer so easy targets overflow it.
-pub fn gpu() -> Option<&'static GpuBackend> {
+pub(crate) fn gpu() -> Option<&'static GpuBackend> {
     static G: OnceLock<Result<GpuBackend, String>> = OnceLock::new();
     gpu_with(&G, DeviceSelection::Default)
 }
 
 /// The same adapter opened twice: exercises the multi-device scheduler.
-pub fn gpu_pair() -> Option<&'static GpuBackend> {
+pub(crate) fn gpu_pair() -> Option<&'static GpuBackend> {
     static G: OnceLock<Result<GpuBackend, String>> = OnceLock::new();
     gpu_with(&G, DeviceSelection::List(vec![0, 0]))
 }
@@ -40,7 +40,7 @@ fn gpu_with(
 }
 
 /// A header from a seed.
-pub fn header(seed: u64) -> Header {
+pub(crate) fn header(seed: u64) -> Header {
     let mut b = [0u8; 80];
     let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
     for v in b.iter_mut() {
@@ -53,13 +53,13 @@ pub fn header(seed: u64) -> Header {
 }
 
 /// A target hit by about `2^-bits` of hashes.
-pub fn easy(bits: u32) -> Target {
+pub(crate) fn easy(bits: u32) -> Target {
     let mut w = [u32::MAX; 8];
     w[7] = u32::MAX >> bits;
     Target::from_le_words(w)
 }
 
 /// The oracle's sorted winning nonces.
-pub fn reference_nonces(job: &PowJob, range: NonceRange) -> Vec<u32> {
+pub(crate) fn reference_nonces(job: &PowJob, range: NonceRange) -> Vec<u32> {
     reference::search(job, range, &SearchControl::new()).unwrap().hits.iter().map(|h| h.nonce).collect()
 }

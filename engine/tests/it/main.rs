@@ -4,6 +4,8 @@
 //! GPU tests run on whatever adapter wgpu finds (lavapipe in CI). Without one
 //! they print `SKIPPED: ...`, or fail when `CINDER_REQUIRE_GPU=1`.
 
+#![allow(clippy::cast_possible_truncation, reason = "test data is built with narrowing casts")]
+
 mod common;
 mod cpu;
 mod gpu;

@@ -1,5 +1,7 @@
 //! Command-line tests of `cinder-miner`, run as a child process.
 
+#![allow(clippy::cast_possible_truncation, reason = "test data is built with narrowing casts")]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs the system packages Cinder needs, if they are missing (Debian/Ubuntu).
+#   mesa-vulkan-drivers: lavapipe, a software Vulkan adapter, so the WGSL
+#                        kernels run (and are tested) on machines without a GPU
+#   libvulkan1:          the Vulkan loader wgpu opens
+set -euo pipefail
+need=()
+for pkg in mesa-vulkan-drivers libvulkan1; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
+done
+[ ${#need[@]} -eq 0 ] && exit 0
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "deps: missing ${need[*]} and no apt-get here; install a Vulkan driver by hand (GPU tests will skip)" >&2
+  exit 0
+fi
+sudo=""
+[ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && sudo="sudo"
+echo "deps: installing ${need[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq >/dev/null
+$sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
