@@ -164,7 +164,7 @@ fn switch_latency(backend: &Backend, algo: Algo, n: u32) -> CmdResult<(f64, f64)
                 Ok(())
             });
             while ctl_b.hashes() == 0 && !b.is_finished() {
-                std::hint::spin_loop();
+                std::thread::sleep(Duration::from_micros(200));
             }
             let latency = t0.elapsed();
             ctl_b.cancel();

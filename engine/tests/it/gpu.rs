@@ -86,7 +86,8 @@ fn cancel_stops_a_full_range_search_promptly() {
         assert!(t.elapsed() < Duration::from_secs(5), "cancel took {:?}", t.elapsed());
         assert!(!r.completed);
         assert!(r.hashes < 1 << 32);
-        assert_eq!(r.hashes % (1 << 14), 0, "only whole dispatches are counted");
+        // Dispatches ramp up 2^12, 2^13, then 2^14 nonces: only whole ones are counted.
+        assert_eq!(r.hashes % (1 << 12), 0, "only whole dispatches are counted");
     });
 }
 
