@@ -65,7 +65,7 @@ pub enum DeviceSelection {
     /// included) unless only hardware is acceptable.
     #[default]
     Default,
-    /// Every adapter, software ones included.
+    /// Every adapter, software ones included (for `auto`: every hardware GPU).
     All,
     /// These indices (as `cinder-miner devices` lists them); an index listed
     /// twice is opened twice.
@@ -303,7 +303,12 @@ impl GpuBackend {
         let job_params = device::JobParams::new(&prepared);
         let tunings = (0..self.devices.len()).map(|i| self.tuning(i, job.algo)).collect::<Result<Vec<_>>>()?;
         let cursor = AtomicU64::new(0);
+        // A failed device stops the others from taking more work.
+        let failed = std::sync::atomic::AtomicBool::new(false);
         let take = |n: u64| -> Option<NonceRange> {
+            if failed.load(Ordering::Relaxed) {
+                return None;
+            }
             let off = cursor.fetch_add(n, Ordering::Relaxed);
             (off < range.count()).then(|| range.sub(off, n))
         };
@@ -319,13 +324,17 @@ impl GpuBackend {
                     .iter()
                     .zip(&tunings)
                     .map(|(dev, t)| {
-                        let take = &take;
-                        let job_params = &job_params;
+                        let (take, failed, job_params) = (&take, &failed, &job_params);
                         s.spawn(move || {
                             let mut out = Vec::new();
                             let mut next = ramp(t, take);
-                            let done = dev.run(job.algo, job_params, t, &mut next, ctl, &mut out)?;
-                            Ok((out, done))
+                            match dev.run(job.algo, job_params, t, &mut next, ctl, &mut out) {
+                                Ok(done) => Ok((out, done)),
+                                Err(e) => {
+                                    failed.store(true, Ordering::Relaxed);
+                                    Err(e)
+                                }
+                            }
                         })
                     })
                     .collect();
@@ -358,5 +367,38 @@ impl GpuBackend {
             hits.push(Hit { nonce, hash });
         }
         Ok(SearchReport { hits, hashes: searched, completed: searched == range.count() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_lists_parse() {
+        assert_eq!("all".parse::<DeviceSelection>().unwrap(), DeviceSelection::All);
+        assert_eq!("ALL".parse::<DeviceSelection>().unwrap(), DeviceSelection::All);
+        assert_eq!("0, 2,1".parse::<DeviceSelection>().unwrap(), DeviceSelection::List(vec![0, 2, 1]));
+        for bad in ["", "x", "0,,1", "-1", "1.5"] {
+            assert!(bad.parse::<DeviceSelection>().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn ramp_grows_to_the_tuned_size_in_whole_groups() {
+        let t = Tuning { workgroup_size: 64, nonces_per_thread: 16, dispatch_nonces: 1 << 20 };
+        let range = NonceRange::FULL;
+        let cursor = AtomicU64::new(0);
+        let take = |n: u64| {
+            let off = cursor.fetch_add(n, Ordering::Relaxed);
+            (off < range.count()).then(|| range.sub(off, n))
+        };
+        let mut next = ramp(&t, &take);
+        let sizes: Vec<u64> = (0..4).map(|_| next().unwrap().count()).collect();
+        assert_eq!(sizes, [1 << 18, 1 << 19, 1 << 20, 1 << 20]);
+        // A tuned size smaller than four groups still hands out whole groups.
+        let small = Tuning { dispatch_nonces: 1024, ..t };
+        let mut next = ramp(&small, &take);
+        assert_eq!(next().unwrap().count(), 1024);
     }
 }

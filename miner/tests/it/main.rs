@@ -105,26 +105,15 @@ fn explicit_target_and_blake3_report_every_hit_sorted() {
     let dir = scratch("target");
     let cache = dir.join("tune.json");
     let easy = "0fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff";
-    let o = miner(
-        &[
-            "search",
-            "--algo",
-            "blake3",
-            "--header",
-            GENESIS,
-            "--start",
-            "0",
-            "--count",
-            "4096",
-            "--target",
-            easy,
-            "--backend",
-            "cpu",
-            "--json",
-        ],
-        &cache,
-        &[],
-    );
+    let args = |backend: &'static str, json: bool| {
+        let mut a = vec!["search", "--algo", "blake3", "--header", GENESIS, "--start", "0", "--count", "4096"];
+        a.extend(["--target", easy, "--backend", backend]);
+        if json {
+            a.push("--json");
+        }
+        a
+    };
+    let o = miner(&args("cpu", true), &cache, &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     let found = v["found"].as_array().unwrap();
@@ -137,25 +126,7 @@ fn explicit_target_and_blake3_report_every_hit_sorted() {
         assert!(h <= easy, "display hash {h} is <= target");
     }
     // The human-readable form lists the same hits.
-    let o = miner(
-        &[
-            "search",
-            "--algo",
-            "blake3",
-            "--header",
-            GENESIS,
-            "--start",
-            "0",
-            "--count",
-            "4096",
-            "--target",
-            easy,
-            "--backend",
-            "reference",
-        ],
-        &cache,
-        &[],
-    );
+    let o = miner(&args("reference", false), &cache, &[]);
     assert!(o.status.success());
     assert!(stdout(&o).contains(&format!("found {}", found.len())), "{}", stdout(&o));
 }
