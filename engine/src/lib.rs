@@ -36,6 +36,8 @@ pub mod error;
 #[cfg(feature = "gpu")]
 pub mod gpu;
 pub mod hash;
+pub mod merkle;
 pub mod pow;
+pub mod sig;
 
 pub use error::{Error, Result};

@@ -17,6 +17,10 @@ pub const VECTOR_FILES: &[(&str, &str)] = &[
     ("blake3_official.json", "vectors::official_blake3_vectors_on_every_compression"),
     ("blake3_pow_headers.json", "vectors::blake3_pow_hashes_on_every_backend"),
     ("pow_search.json", "vectors::easy_target_searches_on_every_backend"),
+    ("ed25519_rfc8032.json", "signatures::rfc8032_vectors_sign_and_verify"),
+    ("ed25519_zip215_edge.json", "signatures::zip215_edge_cases_single_and_batch"),
+    ("ed25519_speccheck.json", "signatures::speccheck_cases_agree_single_and_batch"),
+    ("merkle_blake3.json", "merkle::merkle_vectors_on_every_path"),
 ];
 
 /// The `vectors/` directory.

@@ -135,6 +135,7 @@ pub struct GpuDevice {
     search_pipeline_layout: wgpu::PipelineLayout,
     pipelines: Mutex<HashMap<(Algo, u32, u32), wgpu::ComputePipeline>>,
     kat_pipeline: Mutex<Option<wgpu::ComputePipeline>>,
+    merkle: crate::gpu::merkle::MerkleCache,
     /// The job uniform and the slots; locked for the length of a search.
     buffers: Mutex<Buffers>,
     hit_capacity: u32,
@@ -154,7 +155,7 @@ impl std::fmt::Debug for GpuDevice {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding one of these locks leaves no broken invariant
     // (they guard caches and buffers, rebuilt or rewritten per use).
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -271,6 +272,7 @@ impl GpuDevice {
             search_pipeline_layout,
             pipelines: Mutex::new(HashMap::new()),
             kat_pipeline: Mutex::new(None),
+            merkle: Mutex::new(None),
             buffers: Mutex::new(Buffers { job, slots }),
             hit_capacity,
             errors,
@@ -286,12 +288,24 @@ impl GpuDevice {
         &self.summary
     }
 
+    pub(crate) fn wgpu_device(&self) -> &wgpu::Device {
+        &self.device
+    }
+
+    pub(crate) fn wgpu_queue(&self) -> &wgpu::Queue {
+        &self.queue
+    }
+
+    pub(crate) fn merkle_cache(&self) -> &crate::gpu::merkle::MerkleCache {
+        &self.merkle
+    }
+
     /// Largest workgroup size this device allows.
     pub fn max_workgroup_size(&self) -> u32 {
         self.max_workgroup_size
     }
 
-    fn err(&self, message: impl std::fmt::Display) -> Error {
+    pub(crate) fn err(&self, message: impl std::fmt::Display) -> Error {
         Error::gpu(&self.summary.name, message)
     }
 
@@ -300,7 +314,7 @@ impl GpuDevice {
         if errs.is_empty() { Ok(()) } else { Err(self.err(errs.join("; "))) }
     }
 
-    fn build_pipeline(
+    pub(crate) fn build_pipeline(
         &self,
         src: &ShaderSource,
         layout: Option<&wgpu::PipelineLayout>,
@@ -388,7 +402,7 @@ impl GpuDevice {
     }
 
     /// Waits for `submission` and maps `buf`; returns its bytes.
-    fn read_mapped(&self, buf: &wgpu::Buffer, submission: wgpu::SubmissionIndex) -> Result<Vec<u8>> {
+    pub(crate) fn read_mapped(&self, buf: &wgpu::Buffer, submission: wgpu::SubmissionIndex) -> Result<Vec<u8>> {
         let (tx, rx) = mpsc::channel();
         buf.slice(..).map_async(wgpu::MapMode::Read, move |r| {
             let _ = tx.send(r);

@@ -23,6 +23,7 @@ use crate::pow::cpu::Prepared;
 use crate::pow::{Algo, Hit, NonceRange, PowJob, SearchControl, SearchReport};
 
 mod device;
+mod merkle;
 pub mod shaders;
 pub mod tune;
 

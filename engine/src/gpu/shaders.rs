@@ -36,8 +36,15 @@ pub const BLAKE3_KAT: ShaderSource = ShaderSource {
     entry: "blake3_compress_many",
 };
 
+/// One level of a BLAKE3 Merkle tree: `blake3.wgsl` + `merkle.wgsl`.
+pub const MERKLE: ShaderSource = ShaderSource {
+    name: "merkle",
+    wgsl: concat!(include_str!("../../../shaders/blake3.wgsl"), include_str!("../../../shaders/merkle.wgsl")),
+    entry: "merkle_level",
+};
+
 /// Every pipeline source (the naga validation test walks this).
-pub const ALL: [ShaderSource; 3] = [SHA256D, BLAKE3, BLAKE3_KAT];
+pub const ALL: [ShaderSource; 4] = [SHA256D, BLAKE3, BLAKE3_KAT, MERKLE];
 
 /// The search shader of an algorithm.
 pub fn for_algo(algo: crate::pow::Algo) -> ShaderSource {

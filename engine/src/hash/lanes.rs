@@ -124,7 +124,7 @@ pub(crate) mod x86 {
 
     /// Eight lanes in a `__m256i`.
     #[derive(Clone, Copy)]
-    pub(crate) struct Avx2(__m256i);
+    pub(crate) struct Avx2(pub(crate) __m256i);
 
     unsafe impl Lanes for Avx2 {
         const N: u32 = 8;
@@ -210,6 +210,40 @@ pub(crate) mod x86 {
         unsafe fn store(self, dst: &mut [u32]) {
             assert!(dst.len() >= 8);
             unsafe { _mm256_storeu_si256(dst.as_mut_ptr().cast(), self.0) }
+        }
+    }
+
+    /// Transposes eight rows of eight `u32`s (row `i` in `r[i]`) so that
+    /// vector `k` holds word `k` of every row. Its own inverse.
+    #[inline(always)]
+    pub(crate) unsafe fn transpose8(r: [__m256i; 8]) -> [__m256i; 8] {
+        unsafe {
+            let t0 = _mm256_unpacklo_epi32(r[0], r[1]);
+            let t1 = _mm256_unpackhi_epi32(r[0], r[1]);
+            let t2 = _mm256_unpacklo_epi32(r[2], r[3]);
+            let t3 = _mm256_unpackhi_epi32(r[2], r[3]);
+            let t4 = _mm256_unpacklo_epi32(r[4], r[5]);
+            let t5 = _mm256_unpackhi_epi32(r[4], r[5]);
+            let t6 = _mm256_unpacklo_epi32(r[6], r[7]);
+            let t7 = _mm256_unpackhi_epi32(r[6], r[7]);
+            let u0 = _mm256_unpacklo_epi64(t0, t2);
+            let u1 = _mm256_unpackhi_epi64(t0, t2);
+            let u2 = _mm256_unpacklo_epi64(t1, t3);
+            let u3 = _mm256_unpackhi_epi64(t1, t3);
+            let u4 = _mm256_unpacklo_epi64(t4, t6);
+            let u5 = _mm256_unpackhi_epi64(t4, t6);
+            let u6 = _mm256_unpacklo_epi64(t5, t7);
+            let u7 = _mm256_unpackhi_epi64(t5, t7);
+            [
+                _mm256_permute2x128_si256::<0x20>(u0, u4),
+                _mm256_permute2x128_si256::<0x20>(u1, u5),
+                _mm256_permute2x128_si256::<0x20>(u2, u6),
+                _mm256_permute2x128_si256::<0x20>(u3, u7),
+                _mm256_permute2x128_si256::<0x31>(u0, u4),
+                _mm256_permute2x128_si256::<0x31>(u1, u5),
+                _mm256_permute2x128_si256::<0x31>(u2, u6),
+                _mm256_permute2x128_si256::<0x31>(u3, u7),
+            ]
         }
     }
 
@@ -664,6 +698,49 @@ pub(crate) unsafe fn b3_compress_many<V: Lanes>(inputs: &[b3::CompressInput], ou
         unsafe { v.store(&mut col) };
         for (o, c) in out.iter_mut().zip(col) {
             o[k] = c;
+        }
+    }
+}
+
+/// BLAKE3 of up to `V::N` independent one-block inputs (each at most 64
+/// bytes) under chaining value `cv` (the key words in keyed mode) and `flags`
+/// (CHUNK_START | CHUNK_END | ROOT | the mode flag): `len(j)` is input `j`'s
+/// length and `word(j, k)` its `k`-th little-endian message word, zero past
+/// the end. Writes the 32-byte hashes to `out[..n]`.
+#[inline(always)]
+pub(crate) unsafe fn b3_one_block_many<V: Lanes>(
+    cv: &[u32; 8],
+    flags: u32,
+    n: usize,
+    len: impl Fn(usize) -> u32,
+    word: impl Fn(usize, usize) -> u32,
+    out: &mut [[u8; 32]],
+) {
+    debug_assert!(n <= V::N as usize && out.len() >= n);
+    let mut m = [unsafe { V::splat(0) }; 16];
+    let mut col = [0u32; 16];
+    for (k, mk) in m.iter_mut().enumerate() {
+        for (j, c) in col.iter_mut().enumerate().take(n) {
+            *c = word(j, k);
+        }
+        *mk = unsafe { V::load(&col) };
+    }
+    for (j, c) in col.iter_mut().enumerate() {
+        *c = if j < n { len(j) } else { 0 };
+    }
+    let block_len = unsafe { V::load(&col) };
+    unsafe {
+        let cvv: [V; 8] = std::array::from_fn(|k| V::splat(cv[k]));
+        let zero = V::splat(0);
+        let o = b3_compress(&cvv, &m, zero, zero, block_len, V::splat(flags));
+        let mut words = [[0u32; 16]; 8];
+        for k in 0..8 {
+            o[k].store(&mut words[k]);
+        }
+        for (j, h) in out.iter_mut().take(n).enumerate() {
+            for k in 0..8 {
+                h[4 * k..4 * k + 4].copy_from_slice(&words[k][j].to_le_bytes());
+            }
         }
     }
 }

@@ -120,3 +120,21 @@ fn gpu_compression_matches_portable() {
     assert_eq!(g.devices()[0].blake3_compress_many(&inputs).unwrap(), want);
     assert!(g.devices()[0].blake3_compress_many(&[]).unwrap().is_empty());
 }
+
+#[test]
+fn gpu_merkle_root_equals_the_naive_root() {
+    use cinder_engine::merkle;
+    let Some(g) = gpu() else { return };
+    let dev = &g.devices()[0];
+    let leaves: Vec<merkle::Hash> = (0..70_000u64).map(|i| merkle::leaf_hash(&i.to_le_bytes())).collect();
+    for n in 0..=1100 {
+        assert_eq!(dev.merkle_root(&leaves[..n]).unwrap(), merkle::naive_root(&leaves[..n]), "{n} leaves");
+    }
+    for n in [4096, 65_536, 65_537, 69_999] {
+        let want = merkle::naive_root(&leaves[..n]);
+        assert_eq!(dev.merkle_root(&leaves[..n]).unwrap(), want, "{n} leaves");
+        // The same through chunks of 2^10 and 3000 (rounded down to 2^11) leaves.
+        assert_eq!(dev.merkle_root_in_chunks(&leaves[..n], 1024).unwrap(), want, "{n} leaves in 2^10 chunks");
+        assert_eq!(dev.merkle_root_in_chunks(&leaves[..n], 3000).unwrap(), want, "{n} leaves in 2^11 chunks");
+    }
+}

@@ -9,4 +9,6 @@
 mod common;
 mod cpu;
 mod gpu;
+mod merkle;
 mod shaders;
+mod sig;

@@ -2,4 +2,6 @@
 
 #![allow(clippy::cast_possible_truncation, reason = "test data is built with narrowing casts")]
 
+mod merkle;
+mod signatures;
 mod vectors;
