@@ -9,8 +9,11 @@
 //! - [`control_rayon_sha256d`]: the same loop spread with rayon, the control
 //!   workload for scaling over cores.
 //!
-//! Benchmark names follow `pow::<algo>/backend=<name>`; GPU benches print
-//! `SKIPPED: <reason>` when there is no adapter.
+//! Benchmark names follow `pow::<algo>/backend=<name>`,
+//! `sig::ed25519/batch n=256 threads=all`, `merkle::root leaves=2^20 threads=1`;
+//! GPU benches print `SKIPPED: <reason>` when there is no adapter. The
+//! `cinder-bench` binary prints the same comparisons as tables (`sig`,
+//! `merkle`) with ratios and the control's scaling.
 
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
@@ -37,6 +40,53 @@ pub fn control_rayon_sha256d(pool: &rayon::ThreadPool, header: &[u8; 80], n: u32
             .map(|i| baseline_sha256d(header, i * CHUNK, CHUNK.min(n - i * CHUNK)))
             .reduce(|| 0, |a, b| a ^ b)
     })
+}
+
+/// Deterministic test inputs from a seed: signed messages with distinct keys.
+pub fn signed_messages(
+    seed: u64,
+    n: usize,
+) -> Vec<(cinder_engine::sig::PublicKey, Vec<u8>, cinder_engine::sig::Signature)> {
+    use rayon::prelude::*;
+    (0..n)
+        .into_par_iter()
+        .map(|i| {
+            let mut h = blake3::Hasher::new();
+            h.update(&seed.to_le_bytes()).update(&(i as u64).to_le_bytes());
+            let key_seed = *h.finalize().as_bytes();
+            let sk = cinder_engine::sig::SecretKey::from_seed(&key_seed);
+            // A transfer-sized payload: ~100 bytes, domain-separated as the node will.
+            let mut payload = vec![0u8; 100];
+            h.finalize_xof().fill(&mut payload);
+            let msg = cinder_engine::sig::signing_message(cinder_engine::sig::Domain::Tx, &payload);
+            let sig = sk.sign(&msg);
+            (sk.public_key(), msg, sig)
+        })
+        .collect()
+}
+
+/// Deterministic leaf hashes from a seed.
+pub fn leaf_hashes(seed: u64, n: usize) -> Vec<cinder_engine::merkle::Hash> {
+    let mut xof = blake3::Hasher::new().update(&seed.to_le_bytes()).finalize_xof();
+    let mut out = vec![[0u8; 32]; n];
+    for h in out.iter_mut() {
+        xof.fill(h);
+    }
+    out
+}
+
+/// The median of `reps` timings of `f`, in seconds (at least one run, more
+/// until about `budget` seconds were spent).
+pub fn time_median(budget: f64, mut f: impl FnMut()) -> f64 {
+    let mut t = Vec::new();
+    let start = std::time::Instant::now();
+    while t.is_empty() || (start.elapsed().as_secs_f64() < budget && t.len() < 50) {
+        let s = std::time::Instant::now();
+        f();
+        t.push(s.elapsed().as_secs_f64());
+    }
+    t.sort_by(f64::total_cmp);
+    t[t.len() / 2]
 }
 
 #[cfg(test)]

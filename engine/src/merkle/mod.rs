@@ -210,46 +210,90 @@ mod x86 {
 
 /// The next level up: pairs hashed, an odd last node carried.
 fn parent_level(isa: Isa, level: &[Hash]) -> Vec<Hash> {
-    let pairs = level.len() / 2;
     let mut up = vec![[0u8; 32]; level.len().div_ceil(2)];
+    parent_level_into(isa, level, &mut up);
+    up
+}
+
+/// [`parent_level`] into `up` (exactly `level.len().div_ceil(2)` long).
+fn parent_level_into(isa: Isa, level: &[Hash], up: &mut [Hash]) {
+    let pairs = level.len() / 2;
     hash_pairs(isa, &level[..2 * pairs], &mut up[..pairs]);
     if level.len() % 2 == 1 {
         up[pairs] = level[level.len() - 1];
     }
-    up
 }
 
-/// The root of `level` by repeated [`parent_level`], on this thread.
-fn root_sequential(isa: Isa, leaves: &[Hash]) -> Hash {
+/// The root of `leaves` by repeated [`parent_level_into`], on this thread,
+/// ping-ponging between two scratch buffers (kept by the caller so that
+/// repeated calls allocate nothing).
+fn root_sequential(isa: Isa, leaves: &[Hash], scratch: &mut (Vec<Hash>, Vec<Hash>)) -> Hash {
     match leaves.len() {
-        0 => empty_root(),
-        1 => leaves[0],
-        _ => {
-            let mut level = parent_level(isa, leaves);
-            while level.len() > 1 {
-                level = parent_level(isa, &level);
-            }
-            level[0]
-        }
+        0 => return empty_root(),
+        1 => return leaves[0],
+        _ => {}
     }
+    let (a, b) = scratch;
+    let mut n = leaves.len().div_ceil(2);
+    a.resize(n, [0u8; 32]);
+    b.resize(n.div_ceil(2), [0u8; 32]);
+    parent_level_into(isa, leaves, &mut a[..n]);
+    let (mut src, mut dst) = (a, b);
+    while n > 1 {
+        let m = n.div_ceil(2);
+        parent_level_into(isa, &src[..n], &mut dst[..m]);
+        std::mem::swap(&mut src, &mut dst);
+        n = m;
+    }
+    src[0]
 }
 
 /// The root of `leaves` (already leaf-hashed), on rayon's current pool.
 pub fn root(leaves: &[Hash]) -> Hash {
     let isa = Isa::best(Algo::Blake3);
     if leaves.len() <= SUBTREE {
-        return root_sequential(isa, leaves);
+        return root_sequential(isa, leaves, &mut Default::default());
     }
     // Aligned subtrees of SUBTREE leaves are subtrees of the whole tree (the
     // last one may be partial: its root is what the whole tree carries up),
     // so their roots are the level log2(SUBTREE) of the whole tree.
-    let tops: Vec<Hash> = leaves.par_chunks(SUBTREE).map(|c| root_sequential(isa, c)).collect();
-    root_sequential(isa, &tops)
+    let tops: Vec<Hash> = leaves
+        .par_chunks(SUBTREE)
+        .map_init(<(Vec<Hash>, Vec<Hash>)>::default, |scratch, c| root_sequential(isa, c, scratch))
+        .collect();
+    root_sequential(isa, &tops, &mut Default::default())
 }
 
 /// [`root`] on one thread.
 pub fn root_single_thread(leaves: &[Hash]) -> Hash {
-    root_sequential(Isa::best(Algo::Blake3), leaves)
+    root_sequential(Isa::best(Algo::Blake3), leaves, &mut Default::default())
+}
+
+/// Where a Merkle root is computed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RootBackend {
+    /// [`root`]: SIMD on rayon.
+    Cpu,
+    /// `GpuDevice::merkle_root`.
+    Gpu,
+}
+
+/// The smallest tree for which [`RootBackend::detect`] picks a hardware
+/// GPU, or `None` for never. Decided by `cinder-bench merkle --backend gpu`
+/// and the criterion `merkle` bench (docs/benchmarks.md): no hardware GPU
+/// has been measured yet, and on the software adapter the CPU root is faster
+/// at every size (2^20 leaves: 13 ms on 2 cores against 130 ms), so `None`.
+pub const GPU_MIN_LEAVES: Option<usize> = None;
+
+impl RootBackend {
+    /// The faster backend for `leaves` leaves, given whether a hardware GPU
+    /// is open. Software adapters are never chosen.
+    pub fn detect(leaves: usize, hardware_gpu: bool) -> RootBackend {
+        match GPU_MIN_LEAVES {
+            Some(min) if hardware_gpu && leaves >= min => RootBackend::Gpu,
+            _ => RootBackend::Cpu,
+        }
+    }
 }
 
 /// Leaf hashes of many data items, in parallel; items of at most 64 bytes
@@ -641,6 +685,18 @@ mod tests {
                 }
             }
             assert!(t.proof(n).is_none());
+        }
+    }
+
+    #[test]
+    fn detect_follows_the_measured_threshold() {
+        assert_eq!(RootBackend::detect(1 << 30, false), RootBackend::Cpu, "never a software adapter");
+        match GPU_MIN_LEAVES {
+            None => assert_eq!(RootBackend::detect(1 << 30, true), RootBackend::Cpu),
+            Some(min) => {
+                assert_eq!(RootBackend::detect(min, true), RootBackend::Gpu);
+                assert_eq!(RootBackend::detect(min - 1, true), RootBackend::Cpu);
+            }
         }
     }
 

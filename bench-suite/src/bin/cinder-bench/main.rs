@@ -1,0 +1,115 @@
+//! `cinder-bench`: throughput tables of the engine's verification paths.
+//!
+//! - `sig`: ed25519 single vs batch, keys as bytes vs decoded, 1 thread vs
+//!   all, with the scaling of a control workload; `sig --vectors FILE`
+//!   verifies a speccheck-format file singly and as one batch;
+//! - `merkle`: the naive sequential root vs the fast root on 1 and all
+//!   threads, and the GPU.
+//!
+//! Exit status 0, 2 on bad input (one line on stderr), 1 otherwise.
+
+mod merkle;
+mod sig;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Engine throughput: signatures and Merkle trees.
+#[derive(Debug, Parser)]
+#[command(name = "cinder-bench", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// ed25519: single vs batch, 1 thread vs all.
+    Sig(sig::Args),
+    /// BLAKE3 Merkle roots: naive vs fast, CPU vs GPU.
+    Merkle(merkle::Args),
+}
+
+/// A failure and whose fault it is.
+pub(crate) enum Failure {
+    /// Bad input: exit 2.
+    Usage(String),
+    /// Anything else: exit 1.
+    Runtime(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure::Runtime(e)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                let _ = e.print();
+                return ExitCode::SUCCESS;
+            }
+            let text = e.render().to_string();
+            eprintln!("{}", text.lines().next().unwrap_or("error: bad arguments").trim());
+            return ExitCode::from(2);
+        }
+    };
+    let r = match cli.command {
+        Command::Sig(a) => sig::run(a),
+        Command::Merkle(a) => merkle::run(a),
+    };
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Usage(m)) => {
+            eprintln!("error: {m}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Runtime(e)) => {
+            eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// A pool of `n` threads.
+pub(crate) fn pool(n: usize) -> Result<rayon::ThreadPool, Failure> {
+    rayon::ThreadPoolBuilder::new().num_threads(n).build().map_err(|e| Failure::Runtime(e.into()))
+}
+
+/// Scaling of the control workload (rayon over `Sha256::digest` twice) from
+/// 1 to `threads` threads.
+pub(crate) fn control_scaling(threads: usize) -> Result<f64, Failure> {
+    let header = [7u8; 80];
+    let n = 1u32 << 20;
+    let one = pool(1)?;
+    let all = pool(threads)?;
+    let t1 = cinder_bench_suite::time_median(0.5, || {
+        std::hint::black_box(cinder_bench_suite::control_rayon_sha256d(&one, &header, n));
+    });
+    let tn = cinder_bench_suite::time_median(0.5, || {
+        std::hint::black_box(cinder_bench_suite::control_rayon_sha256d(&all, &header, n));
+    });
+    Ok(t1 / tn)
+}
+
+/// Prints rows as an aligned table.
+pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) {
+    let mut w: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            w[i] = w[i].max(c.len());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        cells.iter().enumerate().map(|(i, c)| format!("{c:<width$}", width = w[i])).collect::<Vec<_>>().join("  ")
+    };
+    println!("{}", line(header.iter().map(|s| s.to_string()).collect()));
+    for r in rows {
+        println!("{}", line(r.clone()));
+    }
+}

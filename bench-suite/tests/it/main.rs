@@ -1,0 +1,121 @@
+//! Command-line tests of `cinder-bench`.
+
+use std::process::{Command, Output};
+
+fn bench(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cinder-bench")).args(args).env_remove("RUST_LOG").output().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).lines().filter(|l| !l.contains("XDG_RUNTIME_DIR")).collect::<Vec<_>>().join("\n")
+}
+
+fn scratch(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("cinder-bench-it-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// The speccheck cases as the bare array `--vectors` reads.
+fn speccheck_file(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/vectors/ed25519_speccheck.json");
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let out = dir.join("cases.json");
+    std::fs::write(&out, v["cases"].to_string()).unwrap();
+    out
+}
+
+#[test]
+fn vectors_mode_reports_single_and_batch_per_item() {
+    let dir = scratch("vectors");
+    let file = speccheck_file(&dir);
+    let o = bench(&["sig", "--vectors", file.to_str().unwrap(), "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let items = v.as_array().unwrap();
+    assert_eq!(items.len(), 15);
+    for (i, it) in items.iter().enumerate() {
+        assert_eq!(it["index"], i);
+        assert_eq!(it["single"], it["batch"], "item {i}: batch must agree with single");
+    }
+    assert!(items.iter().any(|it| it["single"] == true) && items.iter().any(|it| it["single"] == false));
+}
+
+#[test]
+fn wrong_lengths_are_invalid_items_not_crashes() {
+    let dir = scratch("lengths");
+    let file = dir.join("short.json");
+    std::fs::write(
+        &file,
+        r#"[{"message":"00","pub_key":"abcd","signature":"00"},{"message":"","pub_key":"","signature":""}]"#,
+    )
+    .unwrap();
+    let o = bench(&["sig", "--vectors", file.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!([
+            {"index": 0, "single": false, "batch": false},
+            {"index": 1, "single": false, "batch": false},
+        ])
+    );
+}
+
+#[test]
+fn malformed_input_exits_2_with_one_line() {
+    let dir = scratch("malformed");
+    let cases = [
+        ("notjson.json", "{not json", "expected a JSON array"),
+        ("object.json", r#"{"message":"00"}"#, "expected a JSON array"),
+        ("badhex.json", r#"[{"message":"zz","pub_key":"00","signature":"00"}]"#, "not hex"),
+        ("missing.json", r#"[{"message":"00"}]"#, "pub_key"),
+    ];
+    for (name, body, needle) in cases {
+        let file = dir.join(name);
+        std::fs::write(&file, body).unwrap();
+        let o = bench(&["sig", "--vectors", file.to_str().unwrap()]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{name}: {err}");
+        assert_eq!(err.lines().count(), 1, "{name}: {err}");
+        assert!(err.contains(needle), "{name}: {err}");
+    }
+    let o = bench(&["sig", "--vectors", dir.join("absent.json").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = bench(&["merkle", "--leaves", "0"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(stderr(&o).lines().count(), 1);
+}
+
+#[test]
+fn sig_and_merkle_tables_in_json() {
+    let o = bench(&["sig", "--count", "128", "--batch", "32", "--threads", "2", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 6);
+    assert!(rows.iter().all(|r| r["sigs_per_s"].as_f64().unwrap() > 0.0));
+    assert!(v["control_scaling"].as_f64().unwrap() > 0.0);
+
+    let o = bench(&["merkle", "--leaves", "5000", "--threads", "2", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["roots_equal"], true);
+    assert_eq!(v["rows"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn merkle_on_the_gpu_agrees() {
+    let o = bench(&["merkle", "--leaves", "3000", "--backend", "gpu", "--json"]);
+    if o.status.code() == Some(2) && stderr(&o).contains("no GPU adapter") {
+        let required = std::env::var("CINDER_REQUIRE_GPU").is_ok_and(|v| !v.is_empty() && v != "0");
+        assert!(!required, "CINDER_REQUIRE_GPU is set but there is no adapter: {}", stderr(&o));
+        eprintln!("SKIPPED: no GPU adapter");
+        return;
+    }
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["roots_equal"], true);
+    assert_eq!(v["rows"].as_array().unwrap().len(), 4);
+}
