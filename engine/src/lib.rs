@@ -1,17 +1,23 @@
 //! # cinder-engine
 //!
 //! The hardware engine of the Cinder chain: the heavy, parallel work of a
-//! node, with no I/O and no node types. Today it does proof-of-work nonce
-//! search:
+//! node, with no I/O and no node types: proof-of-work nonce search and the
+//! verification a validator spends its time on.
 //!
 //! - [`pow`]: jobs (80-byte header, algorithm, target), nonce ranges, and the
 //!   [`pow::Backend`] enum: `reference` (the oracle), `cpu` (SHA-NI / AVX-512 /
 //!   AVX2 kernels chosen at run time, rayon across cores) and `gpu` (WGSL
 //!   compute shaders through wgpu).
+//! - [`sig`]: ed25519 under one rule (ZIP-215) for [`sig::verify`] and
+//!   [`sig::BatchVerifier`] (rayon chunks, bisection to the bad indices),
+//!   key types that wipe their secrets, domain-separated payloads.
+//! - [`merkle`]: BLAKE3 Merkle trees: [`merkle::root`] (SIMD on all cores),
+//!   proofs, batch proof verification, incremental append; the GPU root is
+//!   `gpu::GpuDevice::merkle_root`.
 //! - [`hash`]: portable SHA-256 and BLAKE3 compressions and a reference BLAKE3
 //!   tree hasher, the oracles the fast paths are held to.
 //! - [`gpu`] (feature `gpu`, on by default): adapters, the per-device context,
-//!   the auto-tuner and its on-disk cache.
+//!   the auto-tuner and its on-disk cache, the GPU Merkle root.
 //!
 //! | feature | default | what |
 //! |---|---|---|
