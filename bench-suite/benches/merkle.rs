@@ -21,39 +21,49 @@ fn bench(c: &mut Criterion) {
             None
         }
     };
-    let mut g = c.benchmark_group("merkle");
-    g.sample_size(10).measurement_time(Duration::from_secs(5)).warm_up_time(Duration::from_secs(1));
     let big = leaf_hashes(1, 1 << 20);
+    let mut g = c.benchmark_group("merkle::root");
+    g.sample_size(10).measurement_time(Duration::from_secs(5)).warm_up_time(Duration::from_secs(1));
     g.throughput(Throughput::Elements(1 << 20));
-    g.bench_function("naive leaves=2^20", |b| b.iter(|| black_box(merkle::naive_root(&big))));
-    g.bench_function("root leaves=2^20 threads=1", |b| b.iter(|| one.install(|| black_box(merkle::root(&big)))));
-    g.bench_function("root leaves=2^20 threads=all", |b| b.iter(|| all.install(|| black_box(merkle::root(&big)))));
+    g.bench_function("leaves=2^20 naive", |b| b.iter(|| black_box(merkle::naive_root(&big))));
+    g.bench_function("leaves=2^20 threads=1", |b| b.iter(|| one.install(|| black_box(merkle::root(&big)))));
+    g.bench_function("leaves=2^20 threads=all", |b| b.iter(|| all.install(|| black_box(merkle::root(&big)))));
+    g.finish();
+
     // Many proofs against one root.
     let tree = Tree::new(big.clone());
     let root = tree.root();
     let proofs: Vec<_> = (0..1024u64).map(|i| tree.proof(i * 997 % (1 << 20)).unwrap()).collect();
     let items: Vec<_> = proofs.iter().map(|p| (big[usize::try_from(p.index).unwrap()], p)).collect();
+    let mut g = c.benchmark_group("merkle::proofs");
+    g.sample_size(10).measurement_time(Duration::from_secs(5)).warm_up_time(Duration::from_secs(1));
     g.throughput(Throughput::Elements(1024));
-    g.bench_function("verify_proofs n=1024 leaves=2^20", |b| {
+    g.bench_function("batch n=1024 leaves=2^20", |b| {
         b.iter(|| assert!(merkle::verify_proofs(&root, &items).is_empty()))
     });
-    g.bench_function("verify_proof single leaves=2^20 x1024", |b| {
+    g.bench_function("single n=1024 leaves=2^20", |b| {
         b.iter(|| assert!(items.iter().all(|(l, p)| p.verify(&root, l))))
     });
+    g.finish();
+
     if let Some(gb) = &gpu {
         let dev = &gb.devices()[0];
+        let mut g = c.benchmark_group("merkle::gpu");
+        g.sample_size(10).measurement_time(Duration::from_secs(5)).warm_up_time(Duration::from_secs(1));
         let sizes: &[u32] = if dev.summary().hardware { &[16, 20, 24] } else { &[16, 20] };
         for &k in sizes {
             let leaves = if k == 20 { big.clone() } else { leaf_hashes(2, 1 << k) };
             dev.merkle_root(&leaves).unwrap();
             g.throughput(Throughput::Elements(1 << k));
-            g.bench_function(format!("gpu leaves=2^{k}"), |b| b.iter(|| black_box(dev.merkle_root(&leaves).unwrap())));
-            g.bench_function(format!("root leaves=2^{k} threads=all (vs gpu)"), |b| {
+            g.bench_function(format!("leaves=2^{k} backend=gpu"), |b| {
+                b.iter(|| black_box(dev.merkle_root(&leaves).unwrap()))
+            });
+            g.bench_function(format!("leaves=2^{k} backend=cpu threads=all"), |b| {
                 b.iter(|| all.install(|| black_box(merkle::root(&leaves))))
             });
         }
+        g.finish();
     }
-    g.finish();
 }
 
 criterion_group!(benches, bench);
