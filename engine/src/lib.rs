@@ -39,6 +39,7 @@
 //! ```
 
 pub mod error;
+pub mod exec;
 #[cfg(feature = "gpu")]
 pub mod gpu;
 pub mod hash;

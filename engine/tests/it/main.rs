@@ -8,6 +8,7 @@
 
 mod common;
 mod cpu;
+mod exec;
 mod gpu;
 mod merkle;
 mod shaders;
