@@ -7,13 +7,18 @@
 //!   loop with `sha2`'s default features (it uses SHA-NI when present), the
 //!   yardstick for the CPU kernel's per-core speed;
 //! - [`control_rayon_sha256d`]: the same loop spread with rayon, the control
-//!   workload for scaling over cores.
+//!   workload for scaling over cores;
+//! - [`exec`]: the transfer workload of the Block-STM benches (a transfer
+//!   VM, seeded blocks with none/zipf/hotspot contention, calibrated work).
 //!
 //! Benchmark names follow `pow::<algo>/backend=<name>`,
-//! `sig::ed25519/batch n=256 threads=all`, `merkle::root leaves=2^20 threads=1`;
+//! `sig::ed25519/batch n=256 threads=all`, `merkle::root leaves=2^20 threads=1`,
+//! `exec::transfers accounts=100000 txs=10000 threads=2 contention=none work_us=1`;
 //! GPU benches print `SKIPPED: <reason>` when there is no adapter. The
 //! `cinder-bench` binary prints the same comparisons as tables (`sig`,
-//! `merkle`) with ratios and the control's scaling.
+//! `merkle`, `exec`) with ratios and the control's scaling.
+
+pub mod exec;
 
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};

@@ -119,3 +119,57 @@ fn merkle_on_the_gpu_agrees() {
     assert_eq!(v["roots_equal"], true);
     assert_eq!(v["rows"].as_array().unwrap().len(), 4);
 }
+
+#[test]
+fn exec_reports_speedup_and_conflicts_in_json() {
+    for contention in ["none", "zipf", "hotspot"] {
+        let o = bench(&[
+            "exec",
+            "--txs",
+            "300",
+            "--accounts",
+            "1000",
+            "--contention",
+            contention,
+            "--work-us",
+            "0",
+            "--threads",
+            "2",
+            "--seed",
+            "5",
+            "--json",
+        ]);
+        assert!(o.status.success(), "{contention}: {}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        for field in
+            ["threads", "txs", "contention", "sequential_s", "parallel_s", "speedup", "reexecutions", "outputs_equal"]
+        {
+            assert!(!v[field].is_null(), "{contention}: no {field} in {v}");
+        }
+        assert_eq!(v["threads"], 2);
+        assert_eq!(v["txs"], 300);
+        assert_eq!(v["contention"], contention);
+        assert_eq!(v["outputs_equal"], true);
+        assert_eq!(v["failed_txs"], 0);
+        assert!(v["speedup"].as_f64().unwrap() > 0.0);
+        // Every transfer goes to one account: the hints show one chain.
+        assert_eq!(v["hinted_chain"], contention == "hotspot", "{v}");
+    }
+}
+
+#[test]
+fn exec_rejects_bad_options_with_one_line() {
+    for (args, needle) in [
+        (&["exec", "--txs", "600", "--accounts", "1000", "--contention", "none"][..], "accounts >= 2 x txs"),
+        (&["exec", "--contention", "most"][..], "unknown contention"),
+        (&["exec", "--threads", "0"][..], "--threads"),
+        (&["exec", "--accounts", "1"][..], "--accounts"),
+        (&["exec", "--txs", "0"][..], "--txs"),
+    ] {
+        let o = bench(args);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+}

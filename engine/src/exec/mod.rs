@@ -201,6 +201,10 @@ pub struct ExecStats {
     /// True when the parallel path failed internally and the block was
     /// executed sequentially instead.
     pub fell_back: bool,
+    /// True when parallel execution was asked for but the write hints showed
+    /// one chain of conflicts through most of the block, so it ran
+    /// sequentially (see [`execute`]).
+    pub hinted_chain: bool,
 }
 
 /// A block's result.
@@ -250,6 +254,11 @@ pub struct FaultInjection {
 /// - **block gas**: going in order over the transactions not left out, the
 ///   block ends (Build) or is invalid (Verify) before the first whose gas
 ///   limit exceeds `block_gas_limit` minus the gas used so far.
+///
+/// With `Strategy::Parallel { threads > 1 }`, a block whose write hints put
+/// more than two thirds of its transactions on one key (every transfer to
+/// one account) runs sequentially: such a block is one chain of conflicts,
+/// and Block-STM would only add its overhead. `stats.hinted_chain` says so.
 pub fn execute<T, S>(
     txs: &[T],
     base: &S,
@@ -280,7 +289,15 @@ where
 {
     match strategy {
         Strategy::Parallel { threads } if txs.len() > 1 => {
-            match parallel::execute(txs, base, threads.max(1), mode, block_gas_limit, fault) {
+            let hints: Vec<Vec<T::Key>> = txs.iter().map(Task::write_hints).collect();
+            if threads > 1 && one_chain(&hints) {
+                let mut r = sequential(txs, base, mode, block_gas_limit);
+                if let Ok(out) = &mut r {
+                    out.stats.hinted_chain = true;
+                }
+                return r;
+            }
+            match parallel::execute(txs, &hints, base, threads.max(1), mode, block_gas_limit, fault) {
                 Ok(r) => r,
                 Err(e) => {
                     tracing::warn!("parallel execution failed internally ({e}); executing the block sequentially");
@@ -294,6 +311,27 @@ where
         }
         _ => sequential(txs, base, mode, block_gas_limit),
     }
+}
+
+/// Whether the write hints say that more than two thirds of the block write
+/// one key: those transactions must run one after another whatever the
+/// executor does, so a parallel run could gain at most 1.5x and in practice
+/// loses its overhead. Hints only choose the strategy; both give the same
+/// result.
+fn one_chain<K: Key>(hints: &[Vec<K>]) -> bool {
+    let n = hints.len();
+    let mut count: hashbrown::HashMap<&K, usize> = hashbrown::HashMap::with_capacity(n);
+    let mut most = 0;
+    for h in hints {
+        for (i, k) in h.iter().enumerate() {
+            if !h[..i].contains(k) {
+                let c = count.entry(k).or_insert(0);
+                *c += 1;
+                most = most.max(*c);
+            }
+        }
+    }
+    most * 3 > n * 2
 }
 
 /// Applies `d` to a counter `before` (missing = 0).
@@ -312,6 +350,10 @@ pub(crate) fn normalize<K: Key, V>(writes: &[(K, WriteOp<V>)]) -> Vec<(K, WriteO
 where
     V: Clone,
 {
+    let later = |i: usize, k: &K| writes[i + 1..].iter().any(|(l, _)| l == k);
+    if writes.len() <= 16 {
+        return writes.iter().enumerate().filter(|(i, (k, _))| !later(*i, k)).map(|(_, w)| w.clone()).collect();
+    }
     let mut last: HashMap<&K, usize> = HashMap::with_capacity(writes.len());
     for (i, (k, _)) in writes.iter().enumerate() {
         last.insert(k, i);

@@ -51,41 +51,61 @@ type Outcome<T> = Result<BlockOutput<<T as Task>::Key, <T as Task>::Value>, Bloc
 
 struct Run<'a, T: Task, S> {
     txs: &'a [T],
+    hints: &'a [Vec<T::Key>],
     base: &'a S,
     mv: MvMemory<T::Key, T::Value>,
     sched: Scheduler,
     outputs: Vec<Slot<T>>,
-    executions: AtomicU64,
-    reexecutions: AtomicU64,
-    suspensions: AtomicU64,
-    validations: AtomicU64,
-    aborts: AtomicU64,
+    /// Whether a transaction's write hints were entered.
+    seeded: Vec<AtomicBool>,
+    /// Executions so far, counted only under fault injection.
+    injected_executions: AtomicU64,
     fault: FaultInjection,
     failed: AtomicBool,
 }
 
 impl<T: Task, S: StateView<T::Key, T::Value>> Run<'_, T, S> {
-    fn worker(&self) {
+    /// A worker thread: tasks until the block is done. Counts its own
+    /// statistics (shared counters would be contended cache lines).
+    fn worker(&self) -> ExecStats {
+        let mut stats = ExecStats::default();
         let mut task: Option<Work> = None;
         while !self.sched.done() {
             task = match task {
-                Some(Work::Execution(v)) => self.try_execute(v.0, v.1),
-                Some(Work::Validation(v)) => self.validate(v.0, v.1),
-                None => self.sched.next_task(),
+                Some(Work::Execution(v)) => self.try_execute(v.0, v.1, &mut stats),
+                Some(Work::Validation(v)) => self.validate(v.0, v.1, &mut stats),
+                None => {
+                    let t = self.sched.next_task();
+                    if t.is_none() {
+                        std::hint::spin_loop();
+                    }
+                    t
+                }
             };
         }
+        stats
     }
 
-    fn try_execute(&self, txn: TxnIdx, inc: Incarnation) -> Option<Work> {
+    fn try_execute(&self, txn: TxnIdx, inc: Incarnation, stats: &mut ExecStats) -> Option<Work> {
         loop {
-            let n = self.executions.fetch_add(1, Ordering::Relaxed) + 1;
+            stats.executions += 1;
             if inc > 0 {
-                self.reexecutions.fetch_add(1, Ordering::Relaxed);
+                stats.reexecutions += 1;
             }
-            if self.fault.fail_after_executions.is_some_and(|f| n > f) {
+            if let Some(f) = self.fault.fail_after_executions
+                && self.injected_executions.fetch_add(1, Ordering::Relaxed) + 1 > f
+            {
                 self.failed.store(true, Ordering::Release);
                 self.sched.halt();
                 return None;
+            }
+            if inc == 0 && !self.seeded[txn].swap(true, Ordering::Relaxed) {
+                // The write hints become ESTIMATEs when the transaction is
+                // first handed out: transactions above it, handed out after
+                // it, wait for its writes instead of reading stale values.
+                if !self.hints[txn].is_empty() {
+                    self.mv.seed_estimates(txn, self.hints[txn].clone());
+                }
             }
             match self.execute_once(txn) {
                 Ok((reads, out)) => {
@@ -95,7 +115,7 @@ impl<T: Task, S: StateView<T::Key, T::Value>> Run<'_, T, S> {
                 }
                 Err(Suspend(blocking)) => {
                     if self.sched.add_dependency(txn, blocking) {
-                        self.suspensions.fetch_add(1, Ordering::Relaxed);
+                        stats.suspensions += 1;
                         return None;
                     }
                     // The blocking transaction finished meanwhile: run again now.
@@ -136,12 +156,12 @@ impl<T: Task, S: StateView<T::Key, T::Value>> Run<'_, T, S> {
         Ok((reads, settled))
     }
 
-    fn validate(&self, txn: TxnIdx, inc: Incarnation) -> Option<Work> {
-        self.validations.fetch_add(1, Ordering::Relaxed);
+    fn validate(&self, txn: TxnIdx, inc: Incarnation, stats: &mut ExecStats) -> Option<Work> {
+        stats.validations += 1;
         let valid = self.mv.validate_read_set(txn, self.base);
         let aborted = !valid && self.sched.try_validation_abort(txn, inc);
         if aborted {
-            self.aborts.fetch_add(1, Ordering::Relaxed);
+            stats.aborts += 1;
             self.mv.convert_writes_to_estimates(txn);
         }
         self.sched.finish_validation(txn, aborted)
@@ -152,6 +172,7 @@ impl<T: Task, S: StateView<T::Key, T::Value>> Run<'_, T, S> {
 /// (the caller falls back to sequential execution).
 pub(crate) fn execute<T, S>(
     txs: &[T],
+    hints: &[Vec<T::Key>],
     base: &S,
     threads: usize,
     mode: Mode,
@@ -163,34 +184,35 @@ where
     S: StateView<T::Key, T::Value>,
 {
     let n = txs.len();
+    let threads = threads.clamp(1, n.max(1));
     let run = Run {
         txs,
+        hints,
         base,
         mv: MvMemory::new(n),
         sched: Scheduler::new(n),
         outputs: (0..n).map(|_| Mutex::new(None)).collect(),
-        executions: AtomicU64::new(0),
-        reexecutions: AtomicU64::new(0),
-        suspensions: AtomicU64::new(0),
-        validations: AtomicU64::new(0),
-        aborts: AtomicU64::new(0),
+        seeded: (0..n).map(|_| AtomicBool::new(false)).collect(),
+        injected_executions: AtomicU64::new(0),
         fault,
         failed: AtomicBool::new(false),
     };
-    for (i, tx) in txs.iter().enumerate() {
-        let hints = tx.write_hints();
-        if !hints.is_empty() {
-            run.mv.seed_estimates(i, hints);
-        }
-    }
+    let mut stats = ExecStats::default();
     std::thread::scope(|s| {
-        for _ in 1..threads.min(n) {
-            s.spawn(|| run.worker());
+        let handles: Vec<_> = (1..threads).map(|_| s.spawn(|| run.worker())).collect();
+        let mut all = vec![run.worker()];
+        // A worker panic is the task's (the VM's) and propagates.
+        all.extend(handles.into_iter().map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))));
+        for w in all {
+            stats.executions += w.executions;
+            stats.reexecutions += w.reexecutions;
+            stats.suspensions += w.suspensions;
+            stats.validations += w.validations;
+            stats.aborts += w.aborts;
         }
-        run.worker();
     });
     if run.failed.load(Ordering::Acquire) {
-        return Err(Internal::Injected(run.executions.load(Ordering::Relaxed)));
+        return Err(Internal::Injected(run.injected_executions.load(Ordering::Relaxed)));
     }
     // The final pass in block order: the same admission rules as sequential.
     let mut per_tx = Vec::with_capacity(n);
@@ -207,26 +229,50 @@ where
             Ok(Admit::Skip | Admit::Include) => per_tx.push(out),
         }
     }
-    // Final values: every key an included transaction wrote, read just
-    // after the last transaction in the block.
-    let mut keys: Vec<T::Key> = admission.included.iter().flat_map(|&i| run.mv.written_keys(i)).collect();
-    keys.sort();
-    keys.dedup();
-    let mut writes = Vec::with_capacity(keys.len());
-    for k in keys {
-        let v = match run.mv.read(&k, end, base) {
-            Read::Dependency(j) => return Err(Internal::Unfinished(j)),
-            Read::Versioned(_, v) | Read::Resolved(v) => v,
-        };
-        writes.push((k, v));
+    // Final values: every key written below the end (only included
+    // transactions below it have writes), read at the end. The shards are
+    // read, sorted and freed on all threads, then merged.
+    let parts: Vec<Result<Vec<_>, TxnIdx>> = std::thread::scope(|s| {
+        let mv = &run.mv;
+        let handles: Vec<_> = (1..threads).map(|p| s.spawn(move || mv.drain_final(end, base, p, threads))).collect();
+        let mut parts = vec![mv.drain_final(end, base, 0, threads)];
+        parts.extend(handles.into_iter().map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))));
+        parts
+    });
+    let mut sorted = Vec::with_capacity(parts.len());
+    for p in parts {
+        sorted.push(p.map_err(Internal::Unfinished)?);
     }
-    let stats = ExecStats {
-        executions: run.executions.load(Ordering::Relaxed),
-        reexecutions: run.reexecutions.load(Ordering::Relaxed),
-        suspensions: run.suspensions.load(Ordering::Relaxed),
-        validations: run.validations.load(Ordering::Relaxed),
-        aborts: run.aborts.load(Ordering::Relaxed),
-        fell_back: false,
-    };
+    let writes = merge_sorted(sorted);
     Ok(Ok(BlockOutput { per_tx, included: admission.included, writes, gas_used: admission.used, stats }))
+}
+
+/// Merges lists sorted by key (keys are unique across lists), pairwise.
+fn merge_sorted<K: Ord, V>(mut lists: Vec<Vec<(K, V)>>) -> Vec<(K, V)> {
+    while lists.len() > 1 {
+        let mut next = Vec::with_capacity(lists.len().div_ceil(2));
+        let mut it = lists.into_iter();
+        while let Some(a) = it.next() {
+            next.push(match it.next() {
+                Some(b) => merge_two(a, b),
+                None => a,
+            });
+        }
+        lists = next;
+    }
+    lists.pop().unwrap_or_default()
+}
+
+fn merge_two<K: Ord, V>(a: Vec<(K, V)>, b: Vec<(K, V)>) -> Vec<(K, V)> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
+    loop {
+        let take_a = match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) => x.0 <= y.0,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => return out,
+        };
+        out.extend(if take_a { a.next() } else { b.next() });
+    }
 }

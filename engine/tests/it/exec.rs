@@ -367,3 +367,31 @@ fn hot_counter_deltas_do_not_serialize() {
     // The FEES delta is in every transaction: no conflicts from it.
     assert_eq!(got.unwrap().stats.aborts, 0);
 }
+
+#[test]
+fn a_block_hinted_as_one_chain_runs_sequentially_with_the_same_result() {
+    // Every transaction hints (and writes) key 0: one chain of conflicts.
+    let chain: Vec<MockTx> = (0..300)
+        .map(|id| MockTx { id, reads: vec![0], writes: vec![0], deltas: vec![], gas_limit: 10, hints: true, work: 0 })
+        .collect();
+    let base = HashMap::new();
+    let want = baseline(&chain, &base, Mode::Build, u64::MAX);
+    let got = exec::execute(&chain, &base, Strategy::Parallel { threads: 4 }, Mode::Build, u64::MAX);
+    same(&got, &want).unwrap();
+    let stats = got.unwrap().stats;
+    assert!(stats.hinted_chain && stats.executions == 0);
+    // On one thread it is Block-STM all the same (nothing to gain either way).
+    let one = exec::execute(&chain, &base, Strategy::Parallel { threads: 1 }, Mode::Build, u64::MAX).unwrap();
+    assert!(!one.stats.hinted_chain && one.stats.executions >= 300);
+    // Half the block on one key: still parallel.
+    let half: Vec<MockTx> = chain
+        .iter()
+        .cloned()
+        .map(|mut t| {
+            t.hints = t.id % 2 == 0;
+            t
+        })
+        .collect();
+    let got = exec::execute(&half, &base, Strategy::Parallel { threads: 4 }, Mode::Build, u64::MAX).unwrap();
+    assert!(!got.stats.hinted_chain);
+}

@@ -1,13 +1,17 @@
-//! `cinder-bench`: throughput tables of the engine's verification paths.
+//! `cinder-bench`: throughput tables of the engine's verification and
+//! execution paths.
 //!
 //! - `sig`: ed25519 single vs batch, keys as bytes vs decoded, 1 thread vs
 //!   all, with the scaling of a control workload; `sig --vectors FILE`
 //!   verifies a speccheck-format file singly and as one batch;
 //! - `merkle`: the naive sequential root vs the fast root on 1 and all
-//!   threads, and the GPU.
+//!   threads, and the GPU;
+//! - `exec`: Block-STM on a block of transfers vs the sequential loop, with
+//!   the re-execution rate and the control's scaling.
 //!
 //! Exit status 0, 2 on bad input (one line on stderr), 1 otherwise.
 
+mod exec;
 mod merkle;
 mod sig;
 
@@ -15,7 +19,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// Engine throughput: signatures and Merkle trees.
+/// Engine throughput: signatures, Merkle trees and parallel execution.
 #[derive(Debug, Parser)]
 #[command(name = "cinder-bench", version, about)]
 struct Cli {
@@ -29,6 +33,8 @@ enum Command {
     Sig(sig::Args),
     /// BLAKE3 Merkle roots: naive vs fast, CPU vs GPU.
     Merkle(merkle::Args),
+    /// Block-STM vs sequential execution of a block of transfers.
+    Exec(exec::Args),
 }
 
 /// A failure and whose fault it is.
@@ -62,6 +68,7 @@ fn main() -> ExitCode {
     let r = match cli.command {
         Command::Sig(a) => sig::run(a),
         Command::Merkle(a) => merkle::run(a),
+        Command::Exec(a) => exec::run(a),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
