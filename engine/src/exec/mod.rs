@@ -63,7 +63,8 @@ pub trait Key: Clone + Eq + Hash + Ord + Send + Sync + Debug {}
 impl<T: Clone + Eq + Hash + Ord + Send + Sync + Debug> Key for T {}
 
 /// A state value. Values that are counters expose their number so deltas
-/// can apply to them.
+/// can apply to them. Law: `from_counter(n).as_counter() == Some(n)` for
+/// every `n` (the executor bounds delta outcomes by it).
 pub trait Value: Clone + PartialEq + Send + Sync + Debug {
     /// The value as a counter, or `None` if it is not one.
     fn as_counter(&self) -> Option<u128>;

@@ -54,7 +54,7 @@ impl<V> Entry<V> {
 /// Delta entries below which reads scan instead of using bucket sums.
 const SCAN_DELTAS: usize = 8;
 /// Transaction indices per bucket of delta sums.
-const BUCKET: usize = 64;
+const BUCKET: usize = 16;
 
 /// The versions of one key.
 ///
@@ -68,6 +68,11 @@ const BUCKET: usize = 64;
 struct KeyVersions<V> {
     entries: Entries<V>,
     deltas: usize,
+    /// Entries that are not deltas (writes, ESTIMATEs).
+    plain: usize,
+    /// Sums of the positive and of the negative deltas among the entries.
+    up: Wide,
+    down: Wide,
     hot: Option<Box<Hot>>,
 }
 
@@ -81,7 +86,7 @@ struct Hot {
 
 impl<V: Value> KeyVersions<V> {
     fn new() -> Self {
-        KeyVersions { entries: Entries::Empty, deltas: 0, hot: None }
+        KeyVersions { entries: Entries::Empty, deltas: 0, plain: 0, up: Wide::ZERO, down: Wide::ZERO, hot: None }
     }
 
     /// Puts (`Some`) or removes (`None`) the entry of `txn`; `n` is the
@@ -95,6 +100,18 @@ impl<V: Value> KeyVersions<V> {
         };
         let old_delta = old.as_ref().and_then(Entry::delta);
         self.deltas = self.deltas + usize::from(new_delta.is_some()) - usize::from(old_delta.is_some());
+        let old_plain = old.as_ref().is_some_and(|e| e.delta().is_none());
+        self.plain = self.plain + usize::from(barrier) - usize::from(old_plain);
+        for (d, sign) in [(old_delta, true), (new_delta, false)] {
+            if let Some(d) = d {
+                let w = if sign { Wide::from(d).neg() } else { Wide::from(d) };
+                if d >= 0 {
+                    self.up = self.up.add(w);
+                } else {
+                    self.down = self.down.add(w);
+                }
+            }
+        }
         if let Some(h) = &mut self.hot {
             if let Some(d) = old_delta {
                 h.sums.add(txn / BUCKET, d, true);
@@ -156,6 +173,19 @@ impl<V: Value> KeyVersions<V> {
         Read::Resolved(
             below.as_ref().map_or(Some(0), Value::as_counter).and_then(|c| sum.apply(c)).map(V::from_counter),
         )
+    }
+
+    /// Whether adding `d` at any position is certainly in bounds: nothing
+    /// but deltas on this key, and even all the positive (or all the
+    /// negative) ones together with `d` keep the base value in bounds. Then
+    /// the outcome needs no read of the counter.
+    fn delta_certain(&self, base: Option<V>, d: i128) -> bool {
+        if self.plain > 0 {
+            return false;
+        }
+        let Some(c) = base.as_ref().map_or(Some(0), Value::as_counter) else { return false };
+        let all = if d >= 0 { self.up } else { self.down };
+        all.add(Wide::from(d)).apply(c).is_some()
     }
 
     fn read_by_scan<K, S: StateView<K, V>>(&self, k: &K, txn: TxnIdx, base: &S) -> Read<V> {
@@ -511,6 +541,14 @@ impl<K: Key, V: Value> MvMemory<K, V> {
         }
     }
 
+    /// Whether a delta `d` on `k` stays in bounds at every position in the
+    /// block, as far as the entries now show (see
+    /// [`KeyVersions::delta_certain`]); `false` means "read and see".
+    pub(crate) fn delta_certain<S: StateView<K, V>>(&self, k: &K, d: i128, base: &S) -> bool {
+        self.with(k, |v| read_lock(v).delta_certain(base.get(k), d))
+            .unwrap_or_else(|| apply_delta(base.get(k).as_ref(), d).is_some())
+    }
+
     /// Whether `txn`'s last read set still holds.
     pub(crate) fn validate_read_set<S: StateView<K, V>>(&self, txn: TxnIdx, base: &S) -> bool {
         let reads = lock(&self.last_read[txn]);
@@ -518,7 +556,8 @@ impl<K: Key, V: Value> MvMemory<K, V> {
             ReadDesc::Version(k, ver) => matches!(self.read(k, txn, base), Read::Versioned(now, _) if now == *ver),
             ReadDesc::Value(k, val) => self.read(k, txn, base).value().is_some_and(|now| now == *val),
             ReadDesc::DeltaOutcome(k, d, ok) => {
-                self.read(k, txn, base).value().is_some_and(|now| apply_delta(now.as_ref(), *d).is_some() == *ok)
+                (*ok && self.delta_certain(k, *d, base))
+                    || self.read(k, txn, base).value().is_some_and(|now| apply_delta(now.as_ref(), *d).is_some() == *ok)
             }
         })
     }

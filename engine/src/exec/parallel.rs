@@ -136,10 +136,14 @@ impl<T: Task, S: StateView<T::Key, T::Value>> Run<'_, T, S> {
         let mut reads = view.reads;
         out.writes = normalize(&out.writes);
         out.failure_writes = normalize(&out.failure_writes);
-        // The value before this transaction of every counter it adds to.
+        // The value before this transaction of every counter it adds to,
+        // unless the outcome is certain whatever that value is.
         let mut before: Vec<(T::Key, Option<T::Value>)> = Vec::new();
         for (k, w) in out.writes.iter().chain(&out.failure_writes) {
-            if matches!(w, WriteOp::Delta(_)) && !before.iter().any(|(b, _)| b == k) {
+            if let WriteOp::Delta(d) = w
+                && !before.iter().any(|(b, _)| b == k)
+                && !self.mv.delta_certain(k, *d, self.base)
+            {
                 let v = match self.mv.read(k, txn, self.base) {
                     Read::Dependency(j) => return Err(Suspend(j)),
                     Read::Versioned(_, v) | Read::Resolved(v) => v,
@@ -148,8 +152,8 @@ impl<T: Task, S: StateView<T::Key, T::Value>> Run<'_, T, S> {
             }
         }
         let settled = settle(&out, |k, d| {
-            let v = before.iter().find(|(b, _)| b == k).and_then(|(_, v)| v.as_ref());
-            let ok = apply_delta(v, d).is_some();
+            // Not read: certain (checked above).
+            let ok = before.iter().find(|(b, _)| b == k).is_none_or(|(_, v)| apply_delta(v.as_ref(), d).is_some());
             reads.push(ReadDesc::DeltaOutcome(k.clone(), d, ok));
             ok
         });

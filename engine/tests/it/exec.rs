@@ -9,18 +9,19 @@ use cinder_engine::exec::{
 };
 use proptest::prelude::*;
 
-/// A counter or, with bit 127 set, a blob (a delta on a blob fails).
+/// A counter, or a blob (a delta on a blob fails).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Val(u128);
-
-const BLOB: u128 = 1 << 127;
+struct Val {
+    n: u128,
+    blob: bool,
+}
 
 impl Value for Val {
     fn as_counter(&self) -> Option<u128> {
-        (self.0 & BLOB == 0).then_some(self.0)
+        (!self.blob).then_some(self.n)
     }
     fn from_counter(n: u128) -> Self {
-        Val(n)
+        Val { n, blob: false }
     }
 }
 
@@ -56,7 +57,7 @@ impl Task for MockTx {
         let mut acc = self.id;
         for k in &self.reads {
             let v = view.read(k)?;
-            acc = mix(acc, v.map_or(7, |v| v.0));
+            acc = mix(acc, v.map_or(7, |v| v.n ^ u128::from(v.blob) << 127));
         }
         for _ in 0..self.work {
             acc = std::hint::black_box(mix(acc, 1));
@@ -76,8 +77,8 @@ impl Task for MockTx {
                 let v = mix(acc, u128::from(k));
                 let op = match v % 13 {
                     0 => WriteOp::Delete,
-                    1..=3 => WriteOp::Put(Val(u128::from(v) | BLOB)),
-                    _ => WriteOp::Put(Val(u128::from(v))),
+                    1..=3 => WriteOp::Put(Val { n: u128::from(v), blob: true }),
+                    _ => WriteOp::Put(Val { n: u128::from(v), blob: false }),
                 };
                 (k, op)
             })
@@ -85,8 +86,10 @@ impl Task for MockTx {
         writes.extend(self.deltas.iter().map(|&(k, d)| (k, WriteOp::Delta(d))));
         writes.push((FEES, WriteOp::Delta(i128::from(gas_used))));
         let nonce_key = 1_000_000 + (self.id % 5) as u32;
-        let failure_writes =
-            vec![(nonce_key, WriteOp::Put(Val(u128::from(acc)))), (FEES, WriteOp::Delta(i128::from(gas_used)))];
+        let failure_writes = vec![
+            (nonce_key, WriteOp::Put(Val { n: u128::from(acc), blob: false })),
+            (FEES, WriteOp::Delta(i128::from(gas_used))),
+        ];
         Ok(TaskOutput { status, gas_used, writes, failure_writes })
     }
 
@@ -126,7 +129,7 @@ fn baseline(txs: &[MockTx], base: &HashMap<u32, Val>, mode: Mode, limit: u64) ->
             Some(v) => v.as_counter()?,
         };
         let r = if d >= 0 { n.checked_add(d as u128) } else { n.checked_sub(d.unsigned_abs()) };
-        r.map(Val)
+        r.map(|n| Val { n, blob: false })
     };
     let mut state: BTreeMap<u32, Option<Val>> = BTreeMap::new();
     let (mut per_tx, mut included, mut used) = (Vec::new(), Vec::new(), 0u64);
@@ -220,7 +223,7 @@ fn block(seed: u64, n: usize, universe: u32, work: u32) -> (Vec<MockTx>, HashMap
             .collect();
         txs.push(MockTx { id, reads, writes, deltas, gas_limit: 1 + next(50), hints: next(3) == 0, work });
     }
-    let base = (0..universe.min(1000)).map(|k| (k, Val(u128::from(k) * 3))).collect();
+    let base = (0..universe.min(1000)).map(|k| (k, Val { n: u128::from(k) * 3, blob: false })).collect();
     (txs, base)
 }
 
