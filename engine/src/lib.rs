@@ -1,8 +1,8 @@
 //! # cinder-engine
 //!
 //! The hardware engine of the Cinder chain: the heavy, parallel work of a
-//! node, with no I/O and no node types: proof-of-work nonce search and the
-//! verification a validator spends its time on.
+//! node, with no I/O and no node types: proof-of-work nonce search, the
+//! verification a validator spends its time on, and parallel execution.
 //!
 //! - [`pow`]: jobs (80-byte header, algorithm, target), nonce ranges, and the
 //!   [`pow::Backend`] enum: `reference` (the oracle), `cpu` (SHA-NI / AVX-512 /
@@ -14,6 +14,9 @@
 //! - [`merkle`]: BLAKE3 Merkle trees: [`merkle::root`] (SIMD on all cores),
 //!   proofs, batch proof verification, incremental append; the GPU root is
 //!   `gpu::GpuDevice::merkle_root`.
+//! - [`exec`]: Block-STM, optimistic parallel execution of a block with
+//!   conflict detection, generic over the VM ([`exec::Task`]) and the state
+//!   ([`exec::StateView`]); results identical to [`exec::Strategy::Sequential`].
 //! - [`hash`]: portable SHA-256 and BLAKE3 compressions and a reference BLAKE3
 //!   tree hasher, the oracles the fast paths are held to.
 //! - [`gpu`] (feature `gpu`, on by default): adapters, the per-device context,
