@@ -1,5 +1,6 @@
 //! The engine's error type.
 
+#[cfg(feature = "gpu")]
 use std::fmt;
 
 /// Result with the engine's [`Error`].
@@ -69,6 +70,7 @@ pub enum Error {
 }
 
 impl Error {
+    #[cfg(feature = "gpu")]
     /// A GPU error on the named device.
     pub(crate) fn gpu(device: impl fmt::Display, message: impl fmt::Display) -> Self {
         Error::Gpu { device: device.to_string(), message: message.to_string() }
