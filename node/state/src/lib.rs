@@ -1,0 +1,338 @@
+//! # cinder-state
+//!
+//! The authenticated account state: a Jellyfish Merkle tree (the `jmt`
+//! crate) hashed with BLAKE3, keyed by BLAKE3 of the address, valued by the
+//! canonical encoding of [`Account`]. Its root goes in every header; it
+//! proves an account's presence or absence against that root.
+//!
+//! **Versions** are a monotonic commit counter, not the height: every
+//! commit gets a version above every existing one, so two competing blocks
+//! at one height never share (or overwrite) a node. `jmt` builds version `n`
+//! on version `n - 1`; a block whose parent state is not the newest version
+//! therefore first gets a *link* version whose root is a copy of its parent's
+//! root (children point at the old nodes, nothing is copied below the root),
+//! and the value index follows each version's lineage through the links
+//! ([`Lineage`]), so a branch never reads another branch's values.
+//!
+//! Storage is behind [`StateStore`]: [`MemStore`] here, RocksDB in the node's
+//! storage crate. [`State::apply`] computes a new root and the batch that
+//! commits it without writing anything, so block import can check the root
+//! and commit state, block and indexes in one atomic write.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{PoisonError, RwLock};
+
+use anyhow::{Context, Result, bail};
+use cinder_primitives::{Account, Address, Hash, decode, encode};
+use jmt::proof::SparseMerkleProof;
+use jmt::storage::{LeafNode, Node, NodeKey, TreeReader};
+use jmt::{JellyfishMerkleTree, KeyHash, OwnedValue, SimpleHasher, Version};
+use rayon::prelude::*;
+
+/// BLAKE3 for the tree's nodes, leaves and key hashes.
+pub struct Blake3Hasher(blake3::Hasher);
+
+impl SimpleHasher for Blake3Hasher {
+    fn new() -> Self {
+        Blake3Hasher(blake3::Hasher::new())
+    }
+    fn update(&mut self, data: &[u8]) {
+        self.0.update(data);
+    }
+    fn finalize(self) -> [u8; 32] {
+        *self.0.finalize().as_bytes()
+    }
+}
+
+type Tree<'a, R> = JellyfishMerkleTree<'a, R, Blake3Hasher>;
+
+/// The tree key of an account.
+pub fn account_key(address: &Address) -> KeyHash {
+    KeyHash::with::<Blake3Hasher>(address.0)
+}
+
+/// The root of the empty state.
+pub fn empty_root() -> Hash {
+    Hash(Tree::<Reader<'static, MemStore>>::EMPTY_ROOT.0)
+}
+
+/// The key of the root node at `version`. `jmt` keeps its constructor
+/// private; the key is its borsh encoding: the version, a nibble count of 0
+/// (as u64) and an empty byte vector.
+pub fn root_key(version: Version) -> Result<NodeKey> {
+    let mut b = Vec::with_capacity(20);
+    b.extend(version.to_le_bytes());
+    b.extend(0u64.to_le_bytes());
+    b.extend(0u32.to_le_bytes());
+    borsh::from_slice(&b).context("the root node key does not decode")
+}
+
+/// A link: versions from `start` up to the next link descend from `base`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Link {
+    /// First version of the segment (a link version: the parent's root).
+    pub start: Version,
+    /// The version whose state the segment continues.
+    pub base: Version,
+}
+
+/// What a commit writes.
+#[derive(Clone, Debug, Default)]
+pub struct StateBatch {
+    /// The version this batch creates.
+    pub version: Version,
+    /// New tree nodes (including a link root, if any).
+    pub nodes: Vec<(NodeKey, Node)>,
+    /// New values, `None` for a deleted account.
+    pub values: Vec<(Version, KeyHash, Option<OwnedValue>)>,
+    /// The link this commit starts, if its parent is not the newest version.
+    pub link: Option<Link>,
+    /// Nodes the new version no longer uses (for pruning beyond the reorg
+    /// depth), with the version that made them stale.
+    pub stale: Vec<(Version, NodeKey)>,
+}
+
+/// Where the tree lives.
+pub trait StateStore: Send + Sync {
+    /// A node.
+    fn node(&self, key: &NodeKey) -> Result<Option<Node>>;
+    /// The newest value of `key` with a version in `from..=to`: `Some(None)`
+    /// if it was deleted there, `None` if it was not written there.
+    fn value_between(&self, key: KeyHash, from: Version, to: Version) -> Result<Option<Option<OwnedValue>>>;
+    /// The link with the greatest start at or below `version`.
+    fn link_at_or_below(&self, version: Version) -> Result<Option<Link>>;
+    /// The newest version, if any.
+    fn latest(&self) -> Result<Option<Version>>;
+    /// Writes a batch (atomically).
+    fn commit(&self, batch: &StateBatch) -> Result<()>;
+}
+
+/// A version's ancestry: its own segment, then the segments of the
+/// versions it links to.
+pub struct Lineage;
+
+impl Lineage {
+    /// The value of `key` in the state at `version`.
+    pub fn value<S: StateStore + ?Sized>(store: &S, key: KeyHash, version: Version) -> Result<Option<OwnedValue>> {
+        let mut to = version;
+        // Each step moves to a strictly lower version: this terminates.
+        loop {
+            let link = store.link_at_or_below(to)?;
+            let from = link.map_or(0, |l| l.start);
+            if let Some(v) = store.value_between(key, from, to)? {
+                return Ok(v);
+            }
+            match link {
+                Some(l) if l.base < l.start => to = l.base,
+                Some(l) => bail!("link at {} to {} does not go down", l.start, l.base),
+                None => return Ok(None),
+            }
+        }
+    }
+}
+
+/// Reads the tree through a store, seeing a pending link root.
+struct Reader<'a, S: ?Sized> {
+    store: &'a S,
+    pending: Option<(NodeKey, Node)>,
+}
+
+impl<S: StateStore + ?Sized> TreeReader for Reader<'_, S> {
+    fn get_node_option(&self, key: &NodeKey) -> Result<Option<Node>> {
+        if let Some((k, n)) = &self.pending
+            && k == key
+        {
+            return Ok(Some(n.clone()));
+        }
+        self.store.node(key)
+    }
+    fn get_value_option(&self, max_version: Version, key: KeyHash) -> Result<Option<OwnedValue>> {
+        Lineage::value(self.store, key, max_version)
+    }
+    fn get_rightmost_leaf(&self) -> Result<Option<(NodeKey, LeafNode)>> {
+        bail!("restoring a tree from chunks is not supported")
+    }
+}
+
+/// The account state over a store.
+pub struct State<S> {
+    store: S,
+}
+
+/// A proof of an account's value (or absence) under a state root.
+pub struct AccountProof(SparseMerkleProof<Blake3Hasher>);
+
+impl AccountProof {
+    /// Checks that `address` has `account` (`None`: no account) under `root`.
+    pub fn verify(&self, root: &Hash, address: &Address, account: Option<&Account>) -> Result<()> {
+        let value = account.map(encode);
+        self.0.verify(jmt::RootHash(root.0), account_key(address), value)
+    }
+}
+
+impl<S: StateStore> State<S> {
+    /// The state over `store`.
+    pub fn new(store: S) -> Self {
+        State { store }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The root at `version`.
+    pub fn root(&self, version: Version) -> Result<Hash> {
+        let reader = Reader { store: &self.store, pending: None };
+        Ok(Hash(Tree::new(&reader).get_root_hash(version)?.0))
+    }
+
+    /// The account at `address` in the state at `version`.
+    pub fn account(&self, version: Version, address: &Address) -> Result<Option<Account>> {
+        match Lineage::value(&self.store, account_key(address), version)? {
+            None => Ok(None),
+            Some(bytes) => Ok(Some(decode::<Account>(&bytes).context("a stored account does not decode")?)),
+        }
+    }
+
+    /// The account at `address` at `version` with its proof.
+    pub fn prove(&self, version: Version, address: &Address) -> Result<(Option<Account>, AccountProof)> {
+        let reader = Reader { store: &self.store, pending: None };
+        let (value, proof) = Tree::new(&reader).get_with_proof(account_key(address), version)?;
+        let account = value.map(|b| decode::<Account>(&b)).transpose().context("a stored account does not decode")?;
+        Ok((account, AccountProof(proof)))
+    }
+
+    /// The root and the batch of the state `parent` (`None`: the empty
+    /// state, for genesis) with `updates` applied (`None` deletes). Writes
+    /// nothing; [`StateStore::commit`] the batch to keep it.
+    pub fn apply(&self, parent: Option<Version>, updates: &[(Address, Option<Account>)]) -> Result<(Hash, StateBatch)> {
+        let latest = self.store.latest()?;
+        // Encoding and key hashing in parallel; the tree hashes its nodes.
+        let mut set: Vec<(KeyHash, Option<OwnedValue>)> =
+            updates.par_iter().map(|(a, acct)| (account_key(a), acct.as_ref().map(encode))).collect();
+        set.sort_by_key(|(k, _)| *k);
+        set.dedup_by(|later, earlier| {
+            // Keep the last update of a key.
+            if later.0 == earlier.0 {
+                std::mem::swap(later, earlier);
+                true
+            } else {
+                false
+            }
+        });
+        let (version, link, pending) = match (parent, latest) {
+            (None, None) => (0, None, None),
+            (None, Some(_)) => bail!("the state already has versions; a parent version is needed"),
+            (Some(p), None) => bail!("parent version {p} does not exist: the state is empty"),
+            (Some(p), Some(l)) if p > l => bail!("parent version {p} does not exist (newest is {l})"),
+            (Some(p), Some(l)) if p == l => (l + 1, None, None),
+            (Some(p), Some(l)) => {
+                // A link version whose root is the parent's root.
+                let start = l + 1;
+                let root = self
+                    .store
+                    .node(&root_key(p)?)?
+                    .with_context(|| format!("no root at parent version {p} (pruned?)"))?;
+                (start + 1, Some(Link { start, base: p }), Some((root_key(start)?, root)))
+            }
+        };
+        let reader = Reader { store: &self.store, pending: pending.clone() };
+        let lineage = LinkedStore { inner: &self.store, link };
+        let reader = Reader { store: &lineage, pending: reader.pending };
+        let (root, update) = Tree::new(&reader).put_value_set(set, version)?;
+        let mut nodes: Vec<(NodeKey, Node)> =
+            update.node_batch.nodes().iter().map(|(k, n)| (k.clone(), n.clone())).collect();
+        if let Some(p) = pending {
+            nodes.push(p);
+        }
+        let values = update.node_batch.values().iter().map(|((v, k), val)| (*v, *k, val.clone())).collect();
+        let stale = update.stale_node_index_batch.iter().map(|s| (s.stale_since_version, s.node_key.clone())).collect();
+        Ok((Hash(root.0), StateBatch { version, nodes, values, link, stale }))
+    }
+
+    /// Applies and commits; returns the new version and root.
+    pub fn commit(&self, parent: Option<Version>, updates: &[(Address, Option<Account>)]) -> Result<(Version, Hash)> {
+        let (root, batch) = self.apply(parent, updates)?;
+        self.store.commit(&batch)?;
+        Ok((batch.version, root))
+    }
+}
+
+/// A store seen with a link that is not committed yet.
+struct LinkedStore<'a, S> {
+    inner: &'a S,
+    link: Option<Link>,
+}
+
+impl<S: StateStore> StateStore for LinkedStore<'_, S> {
+    fn node(&self, key: &NodeKey) -> Result<Option<Node>> {
+        self.inner.node(key)
+    }
+    fn value_between(&self, key: KeyHash, from: Version, to: Version) -> Result<Option<Option<OwnedValue>>> {
+        self.inner.value_between(key, from, to)
+    }
+    fn link_at_or_below(&self, version: Version) -> Result<Option<Link>> {
+        match self.link {
+            Some(l) if l.start <= version => Ok(Some(l)),
+            _ => self.inner.link_at_or_below(version),
+        }
+    }
+    fn latest(&self) -> Result<Option<Version>> {
+        self.inner.latest()
+    }
+    fn commit(&self, batch: &StateBatch) -> Result<()> {
+        self.inner.commit(batch)
+    }
+}
+
+/// The tree in memory (tests, tools, and the node's in-memory mode).
+#[derive(Default)]
+pub struct MemStore {
+    inner: RwLock<Mem>,
+}
+
+#[derive(Default)]
+struct Mem {
+    nodes: HashMap<NodeKey, Node>,
+    values: HashMap<KeyHash, BTreeMap<Version, Option<OwnedValue>>>,
+    links: BTreeMap<Version, Version>,
+    latest: Option<Version>,
+}
+
+impl StateStore for MemStore {
+    fn node(&self, key: &NodeKey) -> Result<Option<Node>> {
+        Ok(self.inner.read().unwrap_or_else(PoisonError::into_inner).nodes.get(key).cloned())
+    }
+    fn value_between(&self, key: KeyHash, from: Version, to: Version) -> Result<Option<Option<OwnedValue>>> {
+        let m = self.inner.read().unwrap_or_else(PoisonError::into_inner);
+        Ok(m.values.get(&key).and_then(|v| v.range(from..=to).next_back()).map(|(_, v)| v.clone()))
+    }
+    fn link_at_or_below(&self, version: Version) -> Result<Option<Link>> {
+        let m = self.inner.read().unwrap_or_else(PoisonError::into_inner);
+        Ok(m.links.range(..=version).next_back().map(|(&start, &base)| Link { start, base }))
+    }
+    fn latest(&self) -> Result<Option<Version>> {
+        Ok(self.inner.read().unwrap_or_else(PoisonError::into_inner).latest)
+    }
+    fn commit(&self, batch: &StateBatch) -> Result<()> {
+        let mut m = self.inner.write().unwrap_or_else(PoisonError::into_inner);
+        if m.latest.is_some_and(|l| batch.version <= l) {
+            bail!("version {} is not above the newest ({:?})", batch.version, m.latest);
+        }
+        for (k, n) in &batch.nodes {
+            m.nodes.insert(k.clone(), n.clone());
+        }
+        for (v, k, val) in &batch.values {
+            m.values.entry(*k).or_default().insert(*v, val.clone());
+        }
+        if let Some(l) = batch.link {
+            m.links.insert(l.start, l.base);
+        }
+        m.latest = Some(batch.version);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

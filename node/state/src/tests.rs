@@ -1,0 +1,126 @@
+use std::collections::BTreeMap;
+
+use proptest::prelude::*;
+
+use super::*;
+
+fn addr(i: u32) -> Address {
+    Address(*blake3::hash(&i.to_le_bytes()).as_bytes())
+}
+
+fn acct(balance: u128, nonce: u64) -> Account {
+    Account { balance, nonce }
+}
+
+/// The root of a fresh tree holding exactly `model`, built in one version.
+fn fresh_root(model: &BTreeMap<u32, Account>) -> Hash {
+    let s = State::new(MemStore::default());
+    let updates: Vec<_> = model.iter().map(|(a, v)| (addr(*a), Some(*v))).collect();
+    s.commit(None, &updates).unwrap().1
+}
+
+#[test]
+fn empty_state_and_genesis() {
+    let s = State::new(MemStore::default());
+    let (v, root) = s.commit(None, &[]).unwrap();
+    assert_eq!((v, root), (0, empty_root()));
+    assert!(s.store().node(&root_key(0).unwrap()).unwrap().is_some(), "root_key matches jmt's root key");
+    assert!(s.commit(None, &[]).is_err(), "a second genesis");
+    assert!(s.apply(Some(5), &[]).is_err(), "a parent that does not exist");
+    let (v1, r1) = s.commit(Some(0), &[(addr(1), Some(acct(5, 0)))]).unwrap();
+    assert_eq!(v1, 1);
+    assert_ne!(r1, empty_root());
+    assert_eq!(s.root(1).unwrap(), r1);
+    assert_eq!(s.account(1, &addr(1)).unwrap(), Some(acct(5, 0)));
+    assert_eq!(s.account(0, &addr(1)).unwrap(), None);
+}
+
+#[test]
+fn proofs_of_presence_and_absence_verify_and_tampering_fails() {
+    let s = State::new(MemStore::default());
+    let updates: Vec<_> = (0..200).map(|i| (addr(i), Some(acct(u128::from(i) * 10, u64::from(i))))).collect();
+    let (v, root) = s.commit(None, &updates).unwrap();
+    for i in [0u32, 7, 199] {
+        let (a, proof) = s.prove(v, &addr(i)).unwrap();
+        assert_eq!(a, Some(acct(u128::from(i) * 10, u64::from(i))));
+        proof.verify(&root, &addr(i), a.as_ref()).unwrap();
+        // A different balance, no account, another root: all fail.
+        assert!(proof.verify(&root, &addr(i), Some(&acct(1, 1))).is_err());
+        assert!(proof.verify(&root, &addr(i), None).is_err());
+        assert!(proof.verify(&empty_root(), &addr(i), a.as_ref()).is_err());
+    }
+    let (none, proof) = s.prove(v, &addr(5000)).unwrap();
+    assert_eq!(none, None);
+    proof.verify(&root, &addr(5000), None).unwrap();
+    assert!(proof.verify(&root, &addr(5000), Some(&acct(1, 0))).is_err());
+}
+
+#[test]
+fn competing_branches_keep_their_own_states() {
+    let s = State::new(MemStore::default());
+    let (g, _) = s.commit(None, &[(addr(1), Some(acct(100, 0))), (addr(2), Some(acct(50, 0)))]).unwrap();
+    // Branch A: two blocks on genesis.
+    let (a1, ra1) = s.commit(Some(g), &[(addr(1), Some(acct(90, 1))), (addr(3), Some(acct(10, 0)))]).unwrap();
+    let (a2, ra2) = s.commit(Some(a1), &[(addr(2), None)]).unwrap();
+    // Branch B: a competing block at the same height as a1, then one more.
+    let (b1, rb1) = s.commit(Some(g), &[(addr(2), Some(acct(40, 1))), (addr(1), Some(acct(110, 0)))]).unwrap();
+    let (b2, rb2) = s.commit(Some(b1), &[(addr(4), Some(acct(1, 0)))]).unwrap();
+    assert!(b1 > a2 + 1, "B starts after a link version");
+    // Every version still reads as its own branch.
+    assert_eq!(s.root(a1).unwrap(), ra1);
+    assert_eq!(s.root(a2).unwrap(), ra2);
+    assert_eq!(s.root(b1).unwrap(), rb1);
+    assert_eq!(s.account(a2, &addr(2)).unwrap(), None);
+    assert_eq!(s.account(a2, &addr(3)).unwrap(), Some(acct(10, 0)));
+    assert_eq!(s.account(b2, &addr(3)).unwrap(), None, "B never saw A's account 3");
+    assert_eq!(s.account(b2, &addr(2)).unwrap(), Some(acct(40, 1)));
+    assert_eq!(s.account(b2, &addr(1)).unwrap(), Some(acct(110, 0)));
+    assert_eq!(s.account(b2, &addr(4)).unwrap(), Some(acct(1, 0)));
+    // B's roots equal a fresh replay of B's contents; proofs verify on B.
+    let model = BTreeMap::from([(1, acct(110, 0)), (2, acct(40, 1)), (4, acct(1, 0))]);
+    assert_eq!(rb2, fresh_root(&model));
+    let (a, proof) = s.prove(b2, &addr(3)).unwrap();
+    assert_eq!(a, None);
+    proof.verify(&rb2, &addr(3), None).unwrap();
+    // Back to A after B: a second link.
+    let (a3, ra3) = s.commit(Some(a2), &[(addr(5), Some(acct(5, 5)))]).unwrap();
+    let model = BTreeMap::from([(1, acct(90, 1)), (3, acct(10, 0)), (5, acct(5, 5))]);
+    assert_eq!(ra3, fresh_root(&model));
+    assert_eq!(s.account(a3, &addr(4)).unwrap(), None);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Random updates over many versions and branches: every root equals
+    /// the root of a fresh tree with the same accounts (the tree's shape
+    /// depends only on its contents), and every account reads back.
+    #[test]
+    fn roots_equal_a_fresh_replay(steps in prop::collection::vec((0usize..4, prop::collection::vec((0u32..60, any::<Option<(u64, u8)>>()), 0..25)), 1..12)) {
+        let s = State::new(MemStore::default());
+        let (g, _) = s.commit(None, &[]).unwrap();
+        // (version, model) of every committed state.
+        let mut states: Vec<(Version, BTreeMap<u32, Account>)> = vec![(g, BTreeMap::new())];
+        for (back, ups) in steps {
+            let (parent, mut model) = states[states.len().saturating_sub(1 + back)].clone();
+            let updates: Vec<_> = ups
+                .iter()
+                .map(|(a, v)| (addr(*a), v.map(|(b, n)| acct(u128::from(b), u64::from(n)))))
+                .collect();
+            for (a, v) in &ups {
+                match v {
+                    Some((b, n)) => { model.insert(*a, acct(u128::from(*b), u64::from(*n))); }
+                    None => { model.remove(a); }
+                }
+            }
+            let (v, root) = s.commit(Some(parent), &updates).unwrap();
+            prop_assert_eq!(root, fresh_root(&model));
+            states.push((v, model));
+        }
+        for (v, model) in &states {
+            for a in 0..60u32 {
+                prop_assert_eq!(s.account(*v, &addr(a)).unwrap(), model.get(&a).copied());
+            }
+        }
+    }
+}
