@@ -3,14 +3,16 @@
 #   mesa-vulkan-drivers: lavapipe, a software Vulkan adapter, so the WGSL
 #                        kernels run (and are tested) on machines without a GPU
 #   libvulkan1:          the Vulkan loader wgpu opens
+#   libclang-dev, g++:   bindgen and the C++ compiler that build RocksDB
+#                        (librocksdb-sys) for the node's storage
 set -euo pipefail
 need=()
-for pkg in mesa-vulkan-drivers libvulkan1; do
+for pkg in mesa-vulkan-drivers libvulkan1 libclang-dev g++; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 [ ${#need[@]} -eq 0 ] && exit 0
 if ! command -v apt-get >/dev/null 2>&1; then
-  echo "deps: missing ${need[*]} and no apt-get here; install a Vulkan driver by hand (GPU tests will skip)" >&2
+  echo "deps: missing ${need[*]} and no apt-get here; install them by hand (without a Vulkan driver GPU tests skip; without libclang and g++ RocksDB does not build)" >&2
   exit 0
 fi
 sudo=""

@@ -107,6 +107,24 @@ pub trait StateStore: Send + Sync {
     fn commit(&self, batch: &StateBatch) -> Result<()>;
 }
 
+impl<S: StateStore + ?Sized> StateStore for &S {
+    fn node(&self, key: &NodeKey) -> Result<Option<Node>> {
+        (**self).node(key)
+    }
+    fn value_between(&self, key: KeyHash, from: Version, to: Version) -> Result<Option<Option<OwnedValue>>> {
+        (**self).value_between(key, from, to)
+    }
+    fn link_at_or_below(&self, version: Version) -> Result<Option<Link>> {
+        (**self).link_at_or_below(version)
+    }
+    fn latest(&self) -> Result<Option<Version>> {
+        (**self).latest()
+    }
+    fn commit(&self, batch: &StateBatch) -> Result<()> {
+        (**self).commit(batch)
+    }
+}
+
 /// A version's ancestry: its own segment, then the segments of the
 /// versions it links to.
 pub struct Lineage;

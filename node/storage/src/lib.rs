@@ -1,0 +1,301 @@
+//! # cinder-storage
+//!
+//! The node's database on RocksDB: block headers, bodies and receipts, the
+//! state tree's nodes, values and links, and the indexes (height -> block
+//! id and state version on the canonical chain, transaction id -> location),
+//! each in its own column family.
+//!
+//! - Everything one block changes goes in **one `WriteBatch` with the WAL
+//!   on** ([`Db::write_block`]): a crash at any instant leaves either the
+//!   whole block or none of it.
+//! - A **schema version** in the metadata column family; a database written
+//!   by an incompatible version is refused with a clear message.
+//! - **Checkpoints** ([`Db::checkpoint`]) for backups and fast bootstrap.
+//! - The state tree reads and writes through [`cinder_state::StateStore`].
+//!
+//! Bad bytes on disk are errors that name the column family and key, never
+//! panics.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, anyhow, bail};
+use borsh::{BorshDeserialize, BorshSerialize};
+use cinder_primitives::{Block, Hash, Header, Receipt, decode, encode};
+use cinder_state::{Link, StateBatch, StateStore};
+use jmt::storage::{Node, NodeKey};
+use jmt::{KeyHash, OwnedValue, Version};
+use rocksdb::{ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch, WriteOptions};
+
+/// The on-disk format this build reads and writes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Column families.
+pub mod cf {
+    /// Block id -> header.
+    pub const HEADERS: &str = "headers";
+    /// Block id -> transactions.
+    pub const BODIES: &str = "bodies";
+    /// Block id -> receipts.
+    pub const RECEIPTS: &str = "receipts";
+    /// State tree node key -> node.
+    pub const STATE_NODES: &str = "state_nodes";
+    /// Key hash ‖ version (big-endian) -> value or deletion.
+    pub const STATE_VALUES: &str = "state_values";
+    /// Link start (big-endian) -> base version.
+    pub const STATE_LINKS: &str = "state_links";
+    /// Height (big-endian) -> canonical block id ‖ state version.
+    pub const HEIGHTS: &str = "heights";
+    /// Transaction id -> block id ‖ index.
+    pub const TXS: &str = "txs";
+    /// Metadata: schema version, head, newest state version.
+    pub const META: &str = "meta";
+    /// All of them.
+    pub const ALL: [&str; 9] = [HEADERS, BODIES, RECEIPTS, STATE_NODES, STATE_VALUES, STATE_LINKS, HEIGHTS, TXS, META];
+}
+
+const META_SCHEMA: &[u8] = b"schema_version";
+const META_HEAD: &[u8] = b"head";
+const META_STATE_LATEST: &[u8] = b"state_latest";
+
+/// The head of the canonical chain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct Head {
+    /// Height.
+    pub height: u64,
+    /// Block id.
+    pub id: Hash,
+    /// State version after the block.
+    pub version: Version,
+}
+
+/// A block with everything its import writes.
+pub struct BlockWrite<'a> {
+    /// The block.
+    pub block: &'a Block,
+    /// Its receipts.
+    pub receipts: &'a [Receipt],
+    /// The state it commits.
+    pub state: &'a StateBatch,
+    /// Whether it becomes the canonical head (indexes and head move).
+    pub canonical: bool,
+}
+
+/// The database.
+pub struct Db {
+    db: DB,
+}
+
+impl Db {
+    /// Opens (or creates) the database at `path`.
+    pub fn open(path: &Path) -> Result<Db> {
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        let cfs = cf::ALL.iter().map(|n| ColumnFamilyDescriptor::new(*n, Options::default()));
+        let db = DB::open_cf_descriptors(&opts, path, cfs)
+            .with_context(|| format!("opening the database at {}", path.display()))?;
+        let db = Db { db };
+        db.check_schema()?;
+        Ok(db)
+    }
+
+    fn check_schema(&self) -> Result<()> {
+        let meta = self.cf(cf::META)?;
+        match self.db.get_cf(meta, META_SCHEMA)? {
+            Some(b) => {
+                let v = u32::from_le_bytes(
+                    b.as_slice()
+                        .try_into()
+                        .map_err(|_| anyhow!("the schema version record is {} bytes, not 4", b.len()))?,
+                );
+                if v != SCHEMA_VERSION {
+                    bail!(
+                        "the database has schema version {v}; this build reads version {SCHEMA_VERSION}: \
+                         use a matching release or sync a new data directory"
+                    );
+                }
+                Ok(())
+            }
+            None => {
+                let empty = cf::ALL
+                    .iter()
+                    .all(|n| self.cf(n).is_ok_and(|h| self.db.iterator_cf(h, IteratorMode::Start).next().is_none()));
+                if !empty {
+                    bail!("the database has data but no schema version: not a Cinder database, or damaged");
+                }
+                self.db.put_cf(meta, META_SCHEMA, SCHEMA_VERSION.to_le_bytes())?;
+                Ok(())
+            }
+        }
+    }
+
+    fn cf(&self, name: &str) -> Result<&rocksdb::ColumnFamily> {
+        self.db.cf_handle(name).ok_or_else(|| anyhow!("column family {name} is missing"))
+    }
+
+    fn sync_opts() -> WriteOptions {
+        let mut w = WriteOptions::default();
+        // The WAL is on (never disabled); fsync is left to RocksDB's
+        // defaults: a process crash loses nothing written, power loss may
+        // lose the newest writes but never half a batch.
+        w.disable_wal(false);
+        w
+    }
+
+    /// The canonical head, if any block was written.
+    pub fn head(&self) -> Result<Option<Head>> {
+        self.get_borsh(cf::META, META_HEAD)
+    }
+
+    /// The header of `id`.
+    pub fn header(&self, id: &Hash) -> Result<Option<Header>> {
+        match self.db.get_cf(self.cf(cf::HEADERS)?, id.0)? {
+            None => Ok(None),
+            Some(b) => Ok(Some(decode::<Header>(&b).with_context(|| format!("header {id} on disk"))?)),
+        }
+    }
+
+    /// The block `id`, header and transactions.
+    pub fn block(&self, id: &Hash) -> Result<Option<Block>> {
+        let Some(header) = self.header(id)? else { return Ok(None) };
+        let body = self
+            .db
+            .get_cf(self.cf(cf::BODIES)?, id.0)?
+            .with_context(|| format!("block {id} has a header but no body"))?;
+        let transactions = borsh::from_slice(&body).with_context(|| format!("body of {id} on disk"))?;
+        Ok(Some(Block { header, transactions }))
+    }
+
+    /// The receipts of block `id`.
+    pub fn receipts(&self, id: &Hash) -> Result<Option<Vec<Receipt>>> {
+        self.get_borsh(cf::RECEIPTS, &id.0)
+    }
+
+    /// The canonical block at `height`, with its state version.
+    pub fn canonical(&self, height: u64) -> Result<Option<(Hash, Version)>> {
+        self.get_borsh(cf::HEIGHTS, &height.to_be_bytes())
+    }
+
+    /// Where transaction `id` is on the canonical chain: block id, index.
+    pub fn transaction_location(&self, id: &Hash) -> Result<Option<(Hash, u32)>> {
+        self.get_borsh(cf::TXS, &id.0)
+    }
+
+    fn get_borsh<T: BorshDeserialize>(&self, cf_name: &str, key: &[u8]) -> Result<Option<T>> {
+        match self.db.get_cf(self.cf(cf_name)?, key)? {
+            None => Ok(None),
+            Some(b) => Ok(Some(borsh::from_slice(&b).with_context(|| format!("{cf_name}/{} on disk", hex(key)))?)),
+        }
+    }
+
+    /// Writes a block, its receipts, the state it commits and (if
+    /// canonical) the indexes and the head, in one atomic batch.
+    pub fn write_block(&self, w: &BlockWrite<'_>) -> Result<()> {
+        let mut batch = WriteBatch::default();
+        let id = w.block.id();
+        batch.put_cf(self.cf(cf::HEADERS)?, id.0, encode(&w.block.header));
+        batch.put_cf(self.cf(cf::BODIES)?, id.0, encode(&w.block.transactions));
+        batch.put_cf(self.cf(cf::RECEIPTS)?, id.0, borsh::to_vec(&w.receipts.to_vec())?);
+        self.stage_state(&mut batch, w.state)?;
+        if w.canonical {
+            let height = w.block.header.height();
+            batch.put_cf(self.cf(cf::HEIGHTS)?, height.to_be_bytes(), borsh::to_vec(&(id, w.state.version))?);
+            for (i, tx) in w.block.transactions.iter().enumerate() {
+                let index = u32::try_from(i).context("too many transactions")?;
+                batch.put_cf(self.cf(cf::TXS)?, tx.id().0, borsh::to_vec(&(id, index))?);
+            }
+            let head = Head { height, id, version: w.state.version };
+            batch.put_cf(self.cf(cf::META)?, META_HEAD, borsh::to_vec(&head)?);
+        }
+        self.db.write_opt(batch, &Self::sync_opts()).context("writing a block")
+    }
+
+    fn stage_state(&self, batch: &mut WriteBatch, s: &StateBatch) -> Result<()> {
+        if let Some(l) = self.latest()?
+            && s.version <= l
+        {
+            bail!("state version {} is not above the newest ({l})", s.version);
+        }
+        let nodes = self.cf(cf::STATE_NODES)?;
+        for (k, n) in &s.nodes {
+            batch.put_cf(nodes, borsh::to_vec(k)?, borsh::to_vec(n)?);
+        }
+        let values = self.cf(cf::STATE_VALUES)?;
+        for (v, k, val) in &s.values {
+            batch.put_cf(values, value_key(*k, *v), borsh::to_vec(val)?);
+        }
+        if let Some(l) = s.link {
+            batch.put_cf(self.cf(cf::STATE_LINKS)?, l.start.to_be_bytes(), l.base.to_be_bytes());
+        }
+        batch.put_cf(self.cf(cf::META)?, META_STATE_LATEST, s.version.to_be_bytes());
+        Ok(())
+    }
+
+    /// A consistent copy of the database at `dir` (which must not exist),
+    /// hard-linked where the file system allows: a backup, or a data
+    /// directory to start another node from.
+    pub fn checkpoint(&self, dir: &Path) -> Result<()> {
+        let c = rocksdb::checkpoint::Checkpoint::new(&self.db).context("preparing a checkpoint")?;
+        c.create_checkpoint(dir).with_context(|| format!("writing a checkpoint to {}", dir.display()))
+    }
+}
+
+fn value_key(k: KeyHash, v: Version) -> [u8; 40] {
+    let mut b = [0u8; 40];
+    b[..32].copy_from_slice(&k.0);
+    b[32..].copy_from_slice(&v.to_be_bytes());
+    b
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn be_u64(b: &[u8], what: &str) -> Result<u64> {
+    Ok(u64::from_be_bytes(b.try_into().map_err(|_| anyhow!("{what}: {} bytes, not 8", b.len()))?))
+}
+
+impl StateStore for Db {
+    fn node(&self, key: &NodeKey) -> Result<Option<Node>> {
+        let k = borsh::to_vec(key)?;
+        match self.db.get_cf(self.cf(cf::STATE_NODES)?, &k)? {
+            None => Ok(None),
+            Some(b) => Ok(Some(borsh::from_slice(&b).with_context(|| format!("state node {} on disk", hex(&k)))?)),
+        }
+    }
+
+    fn value_between(&self, key: KeyHash, from: Version, to: Version) -> Result<Option<Option<OwnedValue>>> {
+        let start = value_key(key, to);
+        let mut it = self.db.iterator_cf(self.cf(cf::STATE_VALUES)?, IteratorMode::From(&start, Direction::Reverse));
+        match it.next().transpose()? {
+            Some((k, v)) if k.len() == 40 && k[..32] == key.0 && be_u64(&k[32..], "state value key")? >= from => {
+                Ok(Some(borsh::from_slice(&v).with_context(|| format!("state value {} on disk", hex(&k)))?))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn link_at_or_below(&self, version: Version) -> Result<Option<Link>> {
+        let start = version.to_be_bytes();
+        let mut it = self.db.iterator_cf(self.cf(cf::STATE_LINKS)?, IteratorMode::From(&start, Direction::Reverse));
+        match it.next().transpose()? {
+            None => Ok(None),
+            Some((k, v)) => {
+                Ok(Some(Link { start: be_u64(&k, "state link key")?, base: be_u64(&v, "state link base")? }))
+            }
+        }
+    }
+
+    fn latest(&self) -> Result<Option<Version>> {
+        match self.db.get_cf(self.cf(cf::META)?, META_STATE_LATEST)? {
+            None => Ok(None),
+            Some(b) => Ok(Some(be_u64(&b, "newest state version")?)),
+        }
+    }
+
+    fn commit(&self, batch: &StateBatch) -> Result<()> {
+        let mut wb = WriteBatch::default();
+        self.stage_state(&mut wb, batch)?;
+        self.db.write_opt(wb, &Self::sync_opts()).context("writing a state batch")
+    }
+}
