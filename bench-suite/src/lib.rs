@@ -13,7 +13,8 @@
 //!
 //! Benchmark names follow `pow::<algo>/backend=<name>`,
 //! `sig::ed25519/batch n=256 threads=all`, `merkle::root leaves=2^20 threads=1`,
-//! `exec::transfers accounts=100000 txs=10000 threads=2 contention=none work_us=1`;
+//! `exec::transfers accounts=100000 txs=10000 threads=2 contention=none work_us=1`,
+//! `state::apply/accounts=1000000 updates=2000`;
 //! GPU benches print `SKIPPED: <reason>` when there is no adapter. The
 //! `cinder-bench` binary prints the same comparisons as tables (`sig`,
 //! `merkle`, `exec`) with ratios and the control's scaling.
