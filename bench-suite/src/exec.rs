@@ -324,8 +324,10 @@ pub fn generate(spec: &BlockSpec) -> Result<Vec<Transfer>, SpecError> {
         cdf
     });
     let draw_zipf = |rng: &mut SplitMix| -> u32 {
-        let cdf = zipf.as_ref().expect("zipf table");
-        let x = rng.unit() * cdf[cdf.len() - 1];
+        // Only called for Zipf blocks, where the table has `n >= 2` entries.
+        let cdf = zipf.as_deref().unwrap_or(&[]);
+        let Some(&total) = cdf.last() else { return perm[0] };
+        let x = rng.unit() * total;
         let rank = cdf.partition_point(|&c| c <= x).min(cdf.len() - 1);
         perm[rank]
     };
