@@ -231,6 +231,63 @@ impl Db {
         Ok(())
     }
 
+    /// Makes the stored blocks `branch` (in height order, each with the
+    /// state version it committed) the canonical chain above their fork
+    /// point, in one atomic batch: the height and transaction indexes of the
+    /// old canonical blocks above the fork are removed, the branch's are
+    /// written, and the head moves to the branch's last block. The blocks
+    /// and their states must already be stored ([`Db::write_block`] with
+    /// `canonical: false`); both branches' states stay readable.
+    pub fn reorg(&self, branch: &[(Hash, Version)]) -> Result<Head> {
+        let (first, _) = branch.first().context("an empty branch")?;
+        let first = self.header(first)?.with_context(|| format!("branch block {first} is not stored"))?;
+        let fork_height = first.height().checked_sub(1).context("a branch cannot replace genesis")?;
+        let (fork_id, _) = self
+            .canonical(fork_height)?
+            .with_context(|| format!("no canonical block at the fork height {fork_height}"))?;
+        if first.prev() != fork_id {
+            bail!("the branch does not start on the canonical block at height {fork_height}");
+        }
+        let heights = self.cf(cf::HEIGHTS)?;
+        let txs = self.cf(cf::TXS)?;
+        let mut batch = WriteBatch::default();
+        // The old canonical blocks above the fork.
+        let old_head = self.head()?.context("no head")?;
+        for h in fork_height + 1..=old_head.height {
+            if let Some((id, _)) = self.canonical(h)? {
+                let block = self.block(&id)?.with_context(|| format!("canonical block {id} is not stored"))?;
+                for tx in block.transactions.iter() {
+                    batch.delete_cf(txs, tx.id().0);
+                }
+            }
+            batch.delete_cf(heights, h.to_be_bytes());
+        }
+        // The new branch, checking that it links up.
+        let mut prev = fork_id;
+        let mut head = None;
+        for (id, version) in branch {
+            let block = self.block(id)?.with_context(|| format!("branch block {id} is not stored"))?;
+            if block.header.prev() != prev {
+                bail!("branch block {id} does not follow {prev}");
+            }
+            let height = block.header.height();
+            batch.put_cf(heights, height.to_be_bytes(), borsh::to_vec(&(*id, *version))?);
+            for (i, tx) in block.transactions.iter().enumerate() {
+                batch.put_cf(
+                    txs,
+                    tx.id().0,
+                    borsh::to_vec(&(*id, u32::try_from(i).context("too many transactions")?))?,
+                );
+            }
+            prev = *id;
+            head = Some(Head { height, id: *id, version: *version });
+        }
+        let head = head.context("an empty branch")?;
+        batch.put_cf(self.cf(cf::META)?, META_HEAD, borsh::to_vec(&head)?);
+        self.db.write_opt(batch, &Self::sync_opts()).context("writing a reorg")?;
+        Ok(head)
+    }
+
     /// A consistent copy of the database at `dir` (which must not exist),
     /// hard-linked where the file system allows: a backup, or a data
     /// directory to start another node from.

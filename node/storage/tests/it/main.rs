@@ -174,3 +174,74 @@ fn a_checkpoint_opens_as_the_same_chain() {
     assert_eq!(copy.head().unwrap(), db.head().unwrap());
     assert_eq!(State::new(&copy).account(0, &addr(9)).unwrap(), Some(Account { balance: 9, nonce: 9 }));
 }
+
+/// A block of `ntx` transfers from keys seeded `seed..`, distinct per branch.
+fn branch_block(height: u64, prev: Hash, seed: u8, ntx: u8) -> Block {
+    let txs: Vec<SignedTransaction> = (0..ntx)
+        .map(|i| {
+            let k = SecretKey::from_seed(&[seed.wrapping_add(i); 32]);
+            Transaction {
+                chain_id: 1,
+                sender: k.public_key(),
+                nonce: height,
+                gas_limit: 21_000,
+                gas_price: 1,
+                kind: TxKind::Transfer { to: addr(u32::from(seed)), amount: 1 },
+            }
+            .sign(&k)
+        })
+        .collect();
+    let fields = HeaderFields { height, extra_nonce: u64::from(seed), ..HeaderFields::default() };
+    Block { header: Header::new(prev, 1_700_000_000, 0x207f_ffff, fields), transactions: Bounded::new(txs).unwrap() }
+}
+
+#[test]
+fn a_reorg_moves_the_indexes_and_the_head_in_one_batch() {
+    let path = dir("reorg");
+    let db = Db::open(&path).unwrap();
+    let state = State::new(&db);
+    let g = branch_block(0, Hash::default(), 0, 0);
+    let (_, s) = state.apply(None, &[(addr(0), Some(Account { balance: 1, nonce: 0 }))]).unwrap();
+    db.write_block(&BlockWrite { block: &g, receipts: &[], state: &s, canonical: true }).unwrap();
+    // Branch A (canonical): heights 1, 2.
+    let a1 = branch_block(1, g.id(), 10, 2);
+    let a2 = branch_block(2, a1.id(), 20, 2);
+    let (_, s) = state.apply(Some(0), &[(addr(1), Some(Account { balance: 1, nonce: 0 }))]).unwrap();
+    let va1 = s.version;
+    db.write_block(&BlockWrite { block: &a1, receipts: &receipts(&a1), state: &s, canonical: true }).unwrap();
+    let (_, s) = state.apply(Some(va1), &[(addr(2), Some(Account { balance: 2, nonce: 0 }))]).unwrap();
+    db.write_block(&BlockWrite { block: &a2, receipts: &receipts(&a2), state: &s, canonical: true }).unwrap();
+    // Branch B (stored, not canonical): heights 1, 2, 3.
+    let mut b = Vec::new();
+    let (mut prev, mut pv) = (g.id(), 0);
+    for (h, seed) in [(1u64, 100u8), (2, 110), (3, 120)] {
+        let blk = branch_block(h, prev, seed, 3);
+        let (_, s) = state.apply(Some(pv), &[(addr(u32::from(seed)), Some(Account { balance: 3, nonce: 0 }))]).unwrap();
+        db.write_block(&BlockWrite { block: &blk, receipts: &receipts(&blk), state: &s, canonical: false }).unwrap();
+        b.push((blk.id(), s.version));
+        (prev, pv) = (blk.id(), s.version);
+        assert_eq!(db.head().unwrap().unwrap().id, a2.id(), "a side block does not move the head");
+    }
+    // A branch that does not start on the canonical chain is refused, changing nothing.
+    assert!(db.reorg(&b[1..]).is_err());
+    assert!(db.reorg(&[b[0], b[2]]).is_err(), "a gap in the branch");
+    assert_eq!(db.head().unwrap().unwrap().id, a2.id());
+    let head = db.reorg(&b).unwrap();
+    assert_eq!((head.height, head.id, head.version), (3, b[2].0, b[2].1));
+    drop(db);
+    let db = Db::open(&path).unwrap();
+    assert_eq!(db.head().unwrap(), Some(head));
+    for (i, (id, v)) in b.iter().enumerate() {
+        assert_eq!(db.canonical(i as u64 + 1).unwrap(), Some((*id, *v)));
+    }
+    for tx in a1.transactions.iter().chain(a2.transactions.iter()) {
+        assert_eq!(db.transaction_location(&tx.id()).unwrap(), None, "A's transactions left the index");
+    }
+    let b3 = db.block(&b[2].0).unwrap().unwrap();
+    assert_eq!(db.transaction_location(&b3.transactions[1].id()).unwrap(), Some((b[2].0, 1)));
+    // Both branches' states stay readable; A's blocks stay stored.
+    let state = State::new(&db);
+    assert_eq!(state.account(b[2].1, &addr(120)).unwrap(), Some(Account { balance: 3, nonce: 0 }));
+    assert_eq!(state.account(b[2].1, &addr(2)).unwrap(), None);
+    assert!(db.block(&a2.id()).unwrap().is_some());
+}
