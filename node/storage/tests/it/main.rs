@@ -19,22 +19,7 @@ fn addr(i: u32) -> Address {
 }
 
 fn block(height: u64, prev: Hash, ntx: u8) -> Block {
-    let txs: Vec<SignedTransaction> = (0..ntx)
-        .map(|i| {
-            let k = SecretKey::from_seed(&[i; 32]);
-            Transaction {
-                chain_id: 1,
-                sender: k.public_key(),
-                nonce: height,
-                gas_limit: 21_000,
-                gas_price: 1,
-                kind: TxKind::Transfer { to: addr(u32::from(i)), amount: 5 },
-            }
-            .sign(&k)
-        })
-        .collect();
-    let fields = HeaderFields { height, ..HeaderFields::default() };
-    Block { header: Header::new(prev, 1_700_000_000, 0x207f_ffff, fields), transactions: Bounded::new(txs).unwrap() }
+    branch_block(height, prev, 0, ntx)
 }
 
 fn receipts(b: &Block) -> Vec<Receipt> {
