@@ -67,8 +67,14 @@ pub(crate) fn invalid(reason: impl Into<String>) -> io::Error {
 }
 
 /// A vector of at most `MAX` items.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Bounded<T, const MAX: usize>(Vec<T>);
+
+impl<T, const MAX: usize> Default for Bounded<T, MAX> {
+    fn default() -> Self {
+        Bounded(Vec::new())
+    }
+}
 
 impl<T, const MAX: usize> Bounded<T, MAX> {
     /// `items` if there are at most `MAX`.

@@ -26,7 +26,10 @@ use anyhow::{Context, Result, bail};
 use cinder_primitives::{Account, Address, Hash, decode, encode};
 use jmt::proof::SparseMerkleProof;
 use jmt::storage::{LeafNode, Node, NodeKey, TreeReader};
-use jmt::{JellyfishMerkleTree, KeyHash, OwnedValue, SimpleHasher, Version};
+use jmt::{JellyfishMerkleTree, KeyHash, OwnedValue, SimpleHasher};
+
+/// A state version: the tree's commit counter.
+pub use jmt::Version;
 use rayon::prelude::*;
 
 /// BLAKE3 for the tree's nodes, leaves and key hashes.
@@ -301,6 +304,58 @@ impl<S: StateStore> StateStore for LinkedStore<'_, S> {
     }
     fn commit(&self, batch: &StateBatch) -> Result<()> {
         self.inner.commit(batch)
+    }
+}
+
+/// A store that reads through to `base` and keeps its own commits in
+/// memory: blocks built on a database without writing to it (block
+/// production, benchmark generation). Every version committed here is above
+/// the base's newest, so its values shadow the base's.
+pub struct Overlay<B> {
+    base: B,
+    top: MemStore,
+}
+
+impl<B: StateStore> Overlay<B> {
+    /// An empty overlay on `base`.
+    pub fn new(base: B) -> Self {
+        Overlay { base, top: MemStore::default() }
+    }
+}
+
+impl<B: StateStore> StateStore for Overlay<B> {
+    fn node(&self, key: &NodeKey) -> Result<Option<Node>> {
+        match self.top.node(key)? {
+            Some(n) => Ok(Some(n)),
+            None => self.base.node(key),
+        }
+    }
+    fn value_between(&self, key: KeyHash, from: Version, to: Version) -> Result<Option<Option<OwnedValue>>> {
+        match self.top.value_between(key, from, to)? {
+            Some(v) => Ok(Some(v)),
+            None => self.base.value_between(key, from, to),
+        }
+    }
+    fn link_at_or_below(&self, version: Version) -> Result<Option<Link>> {
+        let (t, b) = (self.top.link_at_or_below(version)?, self.base.link_at_or_below(version)?);
+        Ok(match (t, b) {
+            (Some(t), Some(b)) => Some(if t.start >= b.start { t } else { b }),
+            (t, b) => t.or(b),
+        })
+    }
+    fn latest(&self) -> Result<Option<Version>> {
+        Ok(match self.top.latest()? {
+            Some(v) => Some(v),
+            None => self.base.latest()?,
+        })
+    }
+    fn commit(&self, batch: &StateBatch) -> Result<()> {
+        if let Some(l) = self.latest()?
+            && batch.version <= l
+        {
+            bail!("version {} is not above the newest ({l})", batch.version);
+        }
+        self.top.commit(batch)
     }
 }
 

@@ -124,3 +124,20 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn an_overlay_builds_on_its_base_without_writing_to_it() {
+    let base = State::new(MemStore::default());
+    let (v0, _) = base.commit(None, &[(addr(1), Some(acct(10, 0)))]).unwrap();
+    let overlay = State::new(Overlay::new(base.store()));
+    let (v1, r1) = overlay.commit(Some(v0), &[(addr(2), Some(acct(20, 0)))]).unwrap();
+    let (v2, r2) = overlay.commit(Some(v1), &[(addr(1), Some(acct(5, 1)))]).unwrap();
+    assert_eq!(overlay.account(v2, &addr(1)).unwrap(), Some(acct(5, 1)));
+    assert_eq!(overlay.account(v2, &addr(2)).unwrap(), Some(acct(20, 0)));
+    assert_eq!(overlay.account(v0, &addr(1)).unwrap(), Some(acct(10, 0)));
+    assert_eq!(base.store().latest().unwrap(), Some(v0), "the base is untouched");
+    // The same commits on the base give the same roots and versions.
+    assert_eq!(base.commit(Some(v0), &[(addr(2), Some(acct(20, 0)))]).unwrap(), (v1, r1));
+    assert_eq!(base.commit(Some(v1), &[(addr(1), Some(acct(5, 1)))]).unwrap(), (v2, r2));
+    assert!(overlay.store().commit(&StateBatch { version: v0, ..Default::default() }).is_err());
+}

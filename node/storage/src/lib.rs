@@ -27,7 +27,7 @@ use jmt::{KeyHash, OwnedValue, Version};
 use rocksdb::{ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch, WriteOptions};
 
 /// The on-disk format this build reads and writes.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Column families.
 pub mod cf {
@@ -47,10 +47,13 @@ pub mod cf {
     pub const HEIGHTS: &str = "heights";
     /// Transaction id -> block id ‖ index.
     pub const TXS: &str = "txs";
+    /// Block id -> height, state version and cumulative fork-choice weight.
+    pub const BLOCK_META: &str = "block_meta";
     /// Metadata: schema version, head, newest state version.
     pub const META: &str = "meta";
     /// All of them.
-    pub const ALL: [&str; 9] = [HEADERS, BODIES, RECEIPTS, STATE_NODES, STATE_VALUES, STATE_LINKS, HEIGHTS, TXS, META];
+    pub const ALL: [&str; 10] =
+        [HEADERS, BODIES, RECEIPTS, STATE_NODES, STATE_VALUES, STATE_LINKS, HEIGHTS, TXS, BLOCK_META, META];
 }
 
 const META_SCHEMA: &[u8] = b"schema_version";
@@ -68,6 +71,17 @@ pub struct Head {
     pub version: Version,
 }
 
+/// What the database keeps about every stored block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct BlockMeta {
+    /// Height.
+    pub height: u64,
+    /// State version after the block.
+    pub version: Version,
+    /// Cumulative fork-choice weight from genesis (PoW: chain work).
+    pub weight: u128,
+}
+
 /// A block with everything its import writes.
 pub struct BlockWrite<'a> {
     /// The block.
@@ -76,7 +90,9 @@ pub struct BlockWrite<'a> {
     pub receipts: &'a [Receipt],
     /// The state it commits.
     pub state: &'a StateBatch,
-    /// Whether it becomes the canonical head (indexes and head move).
+    /// Its chain's cumulative weight, this block included.
+    pub weight: u128,
+    /// Whether it extends the canonical head (indexes and head move).
     pub canonical: bool,
 }
 
@@ -176,6 +192,11 @@ impl Db {
         self.get_borsh(cf::HEIGHTS, &height.to_be_bytes())
     }
 
+    /// Height, state version and weight of stored block `id`.
+    pub fn block_meta(&self, id: &Hash) -> Result<Option<BlockMeta>> {
+        self.get_borsh(cf::BLOCK_META, &id.0)
+    }
+
     /// Where transaction `id` is on the canonical chain: block id, index.
     pub fn transaction_location(&self, id: &Hash) -> Result<Option<(Hash, u32)>> {
         self.get_borsh(cf::TXS, &id.0)
@@ -192,22 +213,56 @@ impl Db {
     /// canonical) the indexes and the head, in one atomic batch.
     pub fn write_block(&self, w: &BlockWrite<'_>) -> Result<()> {
         let mut batch = WriteBatch::default();
+        self.stage_block(&mut batch, w)?;
+        if w.canonical {
+            let head = self.head()?;
+            if let Some(h) = head
+                && h.id != w.block.header.prev()
+            {
+                bail!("block {} does not extend the head {}: use write_block_reorg", w.block.id(), h.id);
+            }
+            self.stage_canonical(&mut batch, w.block, w.state.version)?;
+        }
+        self.db.write_opt(batch, &Self::sync_opts()).context("writing a block")
+    }
+
+    /// Writes a block whose chain replaces the canonical chain, in one
+    /// atomic batch: the block as [`Db::write_block`] does, then the reorg
+    /// of [`Db::reorg`] onto `stored` (the block's stored ancestors above the
+    /// fork point, in height order; empty when its parent is the fork point)
+    /// followed by the block itself.
+    pub fn write_block_reorg(&self, w: &BlockWrite<'_>, stored: &[(Hash, Version)]) -> Result<Head> {
+        let mut batch = WriteBatch::default();
+        self.stage_block(&mut batch, w)?;
+        let head = self.stage_reorg(&mut batch, stored, Some((w.block, w.state.version)))?;
+        self.db.write_opt(batch, &Self::sync_opts()).context("writing a block and a reorg")?;
+        Ok(head)
+    }
+
+    fn stage_block(&self, batch: &mut WriteBatch, w: &BlockWrite<'_>) -> Result<()> {
         let id = w.block.id();
         batch.put_cf(self.cf(cf::HEADERS)?, id.0, encode(&w.block.header));
         batch.put_cf(self.cf(cf::BODIES)?, id.0, encode(&w.block.transactions));
         batch.put_cf(self.cf(cf::RECEIPTS)?, id.0, borsh::to_vec(&w.receipts.to_vec())?);
-        self.stage_state(&mut batch, w.state)?;
-        if w.canonical {
-            let height = w.block.header.height();
-            batch.put_cf(self.cf(cf::HEIGHTS)?, height.to_be_bytes(), borsh::to_vec(&(id, w.state.version))?);
-            for (i, tx) in w.block.transactions.iter().enumerate() {
-                let index = u32::try_from(i).context("too many transactions")?;
-                batch.put_cf(self.cf(cf::TXS)?, tx.id().0, borsh::to_vec(&(id, index))?);
-            }
-            let head = Head { height, id, version: w.state.version };
-            batch.put_cf(self.cf(cf::META)?, META_HEAD, borsh::to_vec(&head)?);
+        let meta = BlockMeta { height: w.block.header.height(), version: w.state.version, weight: w.weight };
+        batch.put_cf(self.cf(cf::BLOCK_META)?, id.0, borsh::to_vec(&meta)?);
+        self.stage_state(batch, w.state)
+    }
+
+    /// Height index, transaction index and head for a block that becomes
+    /// canonical.
+    fn stage_canonical(&self, batch: &mut WriteBatch, block: &Block, version: Version) -> Result<Head> {
+        let id = block.id();
+        let height = block.header.height();
+        batch.put_cf(self.cf(cf::HEIGHTS)?, height.to_be_bytes(), borsh::to_vec(&(id, version))?);
+        let txs = self.cf(cf::TXS)?;
+        for (i, tx) in block.transactions.iter().enumerate() {
+            let index = u32::try_from(i).context("too many transactions")?;
+            batch.put_cf(txs, tx.id().0, borsh::to_vec(&(id, index))?);
         }
-        self.db.write_opt(batch, &Self::sync_opts()).context("writing a block")
+        let head = Head { height, id, version };
+        batch.put_cf(self.cf(cf::META)?, META_HEAD, borsh::to_vec(&head)?);
+        Ok(head)
     }
 
     fn stage_state(&self, batch: &mut WriteBatch, s: &StateBatch) -> Result<()> {
@@ -239,8 +294,26 @@ impl Db {
     /// and their states must already be stored ([`Db::write_block`] with
     /// `canonical: false`); both branches' states stay readable.
     pub fn reorg(&self, branch: &[(Hash, Version)]) -> Result<Head> {
-        let (first, _) = branch.first().context("an empty branch")?;
-        let first = self.header(first)?.with_context(|| format!("branch block {first} is not stored"))?;
+        let mut batch = WriteBatch::default();
+        let head = self.stage_reorg(&mut batch, branch, None)?;
+        self.db.write_opt(batch, &Self::sync_opts()).context("writing a reorg")?;
+        Ok(head)
+    }
+
+    fn stage_reorg(
+        &self,
+        batch: &mut WriteBatch,
+        branch: &[(Hash, Version)],
+        pending: Option<(&Block, Version)>,
+    ) -> Result<Head> {
+        let mut blocks = Vec::with_capacity(branch.len() + 1);
+        for (id, version) in branch {
+            blocks.push((self.block(id)?.with_context(|| format!("branch block {id} is not stored"))?, *version));
+        }
+        let first = match (blocks.first(), pending) {
+            (Some((b, _)), _) | (None, Some((b, _))) => b.header.clone(),
+            (None, None) => bail!("an empty branch"),
+        };
         let fork_height = first.height().checked_sub(1).context("a branch cannot replace genesis")?;
         let (fork_id, _) = self
             .canonical(fork_height)?
@@ -250,7 +323,6 @@ impl Db {
         }
         let heights = self.cf(cf::HEIGHTS)?;
         let txs = self.cf(cf::TXS)?;
-        let mut batch = WriteBatch::default();
         // The old canonical blocks above the fork.
         let old_head = self.head()?.context("no head")?;
         for h in fork_height + 1..=old_head.height {
@@ -265,27 +337,15 @@ impl Db {
         // The new branch, checking that it links up.
         let mut prev = fork_id;
         let mut head = None;
-        for (id, version) in branch {
-            let block = self.block(id)?.with_context(|| format!("branch block {id} is not stored"))?;
+        let all = blocks.iter().map(|(b, v)| (b, *v)).chain(pending);
+        for (block, version) in all {
             if block.header.prev() != prev {
-                bail!("branch block {id} does not follow {prev}");
+                bail!("branch block {} does not follow {prev}", block.id());
             }
-            let height = block.header.height();
-            batch.put_cf(heights, height.to_be_bytes(), borsh::to_vec(&(*id, *version))?);
-            for (i, tx) in block.transactions.iter().enumerate() {
-                batch.put_cf(
-                    txs,
-                    tx.id().0,
-                    borsh::to_vec(&(*id, u32::try_from(i).context("too many transactions")?))?,
-                );
-            }
-            prev = *id;
-            head = Some(Head { height, id: *id, version: *version });
+            head = Some(self.stage_canonical(batch, block, version)?);
+            prev = block.id();
         }
-        let head = head.context("an empty branch")?;
-        batch.put_cf(self.cf(cf::META)?, META_HEAD, borsh::to_vec(&head)?);
-        self.db.write_opt(batch, &Self::sync_opts()).context("writing a reorg")?;
-        Ok(head)
+        head.context("an empty branch")
     }
 
     /// A consistent copy of the database at `dir` (which must not exist),

@@ -36,9 +36,10 @@ fn blocks_state_and_indexes_survive_a_reopen() {
         assert_eq!(db.head().unwrap(), None);
         let state = State::new(&db);
         let (_, s0) = state.apply(None, &[(addr(1), Some(Account { balance: 100, nonce: 0 }))]).unwrap();
-        db.write_block(&BlockWrite { block: &b0, receipts: &[], state: &s0, canonical: true }).unwrap();
+        db.write_block(&BlockWrite { block: &b0, receipts: &[], state: &s0, weight: 1, canonical: true }).unwrap();
         let (root1, s1) = state.apply(Some(0), &[(addr(2), Some(Account { balance: 7, nonce: 1 }))]).unwrap();
-        db.write_block(&BlockWrite { block: &b1, receipts: &receipts(&b1), state: &s1, canonical: true }).unwrap();
+        db.write_block(&BlockWrite { block: &b1, receipts: &receipts(&b1), state: &s1, weight: 1, canonical: true })
+            .unwrap();
         assert_eq!(state.root(1).unwrap(), root1);
     }
     let db = Db::open(&path).unwrap();
@@ -57,7 +58,9 @@ fn blocks_state_and_indexes_survive_a_reopen() {
     // A state version that does not go up is refused, and nothing is written.
     let (_, stale) = State::new(MemStore::default()).apply(None, &[]).unwrap();
     let b2 = block(2, b1.id(), 1);
-    assert!(db.write_block(&BlockWrite { block: &b2, receipts: &[], state: &stale, canonical: true }).is_err());
+    assert!(
+        db.write_block(&BlockWrite { block: &b2, receipts: &[], state: &stale, weight: 1, canonical: true }).is_err()
+    );
     assert_eq!(db.head().unwrap().unwrap().height, 1);
     assert!(db.header(&b2.id()).unwrap().is_none());
 }
@@ -125,7 +128,8 @@ fn damaged_records_are_errors_not_panics() {
     {
         let db = Db::open(&path).unwrap();
         let (_, s0) = State::new(&db).apply(None, &[(addr(1), Some(Account { balance: 1, nonce: 0 }))]).unwrap();
-        db.write_block(&BlockWrite { block: &b0, receipts: &receipts(&b0), state: &s0, canonical: true }).unwrap();
+        db.write_block(&BlockWrite { block: &b0, receipts: &receipts(&b0), state: &s0, weight: 1, canonical: true })
+            .unwrap();
     }
     {
         let o = rocksdb::Options::default();
@@ -152,7 +156,8 @@ fn a_checkpoint_opens_as_the_same_chain() {
     let b0 = block(0, Hash::default(), 1);
     let db = Db::open(&path).unwrap();
     let (_, s0) = State::new(&db).apply(None, &[(addr(9), Some(Account { balance: 9, nonce: 9 }))]).unwrap();
-    db.write_block(&BlockWrite { block: &b0, receipts: &receipts(&b0), state: &s0, canonical: true }).unwrap();
+    db.write_block(&BlockWrite { block: &b0, receipts: &receipts(&b0), state: &s0, weight: 1, canonical: true })
+        .unwrap();
     db.checkpoint(&target).unwrap();
     assert!(db.checkpoint(&target).is_err(), "the target exists");
     let copy = Db::open(&target).unwrap();
@@ -187,22 +192,25 @@ fn a_reorg_moves_the_indexes_and_the_head_in_one_batch() {
     let state = State::new(&db);
     let g = branch_block(0, Hash::default(), 0, 0);
     let (_, s) = state.apply(None, &[(addr(0), Some(Account { balance: 1, nonce: 0 }))]).unwrap();
-    db.write_block(&BlockWrite { block: &g, receipts: &[], state: &s, canonical: true }).unwrap();
+    db.write_block(&BlockWrite { block: &g, receipts: &[], state: &s, weight: 1, canonical: true }).unwrap();
     // Branch A (canonical): heights 1, 2.
     let a1 = branch_block(1, g.id(), 10, 2);
     let a2 = branch_block(2, a1.id(), 20, 2);
     let (_, s) = state.apply(Some(0), &[(addr(1), Some(Account { balance: 1, nonce: 0 }))]).unwrap();
     let va1 = s.version;
-    db.write_block(&BlockWrite { block: &a1, receipts: &receipts(&a1), state: &s, canonical: true }).unwrap();
+    db.write_block(&BlockWrite { block: &a1, receipts: &receipts(&a1), state: &s, weight: 1, canonical: true })
+        .unwrap();
     let (_, s) = state.apply(Some(va1), &[(addr(2), Some(Account { balance: 2, nonce: 0 }))]).unwrap();
-    db.write_block(&BlockWrite { block: &a2, receipts: &receipts(&a2), state: &s, canonical: true }).unwrap();
+    db.write_block(&BlockWrite { block: &a2, receipts: &receipts(&a2), state: &s, weight: 1, canonical: true })
+        .unwrap();
     // Branch B (stored, not canonical): heights 1, 2, 3.
     let mut b = Vec::new();
     let (mut prev, mut pv) = (g.id(), 0);
     for (h, seed) in [(1u64, 100u8), (2, 110), (3, 120)] {
         let blk = branch_block(h, prev, seed, 3);
         let (_, s) = state.apply(Some(pv), &[(addr(u32::from(seed)), Some(Account { balance: 3, nonce: 0 }))]).unwrap();
-        db.write_block(&BlockWrite { block: &blk, receipts: &receipts(&blk), state: &s, canonical: false }).unwrap();
+        db.write_block(&BlockWrite { block: &blk, receipts: &receipts(&blk), state: &s, weight: 1, canonical: false })
+            .unwrap();
         b.push((blk.id(), s.version));
         (prev, pv) = (blk.id(), s.version);
         assert_eq!(db.head().unwrap().unwrap().id, a2.id(), "a side block does not move the head");
@@ -229,4 +237,17 @@ fn a_reorg_moves_the_indexes_and_the_head_in_one_batch() {
     assert_eq!(state.account(b[2].1, &addr(120)).unwrap(), Some(Account { balance: 3, nonce: 0 }));
     assert_eq!(state.account(b[2].1, &addr(2)).unwrap(), None);
     assert!(db.block(&a2.id()).unwrap().is_some());
+    // A new block on A takes A back in the same batch that stores it.
+    let a3 = branch_block(3, a2.id(), 30, 2);
+    let va2 = db.block_meta(&a2.id()).unwrap().unwrap().version;
+    let (_, s) = state.apply(Some(va2), &[(addr(3), Some(Account { balance: 4, nonce: 0 }))]).unwrap();
+    let w = BlockWrite { block: &a3, receipts: &receipts(&a3), state: &s, weight: 9, canonical: true };
+    assert!(db.write_block(&w).is_err(), "a block off the head cannot simply extend it");
+    let head = db.write_block_reorg(&w, &[(a1.id(), va1), (a2.id(), va2)]).unwrap();
+    assert_eq!((head.height, head.id), (3, a3.id()));
+    assert_eq!(db.canonical(1).unwrap(), Some((a1.id(), va1)));
+    assert_eq!(db.canonical(3).unwrap(), Some((a3.id(), s.version)));
+    assert_eq!(db.block_meta(&a3.id()).unwrap().map(|m| (m.height, m.weight)), Some((3, 9)));
+    assert_eq!(db.transaction_location(&b3.transactions[1].id()).unwrap(), None);
+    assert_eq!(db.transaction_location(&a3.transactions[1].id()).unwrap(), Some((a3.id(), 1)));
 }

@@ -1,0 +1,358 @@
+//! The chain: a database, a spec, consensus, and the import pipeline.
+
+use std::path::Path;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, anyhow, bail};
+use cinder_consensus::{ChainSpec, Consensus, Tip, for_spec};
+use cinder_engine::exec::{ExecStats, Mode};
+use cinder_primitives::{Block, Hash, encode, receipts_root, verify_signatures};
+use cinder_state::State;
+use cinder_storage::{BlockWrite, Db};
+use rayon::prelude::*;
+
+use crate::error::{BlockInvalid, ImportError};
+use crate::exec::{BlockContext, execute_block};
+use crate::genesis;
+
+/// Tuning of a chain.
+#[derive(Clone, Copy, Debug)]
+pub struct ChainConfig {
+    /// Threads the executor uses (1: sequential).
+    pub exec_threads: usize,
+    /// The most blocks a reorg may revert (the node's pruning depth).
+    pub max_reorg_depth: u64,
+}
+
+impl Default for ChainConfig {
+    fn default() -> Self {
+        ChainConfig { exec_threads: rayon::current_num_threads(), max_reorg_depth: 1_000 }
+    }
+}
+
+/// Time spent in each phase of an import.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Phases {
+    /// Size, consensus, transaction envelopes and the transactions root.
+    pub checks: Duration,
+    /// Batch signature verification.
+    pub signatures: Duration,
+    /// Reading the touched accounts.
+    pub state_read: Duration,
+    /// Block-STM execution and receipts.
+    pub execution: Duration,
+    /// Updating the state tree (the state root).
+    pub state_root: Duration,
+    /// The atomic write.
+    pub commit: Duration,
+}
+
+impl Phases {
+    /// The sum of the phases.
+    pub fn total(&self) -> Duration {
+        self.checks + self.signatures + self.state_read + self.execution + self.state_root + self.commit
+    }
+}
+
+impl std::ops::AddAssign for Phases {
+    fn add_assign(&mut self, o: Phases) {
+        self.checks += o.checks;
+        self.signatures += o.signatures;
+        self.state_read += o.state_read;
+        self.execution += o.execution;
+        self.state_root += o.state_root;
+        self.commit += o.commit;
+    }
+}
+
+/// Where an imported block went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImportStatus {
+    /// Already stored; nothing done.
+    Known,
+    /// It extends the head and is the new head.
+    Head,
+    /// Its chain won fork choice: the head moved to it, reverting `depth`
+    /// blocks of the old chain.
+    Reorg {
+        /// Blocks of the old chain reverted.
+        depth: u64,
+        /// The old head.
+        old_head: Hash,
+    },
+    /// Stored on a side chain that does not win fork choice.
+    Side,
+}
+
+/// An imported block.
+#[derive(Clone, Debug)]
+pub struct Imported {
+    /// Its id.
+    pub id: Hash,
+    /// Its height.
+    pub height: u64,
+    /// Where it went.
+    pub status: ImportStatus,
+    /// Time per phase.
+    pub phases: Phases,
+    /// Executor counters.
+    pub stats: ExecStats,
+}
+
+/// A chain on a database.
+pub struct Chain {
+    db: Db,
+    spec: ChainSpec,
+    consensus: Box<dyn Consensus>,
+    genesis: Hash,
+    config: ChainConfig,
+    import_lock: Mutex<()>,
+}
+
+/// Local time in Unix seconds.
+pub fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+impl Chain {
+    /// Opens the chain in `dir`, writing genesis if the database is new;
+    /// refuses a database that holds another chain.
+    pub fn open(dir: &Path, spec: ChainSpec, config: ChainConfig) -> Result<Chain> {
+        let consensus = for_spec(&spec)?;
+        let db = Db::open(dir)?;
+        let allocs = genesis::allocations(&spec);
+        let genesis = match db.canonical(0)? {
+            Some((id, _)) => {
+                let stored = db.header(&id)?.context("the genesis header is missing")?;
+                let expected = genesis::header(&spec, stored.fields.state_root).id();
+                if id != expected {
+                    bail!(
+                        "the data directory {} holds a chain with genesis {id}, not the genesis of {spec}: \
+                         use another data directory or the matching chain spec",
+                        dir.display()
+                    );
+                }
+                // The state root itself is checked against the allocations
+                // only when genesis is written (recomputing it for a large
+                // allocation on every start would be slow); the id above
+                // still pins every other header field.
+                id
+            }
+            None => {
+                let state = State::new(&db);
+                let (root, batch) = state.apply(None, &allocs).context("the genesis state")?;
+                let block = Block { header: genesis::header(&spec, root), transactions: Default::default() };
+                let weight = consensus.block_weight(&block.header).map_err(|e| anyhow!("genesis bits: {e}"))?;
+                db.write_block(&BlockWrite { block: &block, receipts: &[], state: &batch, weight, canonical: true })?;
+                tracing::info!(genesis = %block.id(), "wrote genesis");
+                block.id()
+            }
+        };
+        Ok(Chain { db, spec, consensus, genesis, config, import_lock: Mutex::new(()) })
+    }
+
+    /// The genesis block id.
+    pub fn genesis_id(&self) -> Hash {
+        self.genesis
+    }
+    /// The spec.
+    pub fn spec(&self) -> &ChainSpec {
+        &self.spec
+    }
+    /// The consensus rules.
+    pub fn consensus(&self) -> &dyn Consensus {
+        self.consensus.as_ref()
+    }
+    /// The database.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+    /// The configuration.
+    pub fn config(&self) -> &ChainConfig {
+        &self.config
+    }
+    /// The state tree over the database.
+    pub fn state(&self) -> State<&Db> {
+        State::new(&self.db)
+    }
+
+    /// The canonical head.
+    pub fn head(&self) -> Result<Tip> {
+        let head = self.db.head()?.context("the database has no head")?;
+        let meta = self.db.block_meta(&head.id)?.with_context(|| format!("no metadata for the head {}", head.id))?;
+        Ok(Tip { id: head.id, height: head.height, weight: meta.weight })
+    }
+
+    /// What a child of stored block `parent` is checked against; `None` if
+    /// it is not stored.
+    pub fn context(&self, parent: &Hash) -> Result<Option<BlockContext>> {
+        let Some(meta) = self.db.block_meta(parent)? else { return Ok(None) };
+        let header = self.db.header(parent)?.with_context(|| format!("block {parent} has metadata but no header"))?;
+        let window = self.consensus.ancestry_window();
+        let mut recent_times = Vec::with_capacity(window);
+        recent_times.push(header.pow.time());
+        let mut h = header.clone();
+        while recent_times.len() < window && h.height() > 0 {
+            let prev = h.prev();
+            h = self.db.header(&prev)?.with_context(|| format!("ancestor {prev} is missing"))?;
+            recent_times.push(h.pow.time());
+        }
+        recent_times.reverse();
+        Ok(Some(BlockContext {
+            parent: header,
+            parent_id: *parent,
+            parent_version: meta.version,
+            parent_weight: meta.weight,
+            recent_times,
+        }))
+    }
+
+    /// Imports `block` with the local clock.
+    pub fn import(&self, block: &Block) -> Result<Imported, ImportError> {
+        self.import_at(block, unix_now())
+    }
+
+    /// Imports `block` as if the local time were `now` (Unix seconds): the
+    /// stateless checks in parallel (size, consensus, transaction envelopes,
+    /// transactions root), all signatures as one batch, execution under
+    /// Block-STM (Verify), the receipts and state roots, then one atomic
+    /// write of block, receipts, state, indexes and (if fork choice says
+    /// so) the new head. Nothing is written unless every check passes.
+    pub fn import_at(&self, block: &Block, now: u64) -> Result<Imported, ImportError> {
+        let _guard = self.import_lock.lock().unwrap_or_else(PoisonError::into_inner);
+        let id = block.id();
+        let height = block.header.height();
+        let internal = |source: anyhow::Error| ImportError::Internal { id, source };
+        let invalid = |reason: BlockInvalid| ImportError::Invalid { id, reason };
+        let mut phases = Phases::default();
+        if self.db.block_meta(&id).map_err(internal)?.is_some() {
+            return Ok(Imported { id, height, status: ImportStatus::Known, phases, stats: ExecStats::default() });
+        }
+        let t = Instant::now();
+        let parent = block.header.prev();
+        let ctx = self.context(&parent).map_err(internal)?.ok_or(ImportError::UnknownParent { id, parent })?;
+        let header = &block.header;
+
+        // Stateless checks.
+        let bytes = encode(block).len() as u64;
+        if bytes > self.spec.max_block_bytes {
+            return Err(invalid(BlockInvalid::TooLarge { bytes, max: self.spec.max_block_bytes }));
+        }
+        self.consensus.check_header(header, now).map_err(|e| invalid(e.into()))?;
+        self.consensus.check_with_parent(header, &ctx.ancestry()).map_err(|e| invalid(e.into()))?;
+        let txs = block.transactions.as_slice();
+        let chain_id = self.spec.chain_id;
+        if let Some((index, e)) =
+            txs.par_iter().enumerate().find_map_first(|(i, t)| t.check_envelope(chain_id).err().map(|e| (i, e)))
+        {
+            return Err(invalid(BlockInvalid::Transaction { index, reason: e.to_string() }));
+        }
+        let computed = block.transactions_root();
+        if computed != header.fields.transactions_root {
+            return Err(invalid(BlockInvalid::TransactionsRoot { header: header.fields.transactions_root, computed }));
+        }
+        phases.checks = t.elapsed();
+
+        let t = Instant::now();
+        if let Err(bad) = verify_signatures(txs) {
+            let index = bad.iter().copied().min().unwrap_or(0);
+            return Err(invalid(BlockInvalid::Signature { index }));
+        }
+        phases.signatures = t.elapsed();
+
+        // Execution.
+        let state = self.state();
+        let credits = self.consensus.block_credits(header);
+        let ex = execute_block(
+            &state,
+            ctx.parent_version,
+            txs,
+            header.fields.coinbase,
+            &credits,
+            Mode::Verify,
+            self.spec.block_gas_limit,
+            self.config.exec_threads,
+        )
+        .map_err(internal)?
+        .map_err(invalid)?;
+        phases.state_read = ex.state_read;
+        let t = Instant::now();
+        let computed = receipts_root(&ex.receipts);
+        if computed != header.fields.receipts_root {
+            return Err(invalid(BlockInvalid::ReceiptsRoot { header: header.fields.receipts_root, computed }));
+        }
+        phases.execution = ex.execution + t.elapsed();
+
+        let t = Instant::now();
+        let (computed, batch) = state.apply(Some(ctx.parent_version), &ex.updates).map_err(internal)?;
+        if computed != header.fields.state_root {
+            return Err(invalid(BlockInvalid::StateRoot { header: header.fields.state_root, computed }));
+        }
+        phases.state_root = t.elapsed();
+
+        // Fork choice and the atomic write.
+        let t = Instant::now();
+        let weight =
+            ctx.parent_weight.saturating_add(self.consensus.block_weight(header).map_err(|e| invalid(e.into()))?);
+        let head = self.head().map_err(internal)?;
+        let candidate = Tip { id, height, weight };
+        let w = BlockWrite { block, receipts: &ex.receipts, state: &batch, weight, canonical: parent == head.id };
+        let status = if parent == head.id {
+            self.db.write_block(&w).map_err(internal)?;
+            ImportStatus::Head
+        } else if self.consensus.prefers(&candidate, &head) {
+            let branch = self.branch_above_fork(&parent, &head).map_err(|e| match e {
+                Deep(depth, max) => ImportError::ReorgTooDeep { id, depth, max },
+                Other(e) => internal(e),
+            })?;
+            let fork_height = height - branch.len() as u64 - 1;
+            let depth = head.height - fork_height;
+            let w = BlockWrite { canonical: true, ..w };
+            self.db.write_block_reorg(&w, &branch).map_err(internal)?;
+            tracing::info!(%id, height, depth, old_head = %head.id, "reorg");
+            ImportStatus::Reorg { depth, old_head: head.id }
+        } else {
+            self.db.write_block(&w).map_err(internal)?;
+            ImportStatus::Side
+        };
+        phases.commit = t.elapsed();
+        Ok(Imported { id, height, status, phases, stats: ex.stats })
+    }
+
+    /// The stored ancestors of `parent` (itself included) above the
+    /// canonical chain, in height order, with their state versions.
+    fn branch_above_fork(&self, parent: &Hash, head: &Tip) -> Result<Vec<(Hash, cinder_state::Version)>, BranchError> {
+        let finalized = self.consensus.finalized_height(head);
+        let floor = head.height.saturating_sub(self.config.max_reorg_depth).max(finalized.unwrap_or(0));
+        let max = head.height - floor;
+        let mut branch = Vec::new();
+        let mut id = *parent;
+        loop {
+            let meta = self.db.block_meta(&id)?.with_context(|| format!("branch block {id} has no metadata"))?;
+            if self.db.canonical(meta.height)?.is_some_and(|(c, _)| c == id) {
+                let depth = head.height - meta.height;
+                if depth > max {
+                    return Err(Deep(depth, max));
+                }
+                break;
+            }
+            branch.push((id, meta.version));
+            id = self.db.header(&id)?.with_context(|| format!("branch block {id} has no header"))?.prev();
+        }
+        branch.reverse();
+        Ok(branch)
+    }
+}
+
+enum BranchError {
+    Deep(u64, u64),
+    Other(anyhow::Error),
+}
+use BranchError::{Deep, Other};
+
+impl From<anyhow::Error> for BranchError {
+    fn from(e: anyhow::Error) -> Self {
+        Other(e)
+    }
+}

@@ -1,0 +1,38 @@
+//! The genesis block of a chain spec.
+//!
+//! Height 0, previous id zero, the spec's time and initial bits, the state
+//! root of the allocations, empty transactions and receipts, a zero
+//! coinbase, and the chain id as the extra nonce (chains that differ only in
+//! their id get different genesis ids). Genesis carries no valid PoW; it is
+//! derived from the spec, never received.
+
+use anyhow::Result;
+use cinder_consensus::ChainSpec;
+use cinder_primitives::{Account, Address, Block, Bounded, BoundedBytes, Hash, Header, HeaderFields, receipts_root};
+use cinder_state::{MemStore, State};
+
+/// The genesis accounts.
+pub fn allocations(spec: &ChainSpec) -> Vec<(Address, Option<Account>)> {
+    spec.alloc.iter().map(|a| (a.address, Some(Account { balance: a.balance, nonce: 0 }))).collect()
+}
+
+/// The genesis header over `state_root` (the root of [`allocations`]).
+pub fn header(spec: &ChainSpec, state_root: Hash) -> Header {
+    let fields = HeaderFields {
+        height: 0,
+        state_root,
+        transactions_root: Hash(cinder_engine::merkle::root(&[])),
+        receipts_root: receipts_root(&[]),
+        coinbase: Address::default(),
+        extra_nonce: spec.chain_id,
+        consensus_data: BoundedBytes::default(),
+    };
+    let bits = spec.pow().map_or(0, |p| p.initial_bits);
+    Header::new(Hash::default(), spec.genesis_time, bits, fields)
+}
+
+/// The genesis block (its state root computed in memory).
+pub fn block(spec: &ChainSpec) -> Result<Block> {
+    let (root, _) = State::new(MemStore::default()).apply(None, &allocations(spec))?;
+    Ok(Block { header: header(spec, root), transactions: Bounded::default() })
+}

@@ -1,0 +1,35 @@
+//! # cinder-chain
+//!
+//! Block import: the pipeline that turns a received block into committed
+//! chain state, on the engine's accelerated parts.
+//!
+//! 1. **Stateless checks** in parallel: size, the consensus rules (PoW,
+//!    time, retarget bits, height), each transaction's envelope (chain id,
+//!    size), the transactions root (engine::merkle).
+//! 2. **Signatures**: every signature of the block in one batch
+//!    (engine::sig, all cores, bisection to the bad one).
+//! 3. **Execution** of the transfer VM ([`vm`]) under Block-STM
+//!    (engine::exec, Verify): an invalid transaction rejects the block with
+//!    its index and reason; the receipts root is checked.
+//! 4. **State root**: the updates applied to the Jellyfish Merkle tree,
+//!    compared with the header's.
+//! 5. **One atomic write** (cinder-storage): block, receipts, state, indexes
+//!    and, if fork choice (the [`Consensus`](cinder_consensus::Consensus)
+//!    trait) prefers the block's chain, the new head, reverting and
+//!    replaying across a reorg in the same batch.
+//!
+//! Errors keep invalid blocks ([`ImportError::Invalid`] with a
+//! [`BlockInvalid`] reason) apart from internal failures.
+
+mod build;
+mod chain;
+mod error;
+mod exec;
+pub mod genesis;
+pub mod vm;
+pub mod workload;
+
+pub use build::{Built, build_block, seal_cpu};
+pub use chain::{Chain, ChainConfig, ImportStatus, Imported, Phases, unix_now};
+pub use error::{BlockInvalid, ImportError};
+pub use exec::BlockContext;

@@ -1,0 +1,8 @@
+//! Integration tests of block import on RocksDB: valid chains and proofs,
+//! the invalid-block corpus, reorgs against a fresh replay.
+
+mod common;
+mod genesis;
+mod import;
+mod invalid;
+mod reorg;

@@ -1,0 +1,326 @@
+//! Chain specs: the TOML file a chain starts from.
+//!
+//! ```toml
+//! name = "devnet"
+//! chain_id = 1337
+//! consensus = "pow"
+//! genesis_time = 1767225600     # Unix seconds
+//! block_reward = "50000000000"  # integer or decimal string (u128)
+//! block_gas_limit = 100000000   # optional
+//! max_block_bytes = 8388608     # optional
+//!
+//! [pow]
+//! algorithm = "sha256d"         # or "blake3"
+//! initial_bits = "0x1f00ffff"   # compact target of the first blocks
+//! limit_bits = "0x207fffff"     # optional: the easiest target allowed
+//! target_block_time = 2         # seconds, at least 1
+//! half_life = 600               # optional, seconds: ASERT's half-life
+//! max_future_drift = 60         # optional, seconds
+//!
+//! [[alloc]]
+//! address = "0x…"               # 32 bytes hex
+//! balance = "1000000000000"
+//! ```
+//!
+//! Unknown fields are errors; every value is checked ([`ChainSpec::validate`]).
+
+use std::collections::HashSet;
+use std::fmt;
+use std::path::Path;
+
+use cinder_engine::pow::{Algo, Target};
+use cinder_primitives::Address;
+use serde::{Deserialize, Deserializer};
+
+/// The most a chain may allocate at genesis: 2^120, so that balances plus
+/// every future reward and fee stay far from `u128::MAX` (the transfer VM's
+/// deltas are `i128`).
+pub const MAX_GENESIS_SUPPLY: u128 = 1 << 120;
+
+/// Which consensus a chain runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConsensusKind {
+    /// Proof of work.
+    Pow,
+}
+
+/// A chain spec.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainSpec {
+    /// Human-readable name.
+    pub name: String,
+    /// Chain id, signed into every transaction.
+    pub chain_id: u64,
+    /// The consensus engine.
+    pub consensus: ConsensusKind,
+    /// Genesis timestamp, Unix seconds.
+    pub genesis_time: u32,
+    /// Minted to the coinbase of every block after genesis.
+    #[serde(deserialize_with = "amount")]
+    pub block_reward: u128,
+    /// Most gas a block may use.
+    #[serde(default = "default_block_gas_limit")]
+    pub block_gas_limit: u64,
+    /// Largest encoded block.
+    #[serde(default = "default_max_block_bytes")]
+    pub max_block_bytes: u64,
+    /// PoW parameters (required when `consensus = "pow"`).
+    pub pow: Option<PowSpec>,
+    /// Genesis balances.
+    #[serde(default)]
+    pub alloc: Vec<Alloc>,
+}
+
+/// PoW parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PowSpec {
+    /// The PoW hash.
+    #[serde(deserialize_with = "algo")]
+    pub algorithm: Algo,
+    /// The compact target of genesis and the retarget's anchor.
+    #[serde(deserialize_with = "bits")]
+    pub initial_bits: u32,
+    /// The easiest target the retarget may reach.
+    #[serde(default = "default_limit_bits", deserialize_with = "bits")]
+    pub limit_bits: u32,
+    /// Target seconds between blocks (>= 1: timestamps are whole seconds).
+    pub target_block_time: u32,
+    /// ASERT half-life in seconds: the difficulty halves (doubles) when
+    /// blocks run this far behind (ahead of) schedule.
+    #[serde(default)]
+    pub half_life: Option<u32>,
+    /// How far in the future (seconds) a block's time may be.
+    #[serde(default = "default_drift")]
+    pub max_future_drift: u32,
+}
+
+impl PowSpec {
+    /// The half-life in effect: the configured one, or 144 block times.
+    pub fn half_life(&self) -> u32 {
+        self.half_life.unwrap_or_else(|| self.target_block_time.saturating_mul(144))
+    }
+}
+
+/// A genesis balance.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Alloc {
+    /// The account.
+    #[serde(deserialize_with = "address")]
+    pub address: Address,
+    /// Its balance.
+    #[serde(deserialize_with = "amount")]
+    pub balance: u128,
+}
+
+/// The block gas limit when a spec gives none: 100M gas (4,761 transfers).
+pub const DEFAULT_BLOCK_GAS_LIMIT: u64 = 100_000_000;
+/// The block size limit when a spec gives none: 8 MiB.
+pub const DEFAULT_MAX_BLOCK_BYTES: u64 = 8 << 20;
+/// The easiest PoW target when a spec gives none (Bitcoin regtest's).
+pub const DEFAULT_LIMIT_BITS: u32 = 0x207f_ffff;
+
+fn default_block_gas_limit() -> u64 {
+    DEFAULT_BLOCK_GAS_LIMIT
+}
+fn default_max_block_bytes() -> u64 {
+    DEFAULT_MAX_BLOCK_BYTES
+}
+fn default_limit_bits() -> u32 {
+    DEFAULT_LIMIT_BITS
+}
+fn default_drift() -> u32 {
+    60
+}
+
+/// Why a chain spec is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    /// The file could not be read.
+    #[error("reading the chain spec {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Not valid TOML or not the spec's shape.
+    #[error("the chain spec does not parse: {0}")]
+    Parse(String),
+    /// A value out of range or inconsistent.
+    #[error("the chain spec is invalid: {0}")]
+    Invalid(String),
+}
+
+impl ChainSpec {
+    /// Parses and validates a spec.
+    pub fn from_toml(text: &str) -> Result<ChainSpec, SpecError> {
+        let spec: ChainSpec = toml::from_str(text).map_err(|e| SpecError::Parse(e.to_string()))?;
+        spec.validate()?;
+        Ok(spec)
+    }
+
+    /// Reads, parses and validates a spec file.
+    pub fn from_file(path: &Path) -> Result<ChainSpec, SpecError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| SpecError::Read { path: path.display().to_string(), source })?;
+        ChainSpec::from_toml(&text)
+    }
+
+    /// Checks every value: PoW parameters present and in range, targets
+    /// decodable with the initial one no easier than the limit, a positive
+    /// gas limit, no address allocated twice, the genesis supply at most
+    /// [`MAX_GENESIS_SUPPLY`].
+    pub fn validate(&self) -> Result<(), SpecError> {
+        let bad = |m: String| Err(SpecError::Invalid(m));
+        if self.name.is_empty() {
+            return bad("name is empty".into());
+        }
+        match self.consensus {
+            ConsensusKind::Pow => {
+                let Some(pow) = &self.pow else { return bad("consensus = \"pow\" needs a [pow] table".into()) };
+                if pow.target_block_time == 0 {
+                    return bad("pow.target_block_time must be at least 1 second".into());
+                }
+                if pow.half_life() == 0 {
+                    return bad("pow.half_life must be at least 1 second".into());
+                }
+                let initial = Target::from_compact(pow.initial_bits)
+                    .map_err(|e| SpecError::Invalid(format!("pow.initial_bits: {e}")))?;
+                let limit = Target::from_compact(pow.limit_bits)
+                    .map_err(|e| SpecError::Invalid(format!("pow.limit_bits: {e}")))?;
+                if crate::u256::U256::from_target(&initial).cmp_value(&crate::u256::U256::from_target(&limit)).is_gt() {
+                    return bad(format!(
+                        "pow.initial_bits {:#010x} is easier than pow.limit_bits {:#010x}",
+                        pow.initial_bits, pow.limit_bits
+                    ));
+                }
+            }
+        }
+        if self.block_gas_limit == 0 {
+            return bad("block_gas_limit must be positive".into());
+        }
+        if self.max_block_bytes < 1024 {
+            return bad("max_block_bytes must be at least 1024".into());
+        }
+        let mut seen = HashSet::with_capacity(self.alloc.len());
+        let mut supply = 0u128;
+        for a in &self.alloc {
+            if !seen.insert(a.address) {
+                return bad(format!("address {} is allocated twice", a.address));
+            }
+            supply = supply.saturating_add(a.balance);
+        }
+        if supply > MAX_GENESIS_SUPPLY {
+            return bad(format!("the genesis supply {supply} is above 2^120"));
+        }
+        Ok(())
+    }
+
+    /// The PoW parameters (validated specs with `consensus = "pow"` have them).
+    pub fn pow(&self) -> Option<&PowSpec> {
+        self.pow.as_ref()
+    }
+}
+
+impl fmt::Display for ChainSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (chain id {})", self.name, self.chain_id)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum IntOrString {
+    Int(i64),
+    Str(String),
+}
+
+fn amount<'de, D: Deserializer<'de>>(d: D) -> Result<u128, D::Error> {
+    use serde::de::Error;
+    match IntOrString::deserialize(d)? {
+        IntOrString::Int(i) => u128::try_from(i).map_err(|_| D::Error::custom(format!("negative amount {i}"))),
+        IntOrString::Str(s) => {
+            let s = s.replace('_', "");
+            s.parse::<u128>().map_err(|e| D::Error::custom(format!("amount {s:?}: {e}")))
+        }
+    }
+}
+
+fn bits<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    use serde::de::Error;
+    match IntOrString::deserialize(d)? {
+        IntOrString::Int(i) => u32::try_from(i).map_err(|_| D::Error::custom(format!("bits {i} out of range"))),
+        IntOrString::Str(s) => {
+            let h = s.strip_prefix("0x").unwrap_or(&s);
+            u32::from_str_radix(h, 16).map_err(|e| D::Error::custom(format!("bits {s:?}: {e}")))
+        }
+    }
+}
+
+fn algo<'de, D: Deserializer<'de>>(d: D) -> Result<Algo, D::Error> {
+    use serde::de::Error;
+    let s = String::deserialize(d)?;
+    s.parse().map_err(|e| D::Error::custom(format!("{e}")))
+}
+
+fn address<'de, D: Deserializer<'de>>(d: D) -> Result<Address, D::Error> {
+    use serde::de::Error;
+    let s = String::deserialize(d)?;
+    Address::from_hex(&s).map_err(|e| D::Error::custom(format!("address {s:?}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SPEC: &str = r#"
+        name = "t"
+        chain_id = 7
+        consensus = "pow"
+        genesis_time = 1000
+        block_reward = 50
+        [pow]
+        algorithm = "blake3"
+        initial_bits = "0x1f00ffff"
+        target_block_time = 2
+        [[alloc]]
+        address = "0x0101010101010101010101010101010101010101010101010101010101010101"
+        balance = "1_000"
+    "#;
+
+    #[test]
+    fn parses_with_defaults() {
+        let s = ChainSpec::from_toml(SPEC).unwrap();
+        let pow = s.pow().unwrap();
+        assert_eq!(pow.algorithm, Algo::Blake3);
+        assert_eq!(pow.initial_bits, 0x1f00_ffff);
+        assert_eq!(pow.limit_bits, DEFAULT_LIMIT_BITS);
+        assert_eq!(pow.half_life(), 288);
+        assert_eq!(s.block_gas_limit, DEFAULT_BLOCK_GAS_LIMIT);
+        assert_eq!(s.alloc[0].balance, 1000);
+    }
+
+    #[test]
+    fn refuses_bad_specs_with_reasons() {
+        let cases = [
+            (SPEC.replace("target_block_time = 2", "target_block_time = 0"), "at least 1 second"),
+            (SPEC.replace("\"0x1f00ffff\"", "\"0x2100ffff\""), "initial_bits"),
+            (SPEC.replace("\"0x1f00ffff\"", "\"0x207fffff\"\nlimit_bits = \"0x1f00ffff\""), "easier than"),
+            (SPEC.replace("consensus = \"pow\"", "consensus = \"pos\""), "does not parse"),
+            (SPEC.replace("block_reward = 50", "block_reward = -5"), "negative"),
+            (SPEC.replace("chain_id = 7", "chain_id = 7\nsurprise = 1"), "unknown field"),
+            (SPEC.replace("balance = \"1_000\"", "balance = \"2000000000000000000000000000000000000\""), "2^120"),
+            (format!("{SPEC}\n[[alloc]]\naddress = \"0x{}\"\nbalance = 1", "01".repeat(32)), "twice"),
+            (SPEC.replace("0x0101", "0x01"), "address"),
+            ("not toml".to_string(), "does not parse"),
+        ];
+        for (text, want) in cases {
+            let e = ChainSpec::from_toml(&text).unwrap_err().to_string();
+            assert!(e.contains(want), "{want:?} not in {e:?}");
+        }
+    }
+}
