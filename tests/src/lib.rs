@@ -1,8 +1,9 @@
 //! # cinder-tests
 //!
 //! Cross-crate and multi-process tests of Cinder, and the known-answer
-//! vectors in `vectors/`. This library only loads vectors; the tests live in
-//! `tests/it/`.
+//! vectors in `vectors/`. This library loads vectors and holds what the
+//! crash test and its child process (`src/bin/crash-child.rs`) share; the
+//! tests live in `tests/it/`.
 //!
 //! Each vector file is JSON with a `_comment` that says where its values came
 //! from. [`VECTOR_FILES`] lists every file and the test that consumes it; a
@@ -49,4 +50,24 @@ pub fn load(name: &str) -> serde_json::Value {
 /// Decodes hex or panics with the field's name.
 pub fn unhex(field: &str, s: &str) -> Vec<u8> {
     hex::decode(s).unwrap_or_else(|e| panic!("{field}: not hex: {e}"))
+}
+
+/// The chain the crash test's child imports into.
+pub mod crash {
+    use cinder_chain::workload::{self, Accounts};
+    use cinder_consensus::ChainSpec;
+
+    /// Seed of the accounts.
+    pub const SEED: &str = "crash-test";
+    /// Funded accounts.
+    pub const ACCOUNTS: u64 = 256;
+    /// Each one's genesis balance.
+    pub const BALANCE: u128 = 1_000_000_000_000;
+    /// Transfers per block.
+    pub const TXS_PER_BLOCK: usize = 200;
+
+    /// The chain spec.
+    pub fn spec(accounts: &Accounts) -> ChainSpec {
+        workload::spec("crash-test", 4242, &accounts.addresses, BALANCE)
+    }
 }

@@ -173,3 +173,66 @@ fn exec_rejects_bad_options_with_one_line() {
         assert!(err.contains(needle), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn import_reports_phases_and_continues_a_datadir() {
+    let dir = scratch("import").join("db");
+    let run = |accounts: &str| -> Output {
+        bench(&[
+            "import",
+            "--blocks",
+            "3",
+            "--txs-per-block",
+            "50",
+            "--accounts",
+            accounts,
+            "--datadir",
+            dir.to_str().unwrap(),
+            "--threads",
+            "2",
+            "--json",
+        ])
+    };
+    for (start, head) in [(0, 3), (3, 6)] {
+        let o = run("500");
+        assert!(o.status.success(), "{}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!((v["blocks"].as_u64(), v["txs"].as_u64()), (Some(3), Some(150)), "{v}");
+        assert_eq!((v["start_height"].as_u64(), v["head_height"].as_u64()), (Some(start), Some(head)), "{v}");
+        assert!(v["seconds"].as_f64().unwrap() > 0.0 && v["tx_per_s"].as_f64().unwrap() > 0.0, "{v}");
+        for phase in ["checks", "signatures", "state_read", "execution", "state_root", "commit"] {
+            assert!(v["phases"][phase]["seconds"].as_f64().is_some(), "no phase {phase} in {v}");
+        }
+        let shares: f64 = v["phases"].as_object().unwrap().values().map(|p| p["share"].as_f64().unwrap()).sum();
+        assert!((shares - 1.0).abs() < 1e-6, "shares sum to {shares}");
+    }
+    // Another account set is another chain: refused, one line, nothing changed.
+    let o = run("501");
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("holds a chain with genesis"), "{err}");
+}
+
+#[test]
+fn import_rejects_bad_options_with_one_line() {
+    let file = scratch("import-bad").join("a-file");
+    std::fs::write(&file, b"not a database").unwrap();
+    for (args, code, needle) in [
+        (&["import", "--blocks", "0"][..], 2, "--blocks"),
+        (&["import", "--txs-per-block", "0"][..], 2, "--txs-per-block"),
+        (&["import", "--accounts", "1"][..], 2, "--accounts"),
+        (&["import", "--threads", "0"][..], 2, "--threads"),
+        (
+            &["import", "--accounts", "10", "--blocks", "1", "--json", "--datadir", file.to_str().unwrap()][..],
+            1,
+            "database",
+        ),
+    ] {
+        let o = bench(args);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(code), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+}

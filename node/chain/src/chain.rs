@@ -16,6 +16,9 @@ use crate::error::{BlockInvalid, ImportError};
 use crate::exec::{BlockContext, execute_block};
 use crate::genesis;
 
+/// The metadata record holding the chain spec's digest.
+const META_SPEC: &[u8] = b"chain_spec_digest";
+
 /// Tuning of a chain.
 #[derive(Clone, Copy, Debug)]
 pub struct ChainConfig {
@@ -122,21 +125,24 @@ impl Chain {
         let consensus = for_spec(&spec)?;
         let db = Db::open(dir)?;
         let allocs = genesis::allocations(&spec);
+        let digest = spec.digest();
         let genesis = match db.canonical(0)? {
             Some((id, _)) => {
                 let stored = db.header(&id)?.context("the genesis header is missing")?;
-                let expected = genesis::header(&spec, stored.fields.state_root).id();
-                if id != expected {
+                let matches = match db.get_meta(META_SPEC)? {
+                    Some(d) => d == digest,
+                    // Genesis was written but the digest was not (a crash
+                    // in between): recompute the genesis state.
+                    None => genesis::block(&spec)?.id() == id,
+                };
+                if !matches || genesis::header(&spec, stored.fields.state_root).id() != id {
                     bail!(
-                        "the data directory {} holds a chain with genesis {id}, not the genesis of {spec}: \
-                         use another data directory or the matching chain spec",
+                        "the data directory {} holds a chain with genesis {id} and another chain spec than {spec}: \
+                         use another data directory or the chain spec it was created with",
                         dir.display()
                     );
                 }
-                // The state root itself is checked against the allocations
-                // only when genesis is written (recomputing it for a large
-                // allocation on every start would be slow); the id above
-                // still pins every other header field.
+                db.put_meta(META_SPEC, &digest)?;
                 id
             }
             None => {
@@ -145,6 +151,7 @@ impl Chain {
                 let block = Block { header: genesis::header(&spec, root), transactions: Default::default() };
                 let weight = consensus.block_weight(&block.header).map_err(|e| anyhow!("genesis bits: {e}"))?;
                 db.write_block(&BlockWrite { block: &block, receipts: &[], state: &batch, weight, canonical: true })?;
+                db.put_meta(META_SPEC, &digest)?;
                 tracing::info!(genesis = %block.id(), "wrote genesis");
                 block.id()
             }

@@ -220,6 +220,44 @@ impl ChainSpec {
         Ok(())
     }
 
+    /// BLAKE3 of every field in a fixed order: two specs with the same
+    /// digest describe the same chain. The node stores it with genesis and
+    /// refuses to open a data directory with another spec's.
+    pub fn digest(&self) -> [u8; 32] {
+        let mut h = blake3::Hasher::new_derive_key("cinder chain spec v1");
+        let s = |h: &mut blake3::Hasher, b: &[u8]| {
+            h.update(&(b.len() as u64).to_le_bytes());
+            h.update(b);
+        };
+        s(&mut h, self.name.as_bytes());
+        h.update(&self.chain_id.to_le_bytes());
+        h.update(&[match self.consensus {
+            ConsensusKind::Pow => 0,
+        }]);
+        h.update(&self.genesis_time.to_le_bytes());
+        h.update(&self.block_reward.to_le_bytes());
+        h.update(&self.block_gas_limit.to_le_bytes());
+        h.update(&self.max_block_bytes.to_le_bytes());
+        match &self.pow {
+            None => h.update(&[0]),
+            Some(p) => {
+                h.update(&[1]);
+                s(&mut h, p.algorithm.name().as_bytes());
+                h.update(&p.initial_bits.to_le_bytes());
+                h.update(&p.limit_bits.to_le_bytes());
+                h.update(&p.target_block_time.to_le_bytes());
+                h.update(&p.half_life().to_le_bytes());
+                h.update(&p.max_future_drift.to_le_bytes())
+            }
+        };
+        h.update(&(self.alloc.len() as u64).to_le_bytes());
+        for a in &self.alloc {
+            h.update(&a.address.0);
+            h.update(&a.balance.to_le_bytes());
+        }
+        *h.finalize().as_bytes()
+    }
+
     /// The PoW parameters (validated specs with `consensus = "pow"` have them).
     pub fn pow(&self) -> Option<&PowSpec> {
         self.pow.as_ref()
@@ -318,6 +356,15 @@ mod tests {
             (SPEC.replace("0x0101", "0x01"), "address"),
             ("not toml".to_string(), "does not parse"),
         ];
+        let base = ChainSpec::from_toml(SPEC).unwrap();
+        assert_eq!(base.digest(), ChainSpec::from_toml(SPEC).unwrap().digest());
+        for edited in [
+            SPEC.replace("chain_id = 7", "chain_id = 8"),
+            SPEC.replace("1_000", "1_001"),
+            SPEC.replace("block_reward = 50", "block_reward = 51"),
+        ] {
+            assert_ne!(ChainSpec::from_toml(&edited).unwrap().digest(), base.digest(), "{edited}");
+        }
         for (text, want) in cases {
             let e = ChainSpec::from_toml(&text).unwrap_err().to_string();
             assert!(e.contains(want), "{want:?} not in {e:?}");

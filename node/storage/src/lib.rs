@@ -197,6 +197,20 @@ impl Db {
         self.get_borsh(cf::BLOCK_META, &id.0)
     }
 
+    /// A metadata record of the layers above (their names must not clash
+    /// with this crate's: `schema_version`, `head`, `state_latest`).
+    pub fn get_meta(&self, name: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.db.get_cf(self.cf(cf::META)?, name)?)
+    }
+
+    /// Writes a metadata record (WAL on).
+    pub fn put_meta(&self, name: &[u8], value: &[u8]) -> Result<()> {
+        if [META_SCHEMA, META_HEAD, META_STATE_LATEST].contains(&name) {
+            bail!("metadata record {} belongs to the storage layer", String::from_utf8_lossy(name));
+        }
+        self.db.put_cf_opt(self.cf(cf::META)?, name, value, &Self::sync_opts()).context("writing metadata")
+    }
+
     /// Where transaction `id` is on the canonical chain: block id, index.
     pub fn transaction_location(&self, id: &Hash) -> Result<Option<(Hash, u32)>> {
         self.get_borsh(cf::TXS, &id.0)

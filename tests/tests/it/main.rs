@@ -2,6 +2,7 @@
 
 #![allow(clippy::cast_possible_truncation, reason = "test data is built with narrowing casts")]
 
+mod crash;
 mod merkle;
 mod signatures;
 mod vectors;

@@ -7,11 +7,14 @@
 //! - `merkle`: the naive sequential root vs the fast root on 1 and all
 //!   threads, and the GPU;
 //! - `exec`: Block-STM on a block of transfers vs the sequential loop, with
-//!   the re-execution rate and the control's scaling.
+//!   the re-execution rate and the control's scaling;
+//! - `import`: block import into RocksDB (signatures, execution, state root,
+//!   commit), blocks/s, tx/s and each phase's share.
 //!
 //! Exit status 0, 2 on bad input (one line on stderr), 1 otherwise.
 
 mod exec;
+mod import;
 mod merkle;
 mod sig;
 
@@ -19,7 +22,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// Engine throughput: signatures, Merkle trees and parallel execution.
+/// Engine throughput: signatures, Merkle trees, parallel execution and block import.
 #[derive(Debug, Parser)]
 #[command(name = "cinder-bench", version, about)]
 struct Cli {
@@ -35,6 +38,8 @@ enum Command {
     Merkle(merkle::Args),
     /// Block-STM vs sequential execution of a block of transfers.
     Exec(exec::Args),
+    /// Import of signed-transfer blocks into RocksDB, phase by phase.
+    Import(import::Args),
 }
 
 /// A failure and whose fault it is.
@@ -69,6 +74,7 @@ fn main() -> ExitCode {
         Command::Sig(a) => sig::run(a),
         Command::Merkle(a) => merkle::run(a),
         Command::Exec(a) => exec::run(a),
+        Command::Import(a) => import::run(a),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

@@ -72,10 +72,14 @@ fn proofs_verify_against_the_header_root_and_tampering_fails() {
 fn a_data_directory_of_another_chain_is_refused() {
     let f = Fixture::new("other-chain");
     let path = f.dir.clone();
+    let f_spec = f.spec.clone();
     drop(f);
-    let mut other = cinder_chain::workload::spec("other", 78, &[], 0);
-    other.alloc.clear();
+    let mut other = f_spec.clone();
+    other.alloc[3].balance += 1;
     let e = Chain::open(&path, other, ChainConfig::default()).err().unwrap().to_string();
     assert!(e.contains("holds a chain with genesis"), "{e}");
+    let other = cinder_consensus::ChainSpec { block_reward: f_spec.block_reward + 1, ..f_spec.clone() };
+    assert!(Chain::open(&path, other, ChainConfig::default()).is_err(), "another reward is another chain");
+    Chain::open(&path, f_spec, ChainConfig::default()).unwrap();
     let _ = dir("other-chain");
 }
