@@ -24,13 +24,17 @@ const META_SPEC: &[u8] = b"chain_spec_digest";
 pub struct ChainConfig {
     /// Threads the executor uses (1: sequential).
     pub exec_threads: usize,
-    /// The most blocks a reorg may revert (the node's pruning depth).
+    /// The most blocks a reorg may revert; blocks whose chain forks deeper
+    /// below the head are refused.
     pub max_reorg_depth: u64,
+    /// Prune the state of blocks more than `max_reorg_depth` below the head
+    /// (false: keep every version, an archive node).
+    pub prune: bool,
 }
 
 impl Default for ChainConfig {
     fn default() -> Self {
-        ChainConfig { exec_threads: rayon::current_num_threads(), max_reorg_depth: 1_000 }
+        ChainConfig { exec_threads: rayon::current_num_threads(), max_reorg_depth: 1_000, prune: true }
     }
 }
 
@@ -47,7 +51,8 @@ pub struct Phases {
     pub execution: Duration,
     /// Updating the state tree (the state root).
     pub state_root: Duration,
-    /// The atomic write.
+    /// The atomic write (and pruning the state that fell out of the reorg
+    /// depth).
     pub commit: Duration,
 }
 
@@ -240,6 +245,17 @@ impl Chain {
         let parent = block.header.prev();
         let ctx = self.context(&parent).map_err(internal)?.ok_or(ImportError::UnknownParent { id, parent })?;
         let header = &block.header;
+        // A block off the head must fork within the reorg depth: deeper
+        // branches can never become canonical and their state is pruned.
+        let head = self.head().map_err(internal)?;
+        let branch = if parent == head.id {
+            Vec::new()
+        } else {
+            self.branch_above_fork(&parent, &head).map_err(|e| match e {
+                Deep(depth, max) => ImportError::ReorgTooDeep { id, depth, max },
+                Other(e) => internal(e),
+            })?
+        };
 
         // Stateless checks.
         let bytes = encode(block).len() as u64;
@@ -302,17 +318,12 @@ impl Chain {
         let t = Instant::now();
         let weight =
             ctx.parent_weight.saturating_add(self.consensus.block_weight(header).map_err(|e| invalid(e.into()))?);
-        let head = self.head().map_err(internal)?;
         let candidate = Tip { id, height, weight };
         let w = BlockWrite { block, receipts: &ex.receipts, state: &batch, weight, canonical: parent == head.id };
         let status = if parent == head.id {
             self.db.write_block(&w).map_err(internal)?;
             ImportStatus::Head
         } else if self.consensus.prefers(&candidate, &head) {
-            let branch = self.branch_above_fork(&parent, &head).map_err(|e| match e {
-                Deep(depth, max) => ImportError::ReorgTooDeep { id, depth, max },
-                Other(e) => internal(e),
-            })?;
             let fork_height = height - branch.len() as u64 - 1;
             let depth = head.height - fork_height;
             let w = BlockWrite { canonical: true, ..w };
@@ -323,12 +334,23 @@ impl Chain {
             self.db.write_block(&w).map_err(internal)?;
             ImportStatus::Side
         };
+        if self.config.prune && status != ImportStatus::Side {
+            let new_head = self.db.head().map_err(internal)?.map_or(0, |h| h.height);
+            if let Some(to) = new_head.checked_sub(self.config.max_reorg_depth).filter(|h| *h > 0)
+                && let Err(e) = self.db.prune_to(to)
+            {
+                // The block is committed; pruning resumes after the next one.
+                tracing::warn!("pruning the state up to height {to} failed: {e:#}");
+            }
+        }
         phases.commit = t.elapsed();
         Ok(Imported { id, height, status, phases, stats: ex.stats })
     }
 
     /// The stored ancestors of `parent` (itself included) above the
-    /// canonical chain, in height order, with their state versions.
+    /// canonical chain, in height order, with their state versions; `Deep`
+    /// if they fork more than the reorg depth (or past finality) below the
+    /// head.
     fn branch_above_fork(&self, parent: &Hash, head: &Tip) -> Result<Vec<(Hash, cinder_state::Version)>, BranchError> {
         let finalized = self.consensus.finalized_height(head);
         let floor = head.height.saturating_sub(self.config.max_reorg_depth).max(finalized.unwrap_or(0));

@@ -27,7 +27,7 @@ use jmt::{KeyHash, OwnedValue, Version};
 use rocksdb::{ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch, WriteOptions};
 
 /// The on-disk format this build reads and writes.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Column families.
 pub mod cf {
@@ -49,16 +49,35 @@ pub mod cf {
     pub const TXS: &str = "txs";
     /// Block id -> height, state version and cumulative fork-choice weight.
     pub const BLOCK_META: &str = "block_meta";
+    /// Stale-since version (big-endian) ‖ node key -> nothing: the state
+    /// nodes each version replaced, for pruning.
+    pub const STATE_STALE: &str = "state_stale";
+    /// Height (big-endian) ‖ state version (big-endian) -> block id: every
+    /// stored block's state by height, for pruning dead branches.
+    pub const VERSIONS: &str = "versions";
     /// Metadata: schema version, head, newest state version.
     pub const META: &str = "meta";
     /// All of them.
-    pub const ALL: [&str; 10] =
-        [HEADERS, BODIES, RECEIPTS, STATE_NODES, STATE_VALUES, STATE_LINKS, HEIGHTS, TXS, BLOCK_META, META];
+    pub const ALL: [&str; 12] = [
+        HEADERS,
+        BODIES,
+        RECEIPTS,
+        STATE_NODES,
+        STATE_VALUES,
+        STATE_LINKS,
+        HEIGHTS,
+        TXS,
+        BLOCK_META,
+        STATE_STALE,
+        VERSIONS,
+        META,
+    ];
 }
 
 const META_SCHEMA: &[u8] = b"schema_version";
 const META_HEAD: &[u8] = b"head";
 const META_STATE_LATEST: &[u8] = b"state_latest";
+const META_PRUNED: &[u8] = b"pruned_height";
 
 /// The head of the canonical chain.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
@@ -198,14 +217,15 @@ impl Db {
     }
 
     /// A metadata record of the layers above (their names must not clash
-    /// with this crate's: `schema_version`, `head`, `state_latest`).
+    /// with this crate's: `schema_version`, `head`, `state_latest`,
+    /// `pruned_height`).
     pub fn get_meta(&self, name: &[u8]) -> Result<Option<Vec<u8>>> {
         Ok(self.db.get_cf(self.cf(cf::META)?, name)?)
     }
 
     /// Writes a metadata record (WAL on).
     pub fn put_meta(&self, name: &[u8], value: &[u8]) -> Result<()> {
-        if [META_SCHEMA, META_HEAD, META_STATE_LATEST].contains(&name) {
+        if [META_SCHEMA, META_HEAD, META_STATE_LATEST, META_PRUNED].contains(&name) {
             bail!("metadata record {} belongs to the storage layer", String::from_utf8_lossy(name));
         }
         self.db.put_cf_opt(self.cf(cf::META)?, name, value, &Self::sync_opts()).context("writing metadata")
@@ -260,6 +280,7 @@ impl Db {
         batch.put_cf(self.cf(cf::RECEIPTS)?, id.0, borsh::to_vec(&w.receipts.to_vec())?);
         let meta = BlockMeta { height: w.block.header.height(), version: w.state.version, weight: w.weight };
         batch.put_cf(self.cf(cf::BLOCK_META)?, id.0, borsh::to_vec(&meta)?);
+        batch.put_cf(self.cf(cf::VERSIONS)?, height_version_key(meta.height, meta.version), id.0);
         self.stage_state(batch, w.state)
     }
 
@@ -295,6 +316,12 @@ impl Db {
         }
         if let Some(l) = s.link {
             batch.put_cf(self.cf(cf::STATE_LINKS)?, l.start.to_be_bytes(), l.base.to_be_bytes());
+        }
+        let stale = self.cf(cf::STATE_STALE)?;
+        for (since, k) in &s.stale {
+            let mut key = since.to_be_bytes().to_vec();
+            key.extend(borsh::to_vec(k)?);
+            batch.put_cf(stale, key, []);
         }
         batch.put_cf(self.cf(cf::META)?, META_STATE_LATEST, s.version.to_be_bytes());
         Ok(())
@@ -362,6 +389,135 @@ impl Db {
         head.context("an empty branch")
     }
 
+    /// The number of records in column family `name` (a full scan: tests
+    /// and tools).
+    pub fn count(&self, name: &str) -> Result<usize> {
+        let mut n = 0;
+        for item in self.db.iterator_cf(self.cf(name)?, IteratorMode::Start) {
+            item?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// The height up to which state has been pruned (0: none).
+    pub fn pruned_height(&self) -> Result<u64> {
+        match self.db.get_cf(self.cf(cf::META)?, META_PRUNED)? {
+            None => Ok(0),
+            Some(b) => be_u64(&b, "pruned height"),
+        }
+    }
+
+    /// Prunes the state of every block at heights up to `height` (which
+    /// must be at least `depth` below the head, the caller's reorg limit),
+    /// one height per atomic batch. Of the canonical block at a height it
+    /// deletes the nodes (and leaf values) its version made stale: the
+    /// state of every later version stays whole, so the canonical state at
+    /// `height` and above, and every branch forking there or above, stays
+    /// readable and provable. Of any other block at a height it deletes the
+    /// state it created (such a branch forks below `height` and can never
+    /// become canonical). Blocks, receipts and indexes are kept. Resumes
+    /// where the last call stopped; returns the state nodes deleted.
+    pub fn prune_to(&self, height: u64) -> Result<u64> {
+        let head = self.head()?.context("no head")?;
+        if height >= head.height {
+            bail!("pruning to height {height} would prune the head's parent state (head {})", head.height);
+        }
+        let mut deleted = 0;
+        for h in self.pruned_height()? + 1..=height {
+            deleted += self.prune_height(h)?;
+        }
+        Ok(deleted)
+    }
+
+    fn prune_height(&self, height: u64) -> Result<u64> {
+        let (canonical_id, canonical_version) =
+            self.canonical(height)?.with_context(|| format!("no canonical block at {height}"))?;
+        let versions = self.cf(cf::VERSIONS)?;
+        let mut batch = WriteBatch::default();
+        let mut deleted = 0;
+        let prefix = height.to_be_bytes();
+        for item in self.db.iterator_cf(versions, IteratorMode::From(&prefix, Direction::Forward)) {
+            let (k, id) = item?;
+            if k.len() != 16 || k[..8] != prefix {
+                break;
+            }
+            let version = be_u64(&k[8..], "versions key")?;
+            if version == canonical_version && id.as_ref() == canonical_id.0 {
+                deleted += self.stage_prune_stale(&mut batch, version)?;
+            } else {
+                deleted += self.stage_prune_created(&mut batch, version)?;
+                // Its link version (the root copy below it), if any.
+                if let Some(l) = self.link_at_or_below(version)?
+                    && l.start + 1 == version
+                {
+                    deleted += self.stage_prune_created(&mut batch, l.start)?;
+                    batch.delete_cf(self.cf(cf::STATE_LINKS)?, l.start.to_be_bytes());
+                }
+                // Its own stale list names nodes of its parent's tree, which
+                // stays: drop the list only.
+                self.stage_drop_stale_list(&mut batch, version)?;
+            }
+        }
+        batch.put_cf(self.cf(cf::META)?, META_PRUNED, height.to_be_bytes());
+        self.db.write_opt(batch, &Self::sync_opts()).with_context(|| format!("pruning height {height}"))?;
+        Ok(deleted)
+    }
+
+    /// Deletes the nodes `version` made stale (and the values of stale
+    /// leaves), with the list.
+    fn stage_prune_stale(&self, batch: &mut WriteBatch, version: Version) -> Result<u64> {
+        let (stale, nodes, values) = (self.cf(cf::STATE_STALE)?, self.cf(cf::STATE_NODES)?, self.cf(cf::STATE_VALUES)?);
+        let prefix = version.to_be_bytes();
+        let mut n = 0;
+        for item in self.db.iterator_cf(stale, IteratorMode::From(&prefix, Direction::Forward)) {
+            let (k, _) = item?;
+            if k.len() < 8 || k[..8] != prefix {
+                break;
+            }
+            let node_key = &k[8..];
+            if let Some(bytes) = self.db.get_cf(nodes, node_key)? {
+                let node: Node =
+                    borsh::from_slice(&bytes).with_context(|| format!("state node {} on disk", hex(node_key)))?;
+                if let Node::Leaf(leaf) = node {
+                    let key: NodeKey = borsh::from_slice(node_key).context("a stale node key")?;
+                    batch.delete_cf(values, value_key(leaf.key_hash(), key.version()));
+                }
+                batch.delete_cf(nodes, node_key);
+                n += 1;
+            }
+            batch.delete_cf(stale, &k);
+        }
+        Ok(n)
+    }
+
+    /// Deletes every node `version` created (node keys start with the
+    /// version, little-endian) and the values of its leaves.
+    fn stage_prune_created(&self, batch: &mut WriteBatch, version: Version) -> Result<u64> {
+        let (nodes, values) = (self.cf(cf::STATE_NODES)?, self.cf(cf::STATE_VALUES)?);
+        let prefix = version.to_le_bytes();
+        let mut n = 0;
+        for item in self.db.iterator_cf(nodes, IteratorMode::From(&prefix, Direction::Forward)) {
+            let (k, bytes) = item?;
+            if k.len() < 8 || k[..8] != prefix {
+                break;
+            }
+            let node: Node = borsh::from_slice(&bytes).with_context(|| format!("state node {} on disk", hex(&k)))?;
+            if let Node::Leaf(leaf) = node {
+                batch.delete_cf(values, value_key(leaf.key_hash(), version));
+            }
+            batch.delete_cf(nodes, &k);
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    fn stage_drop_stale_list(&self, batch: &mut WriteBatch, version: Version) -> Result<()> {
+        // Keys with the prefix `version` sort in [version, version + 1).
+        batch.delete_range_cf(self.cf(cf::STATE_STALE)?, version.to_be_bytes(), (version + 1).to_be_bytes());
+        Ok(())
+    }
+
     /// A consistent copy of the database at `dir` (which must not exist),
     /// hard-linked where the file system allows: a backup, or a data
     /// directory to start another node from.
@@ -369,6 +525,13 @@ impl Db {
         let c = rocksdb::checkpoint::Checkpoint::new(&self.db).context("preparing a checkpoint")?;
         c.create_checkpoint(dir).with_context(|| format!("writing a checkpoint to {}", dir.display()))
     }
+}
+
+fn height_version_key(height: u64, version: Version) -> [u8; 16] {
+    let mut b = [0u8; 16];
+    b[..8].copy_from_slice(&height.to_be_bytes());
+    b[8..].copy_from_slice(&version.to_be_bytes());
+    b
 }
 
 fn value_key(k: KeyHash, v: Version) -> [u8; 40] {

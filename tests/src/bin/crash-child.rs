@@ -27,8 +27,11 @@ fn main() -> ExitCode {
 
 fn run(dir: &std::path::Path) -> anyhow::Result<()> {
     let accounts = Accounts::derive(cinder_tests::crash::SEED, cinder_tests::crash::ACCOUNTS);
-    let chain =
-        Chain::open(dir, cinder_tests::crash::spec(&accounts), ChainConfig { exec_threads: 2, max_reorg_depth: 64 })?;
+    let chain = Chain::open(
+        dir,
+        cinder_tests::crash::spec(&accounts),
+        ChainConfig { exec_threads: 2, max_reorg_depth: 4, prune: true },
+    )?;
     let mut rng = Rng(chain.head()?.height);
     let mut out = std::io::stdout().lock();
     loop {

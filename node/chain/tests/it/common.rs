@@ -34,7 +34,8 @@ impl Fixture {
         let mut spec = workload::spec("chain-it", 77, &accounts.addresses, BALANCE);
         edit(&mut spec);
         let dir = dir(name);
-        let chain = Chain::open(&dir, spec.clone(), ChainConfig { exec_threads: 2, max_reorg_depth: 8 }).unwrap();
+        let chain =
+            Chain::open(&dir, spec.clone(), ChainConfig { exec_threads: 2, max_reorg_depth: 8, prune: true }).unwrap();
         Fixture { chain, accounts, spec, rng: Rng(1), dir }
     }
 

@@ -5,4 +5,5 @@ mod common;
 mod genesis;
 mod import;
 mod invalid;
+mod prune;
 mod reorg;

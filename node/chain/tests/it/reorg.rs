@@ -11,7 +11,9 @@ use crate::common::{Fixture, dir};
 /// Imports `blocks` into a fresh database and returns the head's state root
 /// and every account there.
 fn replay(f: &Fixture, name: &str, blocks: &[Block]) -> Vec<Option<cinder_primitives::Account>> {
-    let chain = Chain::open(&dir(name), f.spec.clone(), ChainConfig { exec_threads: 1, max_reorg_depth: 8 }).unwrap();
+    let chain =
+        Chain::open(&dir(name), f.spec.clone(), ChainConfig { exec_threads: 1, max_reorg_depth: 8, prune: true })
+            .unwrap();
     for b in blocks {
         assert_eq!(chain.import(b).unwrap().status, ImportStatus::Head);
     }
@@ -74,23 +76,27 @@ fn competing_branches_and_a_deeper_reorg_match_a_fresh_replay() {
 fn a_reorg_deeper_than_allowed_is_refused_and_changes_nothing() {
     let mut f = Fixture::new("too-deep");
     let genesis = f.chain.head().unwrap();
+    // Both branches built before any import (the pruned state of genesis
+    // could not be built on afterwards).
     let main = f.blocks(10, 2);
+    let mut ctx = f.chain.context(&genesis.id).unwrap().unwrap();
+    let side = workload::extend_from(&f.chain, &mut ctx, &f.accounts, 2, 1, &mut Rng(5)).unwrap();
     for b in &main {
         f.chain.import(b).unwrap();
     }
-    // A side chain from genesis, heavier (11 blocks) but reverting 10 > 8.
-    let mut ctx = f.chain.context(&genesis.id).unwrap().unwrap();
-    let side = workload::extend_from(&f.chain, &mut ctx, &f.accounts, 11, 1, &mut Rng(5)).unwrap();
-    for b in &side[..10] {
-        assert_eq!(f.chain.import(b).unwrap().status, ImportStatus::Side);
-    }
+    // The side chain from genesis forks 10 > 8 blocks below the head: its
+    // blocks are refused from the first (they could never become canonical).
     let head = f.chain.head().unwrap();
     let latest = cinder_state::StateStore::latest(f.chain.db()).unwrap();
-    match f.chain.import(&side[10]) {
+    match f.chain.import(&side[0]) {
         Err(ImportError::ReorgTooDeep { depth: 10, max: 8, .. }) => {}
-        other => panic!("expected a refused reorg, got {other:?}"),
+        other => panic!("expected a refused fork, got {other:?}"),
     }
     assert_eq!(f.chain.head().unwrap(), head);
     assert_eq!(cinder_state::StateStore::latest(f.chain.db()).unwrap(), latest);
-    assert!(f.chain.db().block_meta(&side[10].id()).unwrap().is_none());
+    assert!(f.chain.db().block_meta(&side[0].id()).unwrap().is_none());
+    // From height 2 (8 below the head) is still allowed.
+    let mut ctx = f.chain.context(&main[1].id()).unwrap().unwrap();
+    let side = workload::extend_from(&f.chain, &mut ctx, &f.accounts, 1, 1, &mut Rng(6)).unwrap();
+    assert_eq!(f.chain.import(&side[0]).unwrap().status, ImportStatus::Side);
 }
