@@ -72,6 +72,7 @@ pub fn build_block<S: StateStore>(
     let ex = match execute_block(
         state,
         ctx.parent_version,
+        None,
         &txs,
         coinbase,
         &credits,

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result, anyhow, bail};
 use cinder_consensus::{ChainSpec, Consensus, Tip, for_spec};
 use cinder_engine::exec::{ExecStats, Mode};
-use cinder_primitives::{Block, Hash, encode, receipts_root, verify_signatures};
+use cinder_primitives::{Account, Address, Block, Hash, Receipt, encode, receipts_root, verify_signatures};
 use cinder_state::State;
 use cinder_storage::{BlockWrite, Db};
 use rayon::prelude::*;
@@ -106,6 +106,27 @@ pub struct Imported {
     pub phases: Phases,
     /// Executor counters.
     pub stats: ExecStats,
+}
+
+impl Imported {
+    fn known(block: &Block) -> Imported {
+        Imported {
+            id: block.id(),
+            height: block.header.height(),
+            status: ImportStatus::Known,
+            phases: Phases::default(),
+            stats: ExecStats::default(),
+        }
+    }
+}
+
+/// A block checked and executed, before its state root.
+struct Verified {
+    updates: Vec<(Address, Option<Account>)>,
+    receipts: Vec<Receipt>,
+    stats: ExecStats,
+    phases: Phases,
+    elapsed: Duration,
 }
 
 /// A chain on a database.
@@ -234,17 +255,13 @@ impl Chain {
     pub fn import_at(&self, block: &Block, now: u64) -> Result<Imported, ImportError> {
         let _guard = self.import_lock.lock().unwrap_or_else(PoisonError::into_inner);
         let id = block.id();
-        let height = block.header.height();
         let internal = |source: anyhow::Error| ImportError::Internal { id, source };
-        let invalid = |reason: BlockInvalid| ImportError::Invalid { id, reason };
-        let mut phases = Phases::default();
         if self.db.block_meta(&id).map_err(internal)?.is_some() {
-            return Ok(Imported { id, height, status: ImportStatus::Known, phases, stats: ExecStats::default() });
+            return Ok(Imported::known(block));
         }
         let t = Instant::now();
         let parent = block.header.prev();
         let ctx = self.context(&parent).map_err(internal)?.ok_or(ImportError::UnknownParent { id, parent })?;
-        let header = &block.header;
         // A block off the head must fork within the reorg depth: deeper
         // branches can never become canonical and their state is pruned.
         let head = self.head().map_err(internal)?;
@@ -256,8 +273,99 @@ impl Chain {
                 Other(e) => internal(e),
             })?
         };
+        let mut v = self.verify(block, &ctx, None, now)?;
+        v.phases.checks += t.elapsed() - v.elapsed;
+        self.commit(block, &ctx, &head, &branch, v)
+    }
 
-        // Stateless checks.
+    /// Imports `blocks`, each the child of the one before, the first a
+    /// child of any stored block, as [`Chain::import_at`] would one by one,
+    /// but pipelined: while block `i`'s state root is computed and
+    /// committed, block `i + 1` is checked, its signatures verified and its
+    /// transactions executed on block `i`'s account updates. Stops at the
+    /// first error; returns the imported blocks and that error.
+    pub fn import_chain(&self, blocks: &[Block], now: u64) -> (Vec<Imported>, Option<ImportError>) {
+        let mut done = Vec::with_capacity(blocks.len());
+        let Some((first, rest)) = blocks.split_first() else { return (done, None) };
+        let linear = blocks.windows(2).all(|w| w[1].header.prev() == w[0].id());
+        let head = self.head().ok();
+        if !linear || head.is_none_or(|h| h.id != first.header.prev()) {
+            // Not a plain extension of the head: one at a time.
+            for b in blocks {
+                match self.import_at(b, now) {
+                    Ok(r) => done.push(r),
+                    Err(e) => return (done, Some(e)),
+                }
+            }
+            return (done, None);
+        }
+        let _guard = self.import_lock.lock().unwrap_or_else(PoisonError::into_inner);
+        let start = |b: &Block| -> Result<(BlockContext, Tip), ImportError> {
+            let id = b.id();
+            let internal = |source: anyhow::Error| ImportError::Internal { id, source };
+            let parent = b.header.prev();
+            let ctx = self.context(&parent).map_err(internal)?.ok_or(ImportError::UnknownParent { id, parent })?;
+            Ok((ctx, self.head().map_err(internal)?))
+        };
+        let (mut ctx, mut head) = match start(first) {
+            Ok(x) => x,
+            Err(e) => return (done, Some(e)),
+        };
+        if head.id != ctx.parent_id {
+            drop(_guard);
+            return (done, Some(ImportError::Internal { id: first.id(), source: anyhow!("the head moved") }));
+        }
+        let mut verified = match self.verify(first, &ctx, None, now) {
+            Ok(v) => v,
+            Err(e) => return (done, Some(e)),
+        };
+        let mut current = first;
+        for next in rest.iter().map(Some).chain(std::iter::once(None)) {
+            let child_ctx = ctx.child(current, 0, 0, self.consensus.ancestry_window());
+            let pending: hashbrown::HashMap<_, _> =
+                verified.updates.iter().filter_map(|(a, acct)| acct.map(|x| (*a, x))).collect();
+            let (committed, next_verified) = rayon::join(
+                || self.commit(current, &ctx, &head, &[], verified),
+                || next.map(|n| self.verify(n, &child_ctx, Some((ctx.parent_version, &pending)), now)),
+            );
+            match committed {
+                Ok(r) => done.push(r),
+                Err(e) => return (done, Some(e)),
+            }
+            let Some(next) = next else { break };
+            // The next block's parent is now stored: its real context.
+            match start(next) {
+                Ok((c, h)) => (ctx, head) = (c, h),
+                Err(e) => return (done, Some(e)),
+            }
+            verified = match next_verified {
+                Some(Ok(v)) => v,
+                Some(Err(e)) => return (done, Some(e)),
+                None => break,
+            };
+            current = next;
+        }
+        (done, None)
+    }
+
+    /// Everything short of the state root: size, consensus against `ctx`,
+    /// envelopes, transactions root, signatures, execution on the state at
+    /// `ctx.parent_version` (or, pipelined, at `base` with the parent's
+    /// pending account updates on top), receipts root.
+    fn verify(
+        &self,
+        block: &Block,
+        ctx: &BlockContext,
+        pending: Option<(cinder_state::Version, &hashbrown::HashMap<Address, Account>)>,
+        now: u64,
+    ) -> Result<Verified, ImportError> {
+        let started = Instant::now();
+        let id = block.id();
+        let internal = |source: anyhow::Error| ImportError::Internal { id, source };
+        let invalid = |reason: BlockInvalid| ImportError::Invalid { id, reason };
+        let header = &block.header;
+        let mut phases = Phases::default();
+        let t = Instant::now();
         let bytes = encode(block).len() as u64;
         if bytes > self.spec.max_block_bytes {
             return Err(invalid(BlockInvalid::TooLarge { bytes, max: self.spec.max_block_bytes }));
@@ -284,12 +392,16 @@ impl Chain {
         }
         phases.signatures = t.elapsed();
 
-        // Execution.
         let state = self.state();
         let credits = self.consensus.block_credits(header);
+        let (base, pending) = match pending {
+            Some((v, p)) => (v, Some(p)),
+            None => (ctx.parent_version, None),
+        };
         let ex = execute_block(
             &state,
-            ctx.parent_version,
+            base,
+            pending,
             txs,
             header.fields.coinbase,
             &credits,
@@ -306,28 +418,46 @@ impl Chain {
             return Err(invalid(BlockInvalid::ReceiptsRoot { header: header.fields.receipts_root, computed }));
         }
         phases.execution = ex.execution + t.elapsed();
+        Ok(Verified { updates: ex.updates, receipts: ex.receipts, stats: ex.stats, phases, elapsed: started.elapsed() })
+    }
 
+    /// The state root check, fork choice, the atomic write and pruning.
+    fn commit(
+        &self,
+        block: &Block,
+        ctx: &BlockContext,
+        head: &Tip,
+        branch: &[(Hash, cinder_state::Version)],
+        v: Verified,
+    ) -> Result<Imported, ImportError> {
+        let id = block.id();
+        let height = block.header.height();
+        let header = &block.header;
+        let parent = header.prev();
+        let internal = |source: anyhow::Error| ImportError::Internal { id, source };
+        let invalid = |reason: BlockInvalid| ImportError::Invalid { id, reason };
+        let mut phases = v.phases;
         let t = Instant::now();
-        let (computed, batch) = state.apply(Some(ctx.parent_version), &ex.updates).map_err(internal)?;
+        let state = self.state();
+        let (computed, batch) = state.apply(Some(ctx.parent_version), &v.updates).map_err(internal)?;
         if computed != header.fields.state_root {
             return Err(invalid(BlockInvalid::StateRoot { header: header.fields.state_root, computed }));
         }
         phases.state_root = t.elapsed();
 
-        // Fork choice and the atomic write.
         let t = Instant::now();
         let weight =
             ctx.parent_weight.saturating_add(self.consensus.block_weight(header).map_err(|e| invalid(e.into()))?);
         let candidate = Tip { id, height, weight };
-        let w = BlockWrite { block, receipts: &ex.receipts, state: &batch, weight, canonical: parent == head.id };
+        let w = BlockWrite { block, receipts: &v.receipts, state: &batch, weight, canonical: parent == head.id };
         let status = if parent == head.id {
             self.db.write_block(&w).map_err(internal)?;
             ImportStatus::Head
-        } else if self.consensus.prefers(&candidate, &head) {
+        } else if self.consensus.prefers(&candidate, head) {
             let fork_height = height - branch.len() as u64 - 1;
             let depth = head.height - fork_height;
             let w = BlockWrite { canonical: true, ..w };
-            self.db.write_block_reorg(&w, &branch).map_err(internal)?;
+            self.db.write_block_reorg(&w, branch).map_err(internal)?;
             tracing::info!(%id, height, depth, old_head = %head.id, "reorg");
             ImportStatus::Reorg { depth, old_head: head.id }
         } else {
@@ -344,7 +474,7 @@ impl Chain {
             }
         }
         phases.commit = t.elapsed();
-        Ok(Imported { id, height, status, phases, stats: ex.stats })
+        Ok(Imported { id, height, status, phases, stats: v.stats })
     }
 
     /// The stored ancestors of `parent` (itself included) above the

@@ -101,13 +101,15 @@ pub(crate) fn strategy(threads: usize) -> Strategy {
     if threads <= 1 { Strategy::Sequential } else { Strategy::Parallel { threads } }
 }
 
-/// Executes `txs` on the state at `parent_version`, paying fees to
-/// `coinbase`, then applies `credits`. `Ok(Err(_))`: the block is invalid
-/// (Verify) or a credit overflows.
+/// Executes `txs` on the state at `parent_version` (with `pending`
+/// account updates on top, when the parent is not committed yet), paying
+/// fees to `coinbase`, then applies `credits`. `Ok(Err(_))`: the block is
+/// invalid (Verify) or a credit overflows.
 #[expect(clippy::too_many_arguments, reason = "the block's parts, each needed")]
 pub(crate) fn execute_block<S: StateStore>(
     state: &State<S>,
     parent_version: Version,
+    pending: Option<&HashMap<Address, Account>>,
     txs: &[SignedTransaction],
     coinbase: Address,
     credits: &[(Address, u128)],
@@ -128,7 +130,10 @@ pub(crate) fn execute_block<S: StateStore>(
     touched.dedup();
     let read: Vec<(Address, Option<Account>)> = touched
         .par_iter()
-        .map(|a| state.account(parent_version, a).map(|acct| (*a, acct)))
+        .map(|a| match pending.and_then(|p| p.get(a)) {
+            Some(acct) => Ok((*a, Some(*acct))),
+            None => state.account(parent_version, a).map(|acct| (*a, acct)),
+        })
         .collect::<Result<_>>()
         .context("reading the accounts the block touches")?;
     let view = Prefetched { accounts: read.into_iter().collect(), miss: AtomicBool::new(false) };

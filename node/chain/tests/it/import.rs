@@ -83,3 +83,44 @@ fn a_data_directory_of_another_chain_is_refused() {
     Chain::open(&path, f_spec, ChainConfig::default()).unwrap();
     let _ = dir("other-chain");
 }
+
+#[test]
+fn pipelined_import_equals_one_by_one_and_stops_at_an_invalid_block() {
+    let mut f = Fixture::new("pipelined");
+    let blocks = f.blocks(6, 60);
+    let one_by_one = Chain::open(&dir("pipelined-single"), f.spec.clone(), ChainConfig::default()).unwrap();
+    for b in &blocks {
+        one_by_one.import(b).unwrap();
+    }
+    let (done, err) = f.chain.import_chain(&blocks[..3], cinder_chain::unix_now());
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(done.len(), 3);
+    // A bad state root in the fifth block: the fourth commits, the fifth and sixth do not.
+    let mut bad = blocks[4].clone();
+    bad.header.fields.state_root = cinder_primitives::Hash([7; 32]);
+    let mut header = cinder_primitives::Header::new(
+        bad.header.prev(),
+        bad.header.pow.time(),
+        bad.header.pow.bits(),
+        bad.header.fields.clone(),
+    );
+    cinder_chain::seal_cpu(f.chain.consensus(), &mut header, 1 << 20).unwrap();
+    bad.header = header;
+    let (done, err) = f.chain.import_chain(&[blocks[3].clone(), bad, blocks[5].clone()], cinder_chain::unix_now());
+    assert_eq!(done.len(), 1);
+    assert!(
+        matches!(err.as_ref().and_then(|e| e.invalid()), Some(cinder_chain::BlockInvalid::StateRoot { .. })),
+        "{err:?}"
+    );
+    assert_eq!(f.chain.head().unwrap().id, blocks[3].id());
+    // The rest, pipelined, reaches the same head and state as one by one.
+    let (done, err) = f.chain.import_chain(&blocks[4..], cinder_chain::unix_now());
+    assert!(err.is_none() && done.len() == 2, "{err:?}");
+    assert_eq!(f.chain.head().unwrap(), one_by_one.head().unwrap());
+    let (a, b) = (f.chain.db().head().unwrap().unwrap(), one_by_one.db().head().unwrap().unwrap());
+    assert_eq!(f.chain.state().root(a.version).unwrap(), one_by_one.state().root(b.version).unwrap());
+    // Known blocks and a block off the head go one at a time.
+    let (done, err) = f.chain.import_chain(&blocks[..2], cinder_chain::unix_now());
+    assert!(err.is_none());
+    assert!(done.iter().all(|r| r.status == ImportStatus::Known));
+}
