@@ -238,33 +238,9 @@ impl StateView<AccountKey, Amount> for Accounts {
     }
 }
 
-/// SplitMix64: a small seeded generator (reproducible blocks, no dependency).
-#[derive(Clone, Debug)]
-pub struct SplitMix(u64);
-
-impl SplitMix {
-    /// A generator from `seed`.
-    pub fn new(seed: u64) -> Self {
-        SplitMix(seed)
-    }
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    /// Uniform in `0..n` (`n > 0`).
-    #[allow(clippy::cast_possible_truncation, reason = "the product of two u64 shifted by 64 fits in a u64")]
-    pub fn below(&mut self, n: u64) -> u64 {
-        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
-    }
-    /// Uniform in `[0, 1)`.
-    pub fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
+/// The seeded generator of the blocks (SplitMix64, shared with the chain's
+/// workload).
+pub use cinder_chain::workload::Rng as SplitMix;
 
 /// What a generated block looks like.
 #[derive(Clone, Copy, Debug)]
@@ -311,7 +287,7 @@ pub fn generate(spec: &BlockSpec) -> Result<Vec<Transfer>, SpecError> {
     // Zipf rank is not tied to its number.
     let mut perm: Vec<u32> = (0..n).collect();
     for i in (1..perm.len()).rev() {
-        let j = usize::try_from(rng.below(i as u64 + 1)).unwrap_or(i);
+        let j = usize::try_from(rng.below_u64(i as u64 + 1)).unwrap_or(i);
         perm.swap(i, j);
     }
     let zipf = (spec.contention == Contention::Zipf).then(|| {
@@ -350,10 +326,10 @@ pub fn generate(spec: &BlockSpec) -> Result<Vec<Transfer>, SpecError> {
         out.push(Transfer {
             from,
             to,
-            amount: u128::from(1 + rng.below(1_000_000)),
+            amount: u128::from(1 + rng.below_u64(1_000_000)),
             nonce: *nonce,
             gas_limit: 30_000,
-            gas_price: 1 + rng.below(10),
+            gas_price: 1 + rng.below_u64(10),
             work_iters: spec.work_iters,
         });
         *nonce += 1;

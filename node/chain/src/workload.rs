@@ -63,11 +63,16 @@ pub fn spec(name: &str, chain_id: u64, addresses: &[Address], balance: u128) -> 
     }
 }
 
-/// A splitmix64 stream: transfers are a function of the seed.
+/// A SplitMix64 stream: transfers (and the benchmarks' blocks) are a
+/// function of the seed.
 #[derive(Clone, Debug)]
 pub struct Rng(pub u64);
 
 impl Rng {
+    /// A generator from `seed`.
+    pub fn new(seed: u64) -> Self {
+        Rng(seed)
+    }
     /// The next 64 bits.
     pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
@@ -76,10 +81,18 @@ impl Rng {
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         z ^ (z >> 31)
     }
-    /// Uniform in `0..n` (n > 0).
+    /// Uniform in `0..n` (`n > 0`), by multiply-shift.
+    pub fn below_u64(&mut self, n: u64) -> u64 {
+        // The high half of a 64 x 64-bit product is below n.
+        u64::try_from((u128::from(self.next_u64()) * u128::from(n)) >> 64).unwrap_or(0)
+    }
+    /// Uniform in `[0, 1)`, 53 bits.
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    /// Uniform in `0..n` (`n > 0`).
     pub fn below(&mut self, n: usize) -> usize {
-        let n = n.max(1) as u64;
-        usize::try_from(self.next_u64() % n).unwrap_or(0)
+        usize::try_from(self.below_u64(n as u64)).unwrap_or(0)
     }
 }
 

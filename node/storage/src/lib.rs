@@ -433,17 +433,15 @@ impl Db {
     fn prune_height(&self, height: u64) -> Result<u64> {
         let (canonical_id, canonical_version) =
             self.canonical(height)?.with_context(|| format!("no canonical block at {height}"))?;
-        let versions = self.cf(cf::VERSIONS)?;
+        let mut at_height = Vec::new();
+        self.scan_prefix(cf::VERSIONS, &height.to_be_bytes(), |k, id| {
+            at_height.push((be_u64(&k[8..], "versions key")?, id.to_vec()));
+            Ok(())
+        })?;
         let mut batch = WriteBatch::default();
         let mut deleted = 0;
-        let prefix = height.to_be_bytes();
-        for item in self.db.iterator_cf(versions, IteratorMode::From(&prefix, Direction::Forward)) {
-            let (k, id) = item?;
-            if k.len() != 16 || k[..8] != prefix {
-                break;
-            }
-            let version = be_u64(&k[8..], "versions key")?;
-            if version == canonical_version && id.as_ref() == canonical_id.0 {
+        for (version, id) in at_height {
+            if version == canonical_version && id == canonical_id.0 {
                 deleted += self.stage_prune_stale(&mut batch, version)?;
             } else {
                 deleted += self.stage_prune_created(&mut batch, version)?;
@@ -464,51 +462,55 @@ impl Db {
         Ok(deleted)
     }
 
+    /// Calls `f` on every record of `cf_name` whose key starts with
+    /// `prefix`, in key order.
+    fn scan_prefix(&self, cf_name: &str, prefix: &[u8], mut f: impl FnMut(&[u8], &[u8]) -> Result<()>) -> Result<()> {
+        for item in self.db.iterator_cf(self.cf(cf_name)?, IteratorMode::From(prefix, Direction::Forward)) {
+            let (k, v) = item?;
+            if !k.starts_with(prefix) {
+                break;
+            }
+            f(&k, &v)?;
+        }
+        Ok(())
+    }
+
+    /// Deletes a state node (given as stored) and, for a leaf, its value.
+    fn stage_delete_node(&self, batch: &mut WriteBatch, key: &[u8], bytes: &[u8]) -> Result<()> {
+        let node: Node = borsh::from_slice(bytes).with_context(|| format!("state node {} on disk", hex(key)))?;
+        if let Node::Leaf(leaf) = node {
+            let k: NodeKey = borsh::from_slice(key).with_context(|| format!("state node key {}", hex(key)))?;
+            batch.delete_cf(self.cf(cf::STATE_VALUES)?, value_key(leaf.key_hash(), k.version()));
+        }
+        batch.delete_cf(self.cf(cf::STATE_NODES)?, key);
+        Ok(())
+    }
+
     /// Deletes the nodes `version` made stale (and the values of stale
     /// leaves), with the list.
     fn stage_prune_stale(&self, batch: &mut WriteBatch, version: Version) -> Result<u64> {
-        let (stale, nodes, values) = (self.cf(cf::STATE_STALE)?, self.cf(cf::STATE_NODES)?, self.cf(cf::STATE_VALUES)?);
-        let prefix = version.to_be_bytes();
+        let (stale, nodes) = (self.cf(cf::STATE_STALE)?, self.cf(cf::STATE_NODES)?);
         let mut n = 0;
-        for item in self.db.iterator_cf(stale, IteratorMode::From(&prefix, Direction::Forward)) {
-            let (k, _) = item?;
-            if k.len() < 8 || k[..8] != prefix {
-                break;
-            }
+        self.scan_prefix(cf::STATE_STALE, &version.to_be_bytes(), |k, _| {
             let node_key = &k[8..];
             if let Some(bytes) = self.db.get_cf(nodes, node_key)? {
-                let node: Node =
-                    borsh::from_slice(&bytes).with_context(|| format!("state node {} on disk", hex(node_key)))?;
-                if let Node::Leaf(leaf) = node {
-                    let key: NodeKey = borsh::from_slice(node_key).context("a stale node key")?;
-                    batch.delete_cf(values, value_key(leaf.key_hash(), key.version()));
-                }
-                batch.delete_cf(nodes, node_key);
+                self.stage_delete_node(batch, node_key, &bytes)?;
                 n += 1;
             }
-            batch.delete_cf(stale, &k);
-        }
+            batch.delete_cf(stale, k);
+            Ok(())
+        })?;
         Ok(n)
     }
 
     /// Deletes every node `version` created (node keys start with the
     /// version, little-endian) and the values of its leaves.
     fn stage_prune_created(&self, batch: &mut WriteBatch, version: Version) -> Result<u64> {
-        let (nodes, values) = (self.cf(cf::STATE_NODES)?, self.cf(cf::STATE_VALUES)?);
-        let prefix = version.to_le_bytes();
         let mut n = 0;
-        for item in self.db.iterator_cf(nodes, IteratorMode::From(&prefix, Direction::Forward)) {
-            let (k, bytes) = item?;
-            if k.len() < 8 || k[..8] != prefix {
-                break;
-            }
-            let node: Node = borsh::from_slice(&bytes).with_context(|| format!("state node {} on disk", hex(&k)))?;
-            if let Node::Leaf(leaf) = node {
-                batch.delete_cf(values, value_key(leaf.key_hash(), version));
-            }
-            batch.delete_cf(nodes, &k);
+        self.scan_prefix(cf::STATE_NODES, &version.to_le_bytes(), |k, bytes| {
             n += 1;
-        }
+            self.stage_delete_node(batch, k, bytes)
+        })?;
         Ok(n)
     }
 
