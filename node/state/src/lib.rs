@@ -261,7 +261,17 @@ impl<S: StateStore> State<S> {
         let reader = Reader { store: &self.store, pending: pending.clone() };
         let lineage = LinkedStore { inner: &self.store, link };
         let reader = Reader { store: &lineage, pending: reader.pending };
-        let (root, update) = Tree::new(&reader).put_value_set(set, version)?;
+        let tree = Tree::new(&reader);
+        // jmt's batch insertion walks each touched subtree once; its
+        // per-key `put_value_set` walks from the root for every key (several
+        // times slower). The batch path takes insertions only.
+        let (root, update) = if !set.is_empty() && set.iter().all(|(_, v)| v.is_some()) {
+            let kvs: Vec<(KeyHash, OwnedValue)> = set.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect();
+            let (mut roots, update) = tree.batch_put_value_sets(vec![kvs], None, version)?;
+            (roots.pop().context("no root from the batch update")?, update)
+        } else {
+            tree.put_value_set(set, version)?
+        };
         let mut nodes: Vec<(NodeKey, Node)> =
             update.node_batch.nodes().iter().map(|(k, n)| (k.clone(), n.clone())).collect();
         if let Some(p) = pending {
