@@ -261,11 +261,33 @@ impl<S: StateStore> State<S> {
         let reader = Reader { store: &self.store, pending: pending.clone() };
         let lineage = LinkedStore { inner: &self.store, link };
         let reader = Reader { store: &lineage, pending: reader.pending };
+        let insert_only = !set.is_empty() && set.iter().all(|(_, v)| v.is_some());
+        if insert_only && let Some(p) = parent {
+            // The subtrees under the root's children on all cores.
+            let old_root_key = root_key(version - 1)?;
+            let old_root = match &reader.pending {
+                Some((_, n)) => n.clone(),
+                None => self.store.node(&root_key(p)?)?.with_context(|| format!("no root at version {p} (pruned?)"))?,
+            };
+            let kvs: Vec<(KeyHash, jmt::ValueHash)> = set
+                .par_iter()
+                .filter_map(|(k, v)| v.as_ref().map(|v| (*k, jmt::ValueHash::with::<Blake3Hasher>(v))))
+                .collect();
+            if let Some((root, w)) = parallel::insert_batch(&self.store, version, old_root_key, old_root, &kvs)? {
+                let mut nodes = w.nodes;
+                if let Some(p) = reader.pending {
+                    nodes.push(p);
+                }
+                let values = set.into_iter().map(|(k, v)| (version, k, v)).collect();
+                let stale = w.stale.into_iter().map(|k| (version, k)).collect();
+                return Ok((Hash(root), StateBatch { version, nodes, values, link, stale }));
+            }
+        }
         let tree = Tree::new(&reader);
         // jmt's batch insertion walks each touched subtree once; its
         // per-key `put_value_set` walks from the root for every key (several
         // times slower). The batch path takes insertions only.
-        let (root, update) = if !set.is_empty() && set.iter().all(|(_, v)| v.is_some()) {
+        let (root, update) = if insert_only {
             let kvs: Vec<(KeyHash, OwnedValue)> = set.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect();
             let (mut roots, update) = tree.batch_put_value_sets(vec![kvs], None, version)?;
             (roots.pop().context("no root from the batch update")?, update)
@@ -416,6 +438,8 @@ impl StateStore for MemStore {
         Ok(())
     }
 }
+
+mod parallel;
 
 #[cfg(test)]
 mod tests;

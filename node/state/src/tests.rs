@@ -141,3 +141,55 @@ fn an_overlay_builds_on_its_base_without_writing_to_it() {
     assert_eq!(base.commit(Some(v1), &[(addr(1), Some(acct(5, 1)))]).unwrap(), (v2, r2));
     assert!(overlay.store().commit(&StateBatch { version: v0, ..Default::default() }).is_err());
 }
+
+/// Keys with few distinct leading nibbles, so random sets share long
+/// prefixes (single-child chains, leaves pushed down).
+fn clustered_key(seed: u16) -> KeyHash {
+    let mut k = *blake3::hash(&seed.to_le_bytes()).as_bytes();
+    k[0] = [0x00, 0x01, 0x10, 0xff][usize::from(seed % 4)];
+    k[1] = [0x00, 0x0f][usize::from(seed / 4 % 2)];
+    KeyHash(k)
+}
+
+fn jmt_batch(
+    store: &MemStore,
+    version: Version,
+    kvs: &BTreeMap<KeyHash, Vec<u8>>,
+) -> (Hash, jmt::storage::TreeUpdateBatch) {
+    let reader = Reader { store, pending: None };
+    let (mut roots, update) =
+        Tree::new(&reader).batch_put_value_sets(vec![kvs.clone().into_iter().collect()], None, version).unwrap();
+    (Hash(roots.pop().unwrap().0), update)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    #[test]
+    fn parallel_insertion_writes_exactly_what_jmt_writes(
+        initial in prop::collection::btree_set(any::<u16>(), 1..80),
+        inserts in prop::collection::btree_map(any::<u16>(), any::<u8>(), 1..80),
+    ) {
+        let store = MemStore::default();
+        let init: BTreeMap<KeyHash, Vec<u8>> = initial.iter().map(|s| (clustered_key(*s), vec![1, 2])).collect();
+        let (_, update) = jmt_batch(&store, 0, &init);
+        let nodes = update.node_batch.nodes().iter().map(|(k, n)| (k.clone(), n.clone())).collect();
+        let values = update.node_batch.values().iter().map(|((v, k), val)| (*v, *k, val.clone())).collect();
+        store.commit(&StateBatch { version: 0, nodes, values, link: None, stale: Vec::new() }).unwrap();
+
+        let kvs: BTreeMap<KeyHash, Vec<u8>> = inserts.iter().map(|(s, v)| (clustered_key(*s), vec![*v])).collect();
+        let (root, expected) = jmt_batch(&store, 1, &kvs);
+        let hashed: Vec<(KeyHash, jmt::ValueHash)> =
+            kvs.iter().map(|(k, v)| (*k, jmt::ValueHash::with::<Blake3Hasher>(v))).collect();
+        let old_root = store.node(&root_key(0).unwrap()).unwrap().unwrap();
+        let (got_root, w) = parallel::insert_batch(&store, 1, root_key(0).unwrap(), old_root, &hashed).unwrap().unwrap();
+        prop_assert_eq!(Hash(got_root), root);
+        let want_nodes: HashMap<_, _> = expected.node_batch.nodes().iter().map(|(k, n)| (k.clone(), n.clone())).collect();
+        prop_assert_eq!(w.nodes.len(), want_nodes.len(), "no node written twice");
+        prop_assert_eq!(w.stale.len(), expected.stale_node_index_batch.len(), "no node staled twice");
+        let got_nodes: HashMap<_, _> = w.nodes.into_iter().collect();
+        prop_assert_eq!(got_nodes, want_nodes);
+        let want_stale: std::collections::HashSet<_> = expected.stale_node_index_batch.iter().map(|s| s.node_key.clone()).collect();
+        let got_stale: std::collections::HashSet<_> = w.stale.into_iter().collect();
+        prop_assert_eq!(got_stale, want_stale);
+    }
+}
