@@ -26,6 +26,7 @@ mod chain;
 mod error;
 mod exec;
 pub mod genesis;
+mod produce;
 pub mod vm;
 pub mod workload;
 
@@ -33,3 +34,4 @@ pub use build::{Built, build_block, seal_cpu};
 pub use chain::{Chain, ChainConfig, ImportStatus, Imported, Phases, unix_now};
 pub use error::{BlockInvalid, ImportError};
 pub use exec::BlockContext;
+pub use produce::{produce, seal};

@@ -5,5 +5,6 @@ mod common;
 mod genesis;
 mod import;
 mod invalid;
+mod produce;
 mod prune;
 mod reorg;
