@@ -291,13 +291,7 @@ impl Chain {
         let head = self.head().ok();
         if !linear || head.is_none_or(|h| h.id != first.header.prev()) {
             // Not a plain extension of the head: one at a time.
-            for b in blocks {
-                match self.import_at(b, now) {
-                    Ok(r) => done.push(r),
-                    Err(e) => return (done, Some(e)),
-                }
-            }
-            return (done, None);
+            return self.import_each(blocks, now);
         }
         let _guard = self.import_lock.lock().unwrap_or_else(PoisonError::into_inner);
         let start = |b: &Block| -> Result<(BlockContext, Tip), ImportError> {
@@ -312,8 +306,9 @@ impl Chain {
             Err(e) => return (done, Some(e)),
         };
         if head.id != ctx.parent_id {
+            // Another import moved the head meanwhile.
             drop(_guard);
-            return (done, Some(ImportError::Internal { id: first.id(), source: anyhow!("the head moved") }));
+            return self.import_each(blocks, now);
         }
         let mut verified = match self.verify(first, &ctx, None, now) {
             Ok(v) => v,
@@ -344,6 +339,19 @@ impl Chain {
                 None => break,
             };
             current = next;
+        }
+        (done, None)
+    }
+
+    /// [`Chain::import_at`] on each block in turn, stopping at the first
+    /// error.
+    fn import_each(&self, blocks: &[Block], now: u64) -> (Vec<Imported>, Option<ImportError>) {
+        let mut done = Vec::with_capacity(blocks.len());
+        for b in blocks {
+            match self.import_at(b, now) {
+                Ok(r) => done.push(r),
+                Err(e) => return (done, Some(e)),
+            }
         }
         (done, None)
     }
