@@ -150,7 +150,6 @@ impl Chain {
     pub fn open(dir: &Path, spec: ChainSpec, config: ChainConfig) -> Result<Chain> {
         let consensus = for_spec(&spec)?;
         let db = Db::open(dir)?;
-        let allocs = genesis::allocations(&spec);
         let digest = spec.digest();
         let genesis = match db.canonical(0)? {
             Some((id, _)) => {
@@ -173,7 +172,7 @@ impl Chain {
             }
             None => {
                 let state = State::new(&db);
-                let (root, batch) = state.apply(None, &allocs).context("the genesis state")?;
+                let (root, batch) = state.apply(None, &genesis::allocations(&spec)).context("the genesis state")?;
                 let block = Block { header: genesis::header(&spec, root), transactions: Default::default() };
                 let weight = consensus.block_weight(&block.header).map_err(|e| anyhow!("genesis bits: {e}"))?;
                 db.write_block(&BlockWrite { block: &block, receipts: &[], state: &batch, weight, canonical: true })?;
