@@ -28,6 +28,8 @@ pub(crate) enum Command {
     Search(SearchArgs),
     /// Tune the GPU kernels for this machine now and store the result.
     Tune(TuneArgs),
+    /// Mine for a node through its work API (cinder_getWork/submitWork).
+    Mine(MineArgs),
 }
 
 /// Hash algorithm.
@@ -57,6 +59,18 @@ pub(crate) enum BackendArg {
     Gpu,
     /// A hardware GPU if present, else the CPU.
     Auto,
+}
+
+impl From<BackendArg> for cinder_engine::pow::BackendKind {
+    fn from(b: BackendArg) -> Self {
+        use cinder_engine::pow::BackendKind as K;
+        match b {
+            BackendArg::Reference => K::Reference,
+            BackendArg::Cpu => K::Cpu,
+            BackendArg::Gpu => K::Gpu,
+            BackendArg::Auto => K::Auto,
+        }
+    }
 }
 
 /// Backends for `bench`.
@@ -171,4 +185,30 @@ pub(crate) struct TuneArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct MineArgs {
+    /// The node's RPC URL.
+    #[arg(long, value_name = "URL", env = "CINDER_RPC")]
+    pub rpc: String,
+    /// Backend.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub backend: BackendArg,
+    /// Ask the node for work this often (ms): a new head switches at once.
+    #[arg(long, value_name = "MS", default_value_t = 500)]
+    pub poll_ms: u64,
+    /// Take a new template (new transactions) after this many seconds.
+    #[arg(long, value_name = "S", default_value_t = 5.0)]
+    pub refresh: f64,
+    /// Print the hashrate and share counts this often (s).
+    #[arg(long, value_name = "S", default_value_t = 5)]
+    pub report_secs: u64,
+    /// Stop after this many seconds (default: run until killed).
+    #[arg(long, value_name = "S")]
+    pub duration: Option<f64>,
+    #[command(flatten)]
+    pub cpu: CpuArgs,
+    #[command(flatten)]
+    pub gpu: GpuArgs,
 }

@@ -4,7 +4,8 @@
 //! - `bench`: hashrate per backend (reference, cpu, gpu) with ratios and
 //!   job-switch latency;
 //! - `search`: every winning nonce of a header over a range;
-//! - `tune`: tune the GPU kernels now and store the result.
+//! - `tune`: tune the GPU kernels now and store the result;
+//! - `mine --rpc URL`: mine for a node through its work API.
 //!
 //! Exit status: 0 success, 2 bad input (arguments, no GPU for
 //! `--backend gpu`), 1 anything else. Errors are one line on stderr.
@@ -12,6 +13,7 @@
 mod bench;
 mod cli;
 mod jobs;
+mod mine;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -20,11 +22,11 @@ use std::time::Instant;
 use anyhow::Context;
 use cinder_engine::gpu::{self, DeviceSelection, GpuOptions, TuneMode};
 use cinder_engine::pow::{
-    Algo, Backend, BackendKind, BackendOptions, CpuFeatures, Header, Isa, NonceRange, PowJob, SearchControl, Target,
+    Algo, Backend, BackendOptions, CpuFeatures, Header, Isa, NonceRange, PowJob, SearchControl, Target,
 };
 use clap::Parser;
 
-use crate::cli::{BackendArg, Cli, Command, CpuArgs, DevicesArgs, GpuArgs, SearchArgs, TuneArgs};
+use crate::cli::{Cli, Command, CpuArgs, DevicesArgs, GpuArgs, SearchArgs, TuneArgs};
 
 /// What went wrong, and whose fault it is.
 #[derive(Debug)]
@@ -123,6 +125,7 @@ fn run(cmd: Command) -> CmdResult {
         Command::Bench(a) => bench::run(a),
         Command::Search(a) => search(a),
         Command::Tune(a) => tune(a),
+        Command::Mine(a) => mine::run(a),
     }
 }
 
@@ -227,13 +230,7 @@ fn search(a: SearchArgs) -> CmdResult {
         None => header.target()?,
     };
     let job = PowJob::new(algo, header, target);
-    let kind = match a.backend {
-        BackendArg::Reference => BackendKind::Reference,
-        BackendArg::Cpu => BackendKind::Cpu,
-        BackendArg::Gpu => BackendKind::Gpu,
-        BackendArg::Auto => BackendKind::Auto,
-    };
-    let mut opts = BackendOptions::new(kind);
+    let mut opts = BackendOptions::new(a.backend.into());
     cpu_options(&a.cpu, &mut opts)?;
     opts.gpu = gpu_options(&a.gpu)?;
     let backend = Backend::from_options(&opts)?;

@@ -36,3 +36,7 @@ pub fn block(spec: &ChainSpec) -> Result<Block> {
     let (root, _) = State::new(MemStore::default()).apply(None, &allocations(spec))?;
     Ok(Block { header: header(spec, root), transactions: Bounded::default() })
 }
+
+/// The development chain's spec (`specs/devnet.toml`): what `cinder devnet`
+/// runs. Account i's key seed is BLAKE3("cinder-devnet/<i>").
+pub const DEVNET_SPEC: &str = include_str!("../specs/devnet.toml");

@@ -5,7 +5,7 @@
 use anyhow::{Context, Result, bail};
 use cinder_consensus::{Consensus, SealJob};
 use cinder_engine::pow::{Backend, NonceRange, SearchControl};
-use cinder_primitives::{Address, Header, SignedTransaction};
+use cinder_primitives::{Address, Block, Header, SignedTransaction};
 use cinder_state::{Overlay, State};
 
 use crate::build::build_block;
@@ -50,8 +50,8 @@ pub fn seal(consensus: &dyn Consensus, header: &mut Header, backend: &Backend, c
 
 /// Builds a block on the head of `chain` from `candidates` (in priority
 /// order; what is invalid at its position is left out), seals it on
-/// `backend` and imports it. `Ok(None)` if `ctl` was cancelled before a
-/// seal was found; nothing is written then.
+/// `backend` and imports it; returns the import and the block. `Ok(None)`
+/// if `ctl` was cancelled before a seal was found; nothing is written then.
 pub fn produce(
     chain: &Chain,
     candidates: Vec<SignedTransaction>,
@@ -59,7 +59,7 @@ pub fn produce(
     backend: &Backend,
     ctl: &SearchControl,
     now: u64,
-) -> Result<Option<Imported>> {
+) -> Result<Option<(Imported, Block)>> {
     let head = chain.head()?;
     let ctx = chain.context(&head.id)?.context("the head has no context")?;
     let state = State::new(Overlay::new(chain.db()));
@@ -77,7 +77,7 @@ pub fn produce(
         return Ok(None);
     }
     match chain.import_at(&built.block, now) {
-        Ok(r) => Ok(Some(r)),
+        Ok(r) => Ok(Some((r, built.block))),
         Err(e) => bail!("our own block was not imported: {e}"),
     }
 }

@@ -14,7 +14,7 @@ mod u256;
 use cinder_engine::pow::PowJob;
 use cinder_primitives::{Address, Hash, Header};
 
-pub use pow::{MTP_WINDOW, Pow, work_of_bits};
+pub use pow::{BASE_VERSION, MTP_WINDOW, Pow, VERSION_ROLL_MASK, work_of_bits};
 pub use spec::{
     Alloc, ChainSpec, ConsensusKind, DEFAULT_BLOCK_GAS_LIMIT, DEFAULT_LIMIT_BITS, DEFAULT_MAX_BLOCK_BYTES,
     MAX_GENESIS_SUPPLY, PowSpec, SpecError,
@@ -23,8 +23,9 @@ pub use spec::{
 /// Why a header breaks the consensus rules.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ConsensusInvalid {
-    /// The PoW header's version is not 1.
-    #[error("PoW header version {0}, expected 1")]
+    /// The PoW header's version, without the bits a miner may roll
+    /// ([`VERSION_ROLL_MASK`]), is not [`BASE_VERSION`].
+    #[error("PoW header version {0:#010x}: outside the rollable bits 0x1fffe000 it must be 1")]
     Version(u32),
     /// The PoW header's commitment is not the hash of the other fields.
     #[error("the PoW header's commitment does not match the header fields")]

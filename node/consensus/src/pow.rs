@@ -27,6 +27,13 @@ use cinder_primitives::{Address, Header};
 use crate::u256::U256;
 use crate::{Ancestry, ChainSpec, Consensus, ConsensusInvalid, PowSpec, Proposal, SealJob, SpecError, Tip};
 
+/// The PoW header version a block carries outside the rollable bits.
+pub const BASE_VERSION: u32 = 1;
+/// Version bits a miner may roll for more nonce space (BIP 320's mask,
+/// bits 13-28): the version is not part of the commitment, so rolling them
+/// changes the PoW hash and the block id but nothing else.
+pub const VERSION_ROLL_MASK: u32 = 0x1fff_e000;
+
 /// Blocks whose median time a new block must exceed (Bitcoin's 11).
 pub const MTP_WINDOW: usize = 11;
 
@@ -122,7 +129,7 @@ impl Consensus for Pow {
 
     fn check_header(&self, header: &Header, now: u64) -> Result<(), ConsensusInvalid> {
         let p = &header.pow;
-        if p.version() != 1 {
+        if p.version() & !VERSION_ROLL_MASK != BASE_VERSION {
             return Err(ConsensusInvalid::Version(p.version()));
         }
         if !header.fields.consensus_data.as_slice().is_empty() {

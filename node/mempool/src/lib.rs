@@ -231,6 +231,21 @@ impl Mempool {
         Ok(id)
     }
 
+    /// A pooled transaction.
+    pub fn get(&self, id: &Hash) -> Option<&SignedTransaction> {
+        let (sender, nonce) = self.ids.get(id)?;
+        self.senders.get(sender)?.get(nonce).map(|e| &e.tx)
+    }
+
+    /// A gas price that gets a transaction in: 1 while the pool has room,
+    /// else one above the cheapest evictable transaction.
+    pub fn suggested_gas_price(&self) -> u64 {
+        if self.len() < self.cfg.max_txs {
+            return 1;
+        }
+        self.cheapest_tail().map_or(1, |(p, _, _)| p.saturating_add(1))
+    }
+
     /// The cheapest transaction that is its sender's last (evicting it
     /// leaves no sender with a gap): price, sender, nonce.
     fn cheapest_tail(&self) -> Option<(u64, Address, u64)> {

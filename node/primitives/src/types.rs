@@ -45,6 +45,25 @@ impl fmt::Display for Hash {
     }
 }
 
+/// Serde as `0x`-prefixed hex strings (JSON-RPC, config files).
+macro_rules! hex32_serde {
+    ($t:ty) => {
+        impl serde::Serialize for $t {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.to_hex())
+            }
+        }
+        impl<'de> serde::Deserialize<'de> for $t {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = <String as serde::Deserialize>::deserialize(d)?;
+                <$t>::from_hex(&s).map_err(|e| serde::de::Error::custom(format!("{}: {e}", stringify!($t))))
+            }
+        }
+    };
+}
+hex32_serde!(Hash);
+hex32_serde!(Address);
+
 /// An account address: the BLAKE3 hash of the account's ed25519 public key
 /// under the context `"cinder address v1"`.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, BorshSerialize, BorshDeserialize)]

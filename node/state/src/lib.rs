@@ -189,6 +189,15 @@ impl AccountProof {
         let value = account.map(encode);
         self.0.verify(jmt::RootHash(root.0), account_key(address), value)
     }
+    /// The proof's bytes: the borsh encoding of jmt's `SparseMerkleProof`
+    /// (what `cinder_getProof` returns).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        borsh::to_vec(&self.0).unwrap_or_default()
+    }
+    /// Decodes [`AccountProof::to_bytes`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<AccountProof> {
+        Ok(AccountProof(borsh::from_slice(bytes).context("decoding an account proof")?))
+    }
 }
 
 impl<S: StateStore> State<S> {

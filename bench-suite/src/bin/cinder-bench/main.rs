@@ -9,12 +9,15 @@
 //! - `exec`: Block-STM on a block of transfers vs the sequential loop, with
 //!   the re-execution rate and the control's scaling;
 //! - `import`: block import into RocksDB (signatures, execution, state root,
-//!   commit), blocks/s, tx/s and each phase's share.
+//!   commit), blocks/s, tx/s and each phase's share;
+//! - `load`: transfers through a running node's JSON-RPC at a set rate,
+//!   end-to-end TPS and inclusion latency.
 //!
 //! Exit status 0, 2 on bad input (one line on stderr), 1 otherwise.
 
 mod exec;
 mod import;
+mod load;
 mod merkle;
 mod sig;
 
@@ -40,6 +43,8 @@ enum Command {
     Exec(exec::Args),
     /// Import of signed-transfer blocks into RocksDB, phase by phase.
     Import(import::Args),
+    /// End-to-end transfers through a running node's JSON-RPC.
+    Load(load::Args),
 }
 
 /// A failure and whose fault it is.
@@ -75,6 +80,7 @@ fn main() -> ExitCode {
         Command::Merkle(a) => merkle::run(a),
         Command::Exec(a) => exec::run(a),
         Command::Import(a) => import::run(a),
+        Command::Load(a) => load::run(a),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

@@ -6,7 +6,7 @@ use cinder_chain::{genesis, workload};
 use cinder_consensus::ChainSpec;
 
 const DEVNET: &str = include_str!("../../specs/devnet.toml");
-const DEVNET_GENESIS: &str = "0xbdb9a3397eee1ccb88dd0180086bb959c863cf4fbb5ebfd44c3f08145645473d";
+const DEVNET_GENESIS: &str = "0xd47206a88c225250b08627f3ea3d4eb7a91af4cbdd2985038ef4aabc9aaa0426";
 
 #[test]
 fn devnet_accounts_derive_from_cinder_devnet_seeds() {

@@ -28,9 +28,11 @@ fn produced_blocks_seal_on_the_engine_and_import() {
         let ctx = f.chain.context(&head.id).unwrap().unwrap();
         let txs = transfers(&f.chain.state(), &ctx, &f.accounts, f.spec.chain_id, 25, &mut rng).unwrap();
         let coinbase = f.accounts.addresses[1];
-        let r = produce(&f.chain, txs, coinbase, &backend, &SearchControl::new(), unix_now()).unwrap().unwrap();
+        let (r, sealed) =
+            produce(&f.chain, txs, coinbase, &backend, &SearchControl::new(), unix_now()).unwrap().unwrap();
         assert_eq!((r.status, r.height), (ImportStatus::Head, height));
         let block = f.chain.db().block(&r.id).unwrap().unwrap();
+        assert_eq!(block, sealed);
         assert_eq!(block.transactions.len(), 25);
         if height == 1 {
             assert_eq!(block.header.pow.bits(), 0x1f00_ffff, "on schedule: the initial difficulty");

@@ -1,0 +1,272 @@
+//! Node settings: defaults, then a TOML file (`--config`), then
+//! environment variables and flags (clap reads both; flags win).
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use cinder_consensus::ChainSpec;
+use cinder_primitives::Address;
+use clap::{Args, ValueEnum};
+use serde::Deserialize;
+
+/// How the node mines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum MineMode {
+    /// No own mining (external miners may still use the work API).
+    Off,
+    /// SIMD CPU search.
+    Cpu,
+    /// WGSL on a GPU; any adapter, software ones (lavapipe) included.
+    Gpu,
+    /// A hardware GPU if present, else the CPU.
+    Auto,
+}
+
+/// Flags shared by `cinder node` and `cinder devnet`.
+#[derive(Clone, Debug, Default, Args)]
+pub(crate) struct NodeArgs {
+    /// A TOML file with any of these settings (snake_case keys).
+    #[arg(long, env = "CINDER_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// The data directory (RocksDB under DIR/chain). Default: the user's
+    /// data directory, cinder/<chain name>.
+    #[arg(long, env = "CINDER_DATADIR")]
+    pub datadir: Option<PathBuf>,
+    /// The chain spec: a TOML file, or `devnet`.
+    #[arg(long, env = "CINDER_CHAIN")]
+    pub chain: Option<String>,
+    /// The RPC listen address (default 127.0.0.1; anything else exposes
+    /// the node).
+    #[arg(long, env = "CINDER_RPC_ADDR")]
+    pub rpc_addr: Option<IpAddr>,
+    /// The RPC port (0: any free port; the `RPC:` line says which).
+    #[arg(long, env = "CINDER_RPC_PORT")]
+    pub rpc_port: Option<u16>,
+    /// RPC calls per second per client IP (0: unlimited).
+    #[arg(long, env = "CINDER_RPC_RATE_LIMIT")]
+    pub rpc_rate_limit: Option<u32>,
+    /// A file holding the token that admin RPC methods need (without it
+    /// they are off).
+    #[arg(long, env = "CINDER_ADMIN_TOKEN_FILE")]
+    pub admin_token_file: Option<PathBuf>,
+    /// The Prometheus metrics address (default 127.0.0.1:9615), or `off`.
+    #[arg(long, env = "CINDER_METRICS_ADDR")]
+    pub metrics_addr: Option<String>,
+    /// Who the node's blocks pay (needed to mine or serve work).
+    #[arg(long, env = "CINDER_COINBASE")]
+    pub coinbase: Option<String>,
+    /// Mine with the node's own engine.
+    #[arg(long, env = "CINDER_MINE", value_enum)]
+    pub mine: Option<MineMode>,
+    /// CPU mining threads (default: all cores for `node`, 1 for `devnet`).
+    #[arg(long, env = "CINDER_MINE_THREADS")]
+    pub mine_threads: Option<usize>,
+    /// Keep the state of this many blocks below the head (the deepest
+    /// reorg accepted); 0 keeps every state (an archive node). Default 1000.
+    #[arg(long, env = "CINDER_PRUNE_DEPTH")]
+    pub prune_depth: Option<u64>,
+}
+
+/// The same settings in a TOML file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileConfig {
+    datadir: Option<PathBuf>,
+    chain: Option<String>,
+    rpc_addr: Option<IpAddr>,
+    rpc_port: Option<u16>,
+    rpc_rate_limit: Option<u32>,
+    admin_token_file: Option<PathBuf>,
+    metrics_addr: Option<String>,
+    coinbase: Option<String>,
+    mine: Option<MineMode>,
+    mine_threads: Option<usize>,
+    prune_depth: Option<u64>,
+}
+
+/// Resolved settings.
+#[derive(Debug)]
+pub(crate) struct Settings {
+    pub spec: ChainSpec,
+    pub datadir: PathBuf,
+    pub rpc: SocketAddr,
+    pub rpc_rate_limit: u32,
+    pub admin_token: Option<String>,
+    pub metrics: Option<SocketAddr>,
+    pub coinbase: Option<Address>,
+    pub mine: MineMode,
+    pub mine_threads: Option<usize>,
+    pub prune_depth: u64,
+}
+
+/// The devnet chain spec of the data directory `datadir`: its
+/// `devnet.toml` if there is one, else the built-in spec
+/// (node/chain/specs/devnet.toml) with genesis time now, written there so
+/// a restart continues the same chain. A chain whose genesis lies months
+/// back would otherwise mine at the easiest target until ASERT's schedule
+/// caught up.
+pub(crate) fn devnet_spec(datadir: &Path) -> Result<ChainSpec> {
+    let path = datadir.join("devnet.toml");
+    if path.exists() {
+        return ChainSpec::from_file(&path).with_context(|| format!("the devnet spec {}", path.display()));
+    }
+    let now = cinder_chain::unix_now();
+    let text: String = cinder_chain::genesis::DEVNET_SPEC
+        .lines()
+        .map(|l| if l.starts_with("genesis_time =") { format!("genesis_time = {now}") } else { l.to_string() })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let spec = ChainSpec::from_toml(&text).context("the built-in devnet spec")?;
+    std::fs::create_dir_all(datadir).with_context(|| format!("creating {}", datadir.display()))?;
+    let tmp = datadir.join("devnet.toml.tmp");
+    std::fs::write(&tmp, text + "\n").with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(spec)
+}
+
+/// The user's data directory for cinder.
+pub(crate) fn data_home() -> Result<PathBuf> {
+    if let Some(d) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(d).join("cinder"));
+    }
+    let home = std::env::var_os("HOME").filter(|h| !h.is_empty()).context("neither XDG_DATA_HOME nor HOME is set")?;
+    Ok(PathBuf::from(home).join(".local/share/cinder"))
+}
+
+impl NodeArgs {
+    /// Merges flags and env over the config file over the defaults of
+    /// `devnet` or `node`.
+    pub(crate) fn resolve(self, devnet: bool) -> Result<Settings> {
+        let file = match &self.config {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+                toml::from_str::<FileConfig>(&text).with_context(|| format!("the config file {}", p.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let chain = self.chain.or(file.chain);
+        let datadir = self.datadir.or(file.datadir);
+        let (spec, datadir) = match (devnet, chain.as_deref()) {
+            (true, None | Some("devnet")) | (false, Some("devnet")) => {
+                let d = match datadir {
+                    Some(d) => d,
+                    None => data_home()?.join("devnet"),
+                };
+                (devnet_spec(&d)?, d)
+            }
+            (true, Some(other)) => bail!("`cinder devnet` runs the devnet chain; use `cinder node --chain {other}`"),
+            (false, Some(c)) => {
+                let spec = ChainSpec::from_file(Path::new(c)).with_context(|| format!("the chain spec {c}"))?;
+                let d = match datadir {
+                    Some(d) => d,
+                    None => data_home()?.join(&spec.name),
+                };
+                (spec, d)
+            }
+            (false, None) => bail!("which chain? pass --chain FILE (or --chain devnet)"),
+        };
+        let ip = self.rpc_addr.or(file.rpc_addr).unwrap_or(IpAddr::from([127, 0, 0, 1]));
+        let port = self.rpc_port.or(file.rpc_port).unwrap_or(8545);
+        let metrics = match self.metrics_addr.or(file.metrics_addr).as_deref() {
+            None => Some(SocketAddr::from(([127, 0, 0, 1], 9615))),
+            Some("off") => None,
+            Some(a) => Some(a.parse().with_context(|| format!("--metrics-addr {a:?}: expected IP:PORT or off"))?),
+        };
+        let coinbase = match self.coinbase.or(file.coinbase) {
+            Some(c) => Some(Address::from_hex(&c).map_err(|e| anyhow::anyhow!("--coinbase {c:?}: {e}"))?),
+            None if devnet => Some(cinder_chain::workload::Accounts::derive(DEVNET_SEED, 1).addresses[0]),
+            None => None,
+        };
+        let mine = self.mine.or(file.mine).unwrap_or(if devnet { MineMode::Auto } else { MineMode::Off });
+        if mine != MineMode::Off && coinbase.is_none() {
+            bail!("--mine {mine:?} needs --coinbase ADDRESS (who the blocks pay)");
+        }
+        let mine_threads = self.mine_threads.or(file.mine_threads).or(devnet.then_some(1));
+        if mine_threads == Some(0) {
+            bail!("--mine-threads must be at least 1");
+        }
+        let admin_token = match self.admin_token_file.or(file.admin_token_file) {
+            Some(p) => {
+                let t = std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
+                let t = t.trim().to_string();
+                if t.len() < 16 {
+                    bail!("the admin token in {} is shorter than 16 characters", p.display());
+                }
+                Some(t)
+            }
+            None => None,
+        };
+        Ok(Settings {
+            spec,
+            datadir,
+            rpc: SocketAddr::new(ip, port),
+            rpc_rate_limit: self.rpc_rate_limit.or(file.rpc_rate_limit).unwrap_or(50_000),
+            admin_token,
+            metrics,
+            coinbase,
+            mine,
+            mine_threads,
+            prune_depth: self.prune_depth.or(file.prune_depth).unwrap_or(1_000),
+        })
+    }
+}
+
+/// The devnet accounts' key seed: account i's ed25519 seed is
+/// BLAKE3("cinder-devnet/<i>").
+pub(crate) const DEVNET_SEED: &str = "cinder-devnet";
+/// Funded devnet accounts.
+pub(crate) const DEVNET_ACCOUNTS: u64 = 8;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_the_file_which_overrides_defaults() {
+        let dir = std::env::temp_dir().join(format!("cinder-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("node.toml");
+        let toml = format!(
+            "chain = \"devnet\"\ndatadir = {:?}\nrpc_port = 9000\nmine_threads = 3\nmetrics_addr = \"off\"\n",
+            dir.join("data")
+        );
+        std::fs::write(&file, toml).unwrap();
+        let a = NodeArgs { config: Some(file.clone()), rpc_port: Some(9100), ..NodeArgs::default() };
+        let s = a.resolve(false).unwrap();
+        assert_eq!(s.rpc.port(), 9100);
+        assert_eq!(s.mine_threads, Some(3));
+        assert_eq!(s.metrics, None);
+        assert_eq!(s.mine, MineMode::Off);
+        assert_eq!(s.rpc.ip(), IpAddr::from([127, 0, 0, 1]));
+        // The devnet spec was written with genesis time now, and is read back.
+        let again = NodeArgs { datadir: Some(dir.join("data")), chain: Some("devnet".into()), ..NodeArgs::default() };
+        assert_eq!(again.resolve(false).unwrap().spec.digest(), s.spec.digest());
+        assert!(s.spec.genesis_time > 1_767_225_600);
+
+        std::fs::write(&file, "chain = \"devnet\"\nrpc_prot = 9000\n").unwrap();
+        let e = NodeArgs { config: Some(file), ..NodeArgs::default() }.resolve(false).unwrap_err();
+        assert!(format!("{e:#}").contains("rpc_prot"), "{e:#}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn mining_needs_a_coinbase_and_devnet_has_one() {
+        let dir = std::env::temp_dir().join(format!("cinder-cfg2-{}", std::process::id()));
+        let e = NodeArgs {
+            chain: Some("devnet".into()),
+            datadir: Some(dir.clone()),
+            mine: Some(MineMode::Cpu),
+            ..NodeArgs::default()
+        }
+        .resolve(false)
+        .unwrap_err();
+        assert!(e.to_string().contains("--coinbase"), "{e}");
+        let s = NodeArgs { datadir: Some(dir.clone()), ..NodeArgs::default() }.resolve(true).unwrap();
+        assert_eq!(s.mine, MineMode::Auto);
+        assert_eq!(s.mine_threads, Some(1));
+        assert!(s.coinbase.is_some());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

@@ -1,0 +1,63 @@
+//! `cinder`: run a node or a development chain, manage a wallet, checkpoint
+//! and restore a database.
+
+mod config;
+mod db;
+mod run;
+mod wallet;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Cinder: a hardware-accelerated chain.
+#[derive(Debug, Parser)]
+#[command(name = "cinder", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// More logging (-v debug, -vv trace). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Only warnings and errors.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a node.
+    Node(config::NodeArgs),
+    /// Run a local development chain: funded accounts, mining, RPC.
+    Devnet(run::DevnetArgs),
+    /// Keys, balances and transfers.
+    Wallet(wallet::WalletArgs),
+    /// Database checkpoints.
+    Db(db::DbArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let level = match (cli.quiet, cli.verbose) {
+        (true, _) => "warn",
+        (false, 0) => "info",
+        (false, 1) => "debug",
+        (false, _) => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{level},jsonrpsee=warn,hyper=warn")));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let r = match cli.command {
+        Command::Node(a) => run::node(a),
+        Command::Devnet(a) => run::devnet(a),
+        Command::Wallet(a) => wallet::run(a),
+        Command::Db(a) => db::run(a),
+    };
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,215 @@
+//! `cinder node` and `cinder devnet`: open the chain, start RPC, metrics
+//! and mining, run until Ctrl-C or SIGTERM, shut down cleanly.
+
+use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use cinder_chain::ChainConfig;
+use cinder_engine::pow::{Backend, BackendKind, BackendOptions};
+use cinder_mempool::MempoolConfig;
+use cinder_node::{Node, NodeConfig, Producer, RpcConfig};
+use clap::Args;
+
+use crate::config::{DEVNET_ACCOUNTS, DEVNET_SEED, MineMode, NodeArgs, Settings};
+
+/// `cinder devnet` flags.
+#[derive(Debug, Args)]
+pub(crate) struct DevnetArgs {
+    /// Wipe the devnet's chain data first (the keystore stays).
+    #[arg(long)]
+    fresh: bool,
+    #[command(flatten)]
+    node: NodeArgs,
+}
+
+/// `cinder node`.
+pub(crate) fn node(args: NodeArgs) -> Result<()> {
+    let s = args.resolve(false)?;
+    runtime()?.block_on(serve(s))
+}
+
+/// `cinder devnet`.
+pub(crate) fn devnet(args: DevnetArgs) -> Result<()> {
+    if args.fresh {
+        // Resolve once to learn the data directory, wipe, resolve again
+        // (a fresh devnet spec with genesis time now).
+        let datadir = args.node.clone().resolve(true)?.datadir;
+        for p in [datadir.join("chain"), datadir.join("devnet.toml")] {
+            if p.is_dir() {
+                std::fs::remove_dir_all(&p).with_context(|| format!("wiping {}", p.display()))?;
+            } else if p.exists() {
+                std::fs::remove_file(&p).with_context(|| format!("wiping {}", p.display()))?;
+            }
+        }
+        println!("Wiped the chain data in {}", datadir.display());
+    }
+    let s = args.node.resolve(true)?;
+    println!("Development accounts (keys are public: for development only, never for real value):");
+    let accounts = cinder_chain::workload::Accounts::derive(DEVNET_SEED, DEVNET_ACCOUNTS);
+    for (i, (a, k)) in accounts.addresses.iter().zip(&accounts.keys).enumerate() {
+        println!("  ({i}) {a}  key 0x{}", hex::encode(*k.to_seed()));
+    }
+    println!(
+        "  keys derive as BLAKE3(\"{DEVNET_SEED}/<i>\"); `cinder wallet import --devnet <i>` adds one to the wallet"
+    );
+    runtime()?.block_on(serve(s))
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("cinder-rpc")
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+fn backend(s: &Settings) -> Result<Option<Backend>> {
+    let kind = match s.mine {
+        MineMode::Off => return Ok(None),
+        MineMode::Cpu => BackendKind::Cpu,
+        MineMode::Gpu => BackendKind::Gpu,
+        MineMode::Auto => BackendKind::Auto,
+    };
+    let mut opts = BackendOptions::new(kind);
+    opts.cpu_threads = s.mine_threads;
+    Ok(Some(Backend::from_options(&opts).context("starting the miner")?))
+}
+
+async fn serve(s: Settings) -> Result<()> {
+    let chain_cfg = ChainConfig {
+        max_reorg_depth: if s.prune_depth == 0 { 1_000 } else { s.prune_depth },
+        prune: s.prune_depth != 0,
+        ..ChainConfig::default()
+    };
+    let cfg = NodeConfig {
+        datadir: s.datadir.clone(),
+        spec: s.spec.clone(),
+        chain: chain_cfg,
+        mempool: MempoolConfig::default(),
+        coinbase: s.coinbase,
+    };
+    let node = tokio::task::spawn_blocking(move || Node::open(cfg)).await.context("opening the node")??;
+    let head = node.chain().head()?;
+    println!("Chain: {} (id {}), data in {}", s.spec.name, s.spec.chain_id, s.datadir.display());
+    println!("Genesis: {}", node.chain().genesis_id());
+    println!("Head: {} at height {}", head.id, head.height);
+    let rpc_cfg = RpcConfig {
+        addr: s.rpc,
+        rate_per_sec: s.rpc_rate_limit,
+        admin_token: s.admin_token.clone(),
+        ..RpcConfig::default()
+    };
+    let rpc = cinder_node::rpc::serve(node.clone(), &rpc_cfg).await?;
+    let metrics = match s.metrics {
+        Some(a) => Some(cinder_node::metrics::serve(node.clone(), a).await?),
+        None => None,
+    };
+    let algo = s.spec.pow().map(|p| p.algorithm).context("not a PoW chain")?;
+    let producer = match (backend(&s)?, s.coinbase) {
+        (Some(b), Some(coinbase)) => {
+            println!("Mining: {}, paying {coinbase}", b.describe(algo));
+            Some(Producer::start(node.clone(), b, coinbase)?)
+        }
+        _ => {
+            let note = if s.coinbase.is_some() { "" } else { " once --coinbase is set" };
+            println!("Mining: off (the work API serves external miners{note})");
+            None
+        }
+    };
+    if let Some((a, _)) = &metrics {
+        println!("Metrics: http://{a}/metrics");
+    }
+    println!("RPC: http://{}", rpc.addr);
+    std::io::stdout().flush().ok();
+    let status = tokio::spawn(status_line(node.clone()));
+    shutdown_signal().await;
+    println!();
+    println!("Shutting down...");
+    status.abort();
+    rpc.stop().await;
+    if let Some((_, task)) = metrics {
+        task.abort();
+    }
+    if let Some(p) = producer {
+        tokio::task::spawn_blocking(move || p.stop()).await.ok();
+    }
+    let head = node.chain().head()?;
+    drop(node);
+    println!("Stopped at height {} ({})", head.height, head.id);
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+fn human_rate(h: f64) -> String {
+    let units = [("", 1.0), ("k", 1e3), ("M", 1e6), ("G", 1e9), ("T", 1e12)];
+    let (u, d) = units.iter().rev().find(|(_, d)| h >= *d).copied().unwrap_or(("", 1.0));
+    format!("{:.2} {u}H/s", h / d)
+}
+
+/// A live line of height, hashrate and tx/s: redrawn in place on a
+/// terminal, a log line every 10 s otherwise.
+async fn status_line(node: Arc<Node>) {
+    let tty = std::io::stdout().is_terminal();
+    let every = if tty { Duration::from_secs(1) } else { Duration::from_secs(10) };
+    let mut last_txs = 0u64;
+    let mut window: std::collections::VecDeque<(Instant, u64)> = Default::default();
+    let mut rx = node.subscribe_heads();
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            ev = rx.recv() => {
+                if let Ok(ev) = ev {
+                    last_txs += ev.transaction_count as u64;
+                    window.push_back((Instant::now(), ev.transaction_count as u64));
+                }
+                continue;
+            }
+            _ = tick.tick() => {}
+        }
+        while window.front().is_some_and(|(t, _)| t.elapsed() > Duration::from_secs(30)) {
+            window.pop_front();
+        }
+        let span = window.front().map_or(Duration::from_secs(1), |(t, _)| t.elapsed()).max(Duration::from_secs(1));
+        let tps = window.iter().map(|(_, n)| *n).sum::<u64>() as f64 / span.as_secs_f64();
+        let height = node.chain().head().map(|h| h.height).unwrap_or(0);
+        let line = format!(
+            "height {height} | {} | {:.0} tx/s (30 s) | pool {} | {} txs since start | up {}s",
+            human_rate(node.mining.hashrate()),
+            tps,
+            node.mempool().len(),
+            last_txs,
+            node.uptime().as_secs()
+        );
+        if tty {
+            print!("\r\x1b[2K{line}");
+            std::io::stdout().flush().ok();
+        } else {
+            println!("{line}");
+        }
+    }
+}

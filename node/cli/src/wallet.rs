@@ -1,0 +1,487 @@
+//! `cinder wallet`: an encrypted keystore and the RPC calls a user needs.
+//!
+//! A key file holds one ed25519 seed encrypted like Ethereum's keystore
+//! v3, with modern parts: scrypt (memory-hard; N = 2^17, r = 8, p = 1 by
+//! default) derives a 256-bit key from the password and a random salt;
+//! ChaCha20-Poly1305 encrypts the seed under a random nonce, authenticating
+//! the address as associated data. Files are created 0600 in a 0700
+//! directory, never overwritten. Passwords come from a prompt or a file,
+//! never from the command line.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+use cinder_engine::sig::SecretKey;
+use cinder_primitives::{Address, Hash, Transaction, TxKind};
+use cinder_rpc::Client;
+use clap::{Args, Subcommand};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::config::{DEVNET_ACCOUNTS, DEVNET_SEED, data_home};
+
+/// `cinder wallet`.
+#[derive(Debug, Args)]
+pub(crate) struct WalletArgs {
+    #[command(subcommand)]
+    cmd: WalletCmd,
+    /// The keystore directory (default: the user's data directory,
+    /// cinder/keystore).
+    #[arg(long, global = true, env = "CINDER_KEYSTORE")]
+    keystore: Option<PathBuf>,
+    /// The node's RPC URL.
+    #[arg(long, global = true, env = "CINDER_RPC", default_value = "http://127.0.0.1:8545")]
+    rpc: String,
+    /// Read the password from this file (first line) instead of a prompt.
+    #[arg(long, global = true, env = "CINDER_PASSWORD_FILE")]
+    password_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum WalletCmd {
+    /// Create a key.
+    New(NewArgs),
+    /// Add an existing key: from a file holding its 32-byte seed in hex, a
+    /// hidden prompt, or a devnet account.
+    Import(ImportArgs),
+    /// List the keystore's addresses.
+    List,
+    /// An address's balance and nonce.
+    Balance {
+        /// The address (0x hex).
+        address: String,
+    },
+    /// Sign and send a transfer.
+    Send(SendArgs),
+    /// A transaction and its receipt.
+    Tx {
+        /// The transaction hash.
+        hash: String,
+    },
+}
+
+#[derive(Debug, Args)]
+struct NewArgs {
+    /// scrypt cost as log2(N), 10..=20 (lower is faster and weaker; tests
+    /// use 12).
+    #[arg(long, default_value_t = 17, value_parser = clap::value_parser!(u8).range(10..=20))]
+    scrypt_log_n: u8,
+}
+
+#[derive(Debug, Args)]
+struct ImportArgs {
+    /// A file with the seed as 64 hex digits.
+    #[arg(long, conflicts_with = "devnet")]
+    secret_file: Option<PathBuf>,
+    /// Development account i's key (public: for the devnet only).
+    #[arg(long)]
+    devnet: Option<u64>,
+    #[arg(long, default_value_t = 17, value_parser = clap::value_parser!(u8).range(10..=20))]
+    scrypt_log_n: u8,
+}
+
+#[derive(Debug, Args)]
+struct SendArgs {
+    /// The sender (a keystore address).
+    #[arg(long)]
+    from: String,
+    /// The recipient.
+    #[arg(long)]
+    to: String,
+    /// The amount: an integer in the smallest unit, or with a `CIN` suffix
+    /// in whole coins (18 decimals), e.g. `1.5CIN`.
+    #[arg(long)]
+    amount: String,
+    /// Gas price (default: the node's `cinder_gasPrice`).
+    #[arg(long)]
+    fee: Option<u64>,
+    /// Gas limit.
+    #[arg(long, default_value_t = 21_000)]
+    gas_limit: u64,
+    /// Nonce (default: the sender's next, from the node).
+    #[arg(long)]
+    nonce: Option<u64>,
+    /// Wait up to this many seconds for the receipt.
+    #[arg(long)]
+    wait: Option<u64>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct KdfParams {
+    log_n: u8,
+    r: u32,
+    p: u32,
+    salt: String,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Crypto {
+    kdf: String,
+    kdfparams: KdfParams,
+    cipher: String,
+    nonce: String,
+    ciphertext: String,
+}
+
+/// A key file.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct KeyFile {
+    version: u32,
+    address: Address,
+    crypto: Crypto,
+}
+
+fn derive(password: &[u8], salt: &[u8], log_n: u8, r: u32, p: u32) -> Result<Zeroizing<[u8; 32]>> {
+    let params = scrypt::Params::new(log_n, r, p, 32).map_err(|e| anyhow::anyhow!("scrypt parameters: {e}"))?;
+    let mut key = Zeroizing::new([0u8; 32]);
+    scrypt::scrypt(password, salt, &params, key.as_mut()).map_err(|e| anyhow::anyhow!("scrypt: {e}"))?;
+    Ok(key)
+}
+
+fn random<const N: usize>() -> Result<[u8; N]> {
+    let mut b = [0u8; N];
+    getrandom::fill(&mut b).map_err(|e| anyhow::anyhow!("the OS random source: {e}"))?;
+    Ok(b)
+}
+
+/// Encrypts `key` under `password`.
+fn seal(key: &SecretKey, password: &[u8], log_n: u8) -> Result<KeyFile> {
+    let address = Address::from_public_key(&key.public_key());
+    let salt: [u8; 32] = random()?;
+    let nonce: [u8; 12] = random()?;
+    let dk = derive(password, &salt, log_n, 8, 1)?;
+    let cipher = ChaCha20Poly1305::new(Key::from_slice(dk.as_ref()));
+    let seed = key.to_seed();
+    let ct = cipher
+        .encrypt(Nonce::from_slice(&nonce), Payload { msg: seed.as_ref(), aad: &address.0 })
+        .map_err(|_| anyhow::anyhow!("encrypting the key"))?;
+    Ok(KeyFile {
+        version: 1,
+        address,
+        crypto: Crypto {
+            kdf: "scrypt".into(),
+            kdfparams: KdfParams { log_n, r: 8, p: 1, salt: hex::encode(salt) },
+            cipher: "chacha20poly1305".into(),
+            nonce: hex::encode(nonce),
+            ciphertext: hex::encode(ct),
+        },
+    })
+}
+
+/// Decrypts a key file.
+fn open(file: &KeyFile, password: &[u8]) -> Result<SecretKey> {
+    let c = &file.crypto;
+    if file.version != 1 || c.kdf != "scrypt" || c.cipher != "chacha20poly1305" {
+        bail!("unsupported key file (version {}, kdf {}, cipher {})", file.version, c.kdf, c.cipher);
+    }
+    let k = &c.kdfparams;
+    if !(10..=22).contains(&k.log_n) || k.r == 0 || k.r > 32 || k.p == 0 || k.p > 16 {
+        bail!("implausible scrypt parameters in the key file (logN {}, r {}, p {})", k.log_n, k.r, k.p);
+    }
+    let salt = hex::decode(&k.salt).context("salt")?;
+    let nonce: [u8; 12] =
+        hex::decode(&c.nonce).ok().and_then(|n| n.try_into().ok()).context("the nonce is not 12 bytes of hex")?;
+    let ct = hex::decode(&c.ciphertext).context("ciphertext")?;
+    let dk = derive(password, &salt, k.log_n, k.r, k.p)?;
+    let cipher = ChaCha20Poly1305::new(Key::from_slice(dk.as_ref()));
+    let seed = Zeroizing::new(
+        cipher
+            .decrypt(Nonce::from_slice(&nonce), Payload { msg: &ct, aad: &file.address.0 })
+            .map_err(|_| anyhow::anyhow!("wrong password, or the key file is damaged"))?,
+    );
+    let seed: [u8; 32] = seed.as_slice().try_into().context("the decrypted seed is not 32 bytes")?;
+    let key = SecretKey::from_seed(&seed);
+    if Address::from_public_key(&key.public_key()) != file.address {
+        bail!("the key file's address does not match its key");
+    }
+    Ok(key)
+}
+
+fn keystore_dir(a: &WalletArgs) -> Result<PathBuf> {
+    match &a.keystore {
+        Some(d) => Ok(d.clone()),
+        None => Ok(data_home()?.join("keystore")),
+    }
+}
+
+/// Writes `file` as DIR/<address>.json, mode 0600, never replacing one.
+fn store(dir: &Path, file: &KeyFile) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("restricting {}", dir.display()))?;
+    }
+    let path = dir.join(format!("{}.json", file.address));
+    let tmp = dir.join(format!(".{}.json.tmp", file.address));
+    let json = serde_json::to_vec_pretty(file)?;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    if path.exists() {
+        bail!("{} is already in the keystore", file.address);
+    }
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = opts.open(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    f.write_all(&json)?;
+    f.sync_all()?;
+    drop(f);
+    // A hard link fails if the name exists: never overwrite a key.
+    std::fs::hard_link(&tmp, &path).with_context(|| format!("{} is already in the keystore", file.address))?;
+    std::fs::remove_file(&tmp)?;
+    Ok(path)
+}
+
+fn load(dir: &Path, address: &Address) -> Result<KeyFile> {
+    let path = dir.join(format!("{address}.json"));
+    let text = std::fs::read(&path).with_context(|| format!("no key for {address} in {}", dir.display()))?;
+    serde_json::from_slice(&text).with_context(|| format!("the key file {}", path.display()))
+}
+
+fn password(a: &WalletArgs, confirm: bool) -> Result<Zeroizing<String>> {
+    if let Some(p) = &a.password_file {
+        let text = Zeroizing::new(std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?);
+        let line = text.lines().next().unwrap_or("").to_string();
+        if line.is_empty() {
+            bail!("the password file {} is empty", p.display());
+        }
+        return Ok(Zeroizing::new(line));
+    }
+    let pw = Zeroizing::new(rpassword::prompt_password("Password: ").context("reading the password")?);
+    if pw.is_empty() {
+        bail!("an empty password");
+    }
+    if confirm {
+        let again = Zeroizing::new(rpassword::prompt_password("Again: ").context("reading the password")?);
+        if *again != *pw {
+            bail!("the passwords differ");
+        }
+    }
+    Ok(pw)
+}
+
+/// Parses `123` (smallest units) or `1.5CIN` (whole coins, 18 decimals).
+pub(crate) fn parse_amount(s: &str) -> Result<u128> {
+    let t = s.trim();
+    let Some(coins) = t.strip_suffix("CIN").or_else(|| t.strip_suffix("cin")) else {
+        return t.parse().with_context(|| format!("amount {s:?}: an integer, or a decimal with a CIN suffix"));
+    };
+    let (whole, frac) = coins.trim().split_once('.').unwrap_or((coins.trim(), ""));
+    if !frac.bytes().all(|b| b.is_ascii_digit()) || !whole.bytes().all(|b| b.is_ascii_digit()) {
+        bail!("amount {s:?}: digits, one decimal point, and the CIN suffix");
+    }
+    if frac.len() > 18 || whole.is_empty() && frac.is_empty() {
+        bail!("amount {s:?}: at most 18 decimals");
+    }
+    let w: u128 = if whole.is_empty() { 0 } else { whole.parse().with_context(|| format!("amount {s:?}"))? };
+    let f: u128 = if frac.is_empty() {
+        0
+    } else {
+        let digits = u32::try_from(frac.len()).unwrap_or(u32::MAX);
+        frac.parse::<u128>().with_context(|| format!("amount {s:?}"))? * 10u128.pow(18 - digits)
+    };
+    w.checked_mul(10u128.pow(18)).and_then(|x| x.checked_add(f)).with_context(|| format!("amount {s:?} overflows"))
+}
+
+fn rt() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the async runtime")
+}
+
+fn addr(s: &str) -> Result<Address> {
+    Address::from_hex(s).map_err(|e| anyhow::anyhow!("address {s:?}: {e}"))
+}
+
+/// `cinder wallet ...`.
+pub(crate) fn run(a: WalletArgs) -> Result<()> {
+    let dir = keystore_dir(&a)?;
+    match &a.cmd {
+        WalletCmd::New(n) => {
+            let pw = password(&a, true)?;
+            let key = SecretKey::generate().map_err(|e| anyhow::anyhow!("the OS random source: {e}"))?;
+            let path = store(&dir, &seal(&key, pw.as_bytes(), n.scrypt_log_n)?)?;
+            println!("{}", Address::from_public_key(&key.public_key()));
+            eprintln!("saved {}", path.display());
+        }
+        WalletCmd::Import(i) => {
+            let key = match (&i.secret_file, i.devnet) {
+                (_, Some(n)) if n >= DEVNET_ACCOUNTS => bail!("devnet accounts are 0..{DEVNET_ACCOUNTS}"),
+                (_, Some(n)) => {
+                    eprintln!("warning: devnet keys are public; use this key for development only");
+                    cinder_chain::workload::key(DEVNET_SEED, n)
+                }
+                (Some(f), None) => {
+                    let text =
+                        Zeroizing::new(std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?);
+                    seed_from_hex(text.trim())?
+                }
+                (None, None) => {
+                    let text = Zeroizing::new(rpassword::prompt_password("Secret key (64 hex digits): ")?);
+                    seed_from_hex(text.trim())?
+                }
+            };
+            let pw = password(&a, true)?;
+            let path = store(&dir, &seal(&key, pw.as_bytes(), i.scrypt_log_n)?)?;
+            println!("{}", Address::from_public_key(&key.public_key()));
+            eprintln!("saved {}", path.display());
+        }
+        WalletCmd::List => {
+            let mut found = Vec::new();
+            if let Ok(entries) = std::fs::read_dir(&dir) {
+                for e in entries.flatten() {
+                    let p = e.path();
+                    if p.extension().is_some_and(|x| x == "json")
+                        && let Ok(f) = std::fs::read(&p)
+                        && let Ok(k) = serde_json::from_slice::<KeyFile>(&f)
+                    {
+                        found.push(k.address);
+                    }
+                }
+            }
+            found.sort();
+            for f in found {
+                println!("{f}");
+            }
+        }
+        WalletCmd::Balance { address } => {
+            let address = addr(address)?;
+            let c = Client::new(&a.rpc)?;
+            let (balance, nonce) = rt()?
+                .block_on(async { Ok::<_, anyhow::Error>((c.balance(address).await?, c.nonce(address).await?)) })?;
+            println!("{address}: balance {balance} ({}), nonce {nonce}", coins(balance));
+        }
+        WalletCmd::Send(s) => send(&a, &dir, s)?,
+        WalletCmd::Tx { hash } => {
+            let h = Hash::from_hex(hash).map_err(|e| anyhow::anyhow!("hash {hash:?}: {e}"))?;
+            let c = Client::new(&a.rpc)?;
+            let (tx, receipt) =
+                rt()?.block_on(async { Ok::<_, anyhow::Error>((c.transaction(h).await?, c.receipt(h).await?)) })?;
+            let Some(tx) = tx else { bail!("the node knows no transaction {h}") };
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({ "transaction": tx, "receipt": receipt }))?
+            );
+        }
+    }
+    Ok(())
+}
+
+fn seed_from_hex(s: &str) -> Result<SecretKey> {
+    let s = s.strip_prefix("0x").unwrap_or(s);
+    let b = Zeroizing::new(hex::decode(s).context("the secret key is not hex")?);
+    let seed: [u8; 32] = b.as_slice().try_into().map_err(|_| anyhow::anyhow!("the secret key must be 32 bytes"))?;
+    Ok(SecretKey::from_seed(&seed))
+}
+
+fn coins(v: u128) -> String {
+    let whole = v / 10u128.pow(18);
+    let frac = v % 10u128.pow(18);
+    let f = format!("{frac:018}");
+    let f = f.trim_end_matches('0');
+    if f.is_empty() { format!("{whole} CIN") } else { format!("{whole}.{f} CIN") }
+}
+
+fn send(a: &WalletArgs, dir: &Path, s: &SendArgs) -> Result<()> {
+    let from = addr(&s.from)?;
+    let to = addr(&s.to)?;
+    let amount = parse_amount(&s.amount)?;
+    let file = load(dir, &from)?;
+    let pw = password(a, false)?;
+    let key = open(&file, pw.as_bytes())?;
+    let c = Client::new(&a.rpc)?;
+    rt()?.block_on(async {
+        let chain_id = c.chain_id().await?;
+        let nonce = match s.nonce {
+            Some(n) => n,
+            None => c.nonce(from).await?,
+        };
+        let gas_price = match s.fee {
+            Some(f) => f,
+            None => c.gas_price().await?,
+        };
+        let tx = Transaction {
+            chain_id,
+            sender: key.public_key(),
+            nonce,
+            gas_limit: s.gas_limit,
+            gas_price,
+            kind: TxKind::Transfer { to, amount },
+        }
+        .sign(&key);
+        let hash = c.send(&tx).await?;
+        println!("{hash}");
+        let Some(wait) = s.wait else { return Ok(()) };
+        let deadline = Instant::now() + Duration::from_secs(wait);
+        loop {
+            if let Some(r) = c.receipt(hash).await? {
+                eprintln!("included in block {} ({}): {}", r.block_number, r.block_hash, r.status);
+                if r.status != "success" {
+                    bail!("the transfer failed: {}", r.reason.unwrap_or_default());
+                }
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                bail!("not included within {wait} s (still pending: {hash})");
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_file_opens_with_its_password_only() {
+        let key = cinder_chain::workload::key("wallet-test", 0);
+        let f = seal(&key, b"correct horse", 10).unwrap();
+        let back = open(&f, b"correct horse").unwrap();
+        assert_eq!(back.public_key(), key.public_key());
+        assert!(open(&f, b"wrong").unwrap_err().to_string().contains("wrong password"));
+        // Another address in the file: the AEAD's associated data fails.
+        let mut moved = serde_json::from_slice::<KeyFile>(&serde_json::to_vec(&f).unwrap()).unwrap();
+        moved.address = Address([7; 32]);
+        assert!(open(&moved, b"correct horse").is_err());
+    }
+
+    #[test]
+    fn key_files_are_private_and_never_overwritten() {
+        let dir = std::env::temp_dir().join(format!("cinder-ks-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let key = cinder_chain::workload::key("wallet-test", 1);
+        let f = seal(&key, b"pw", 10).unwrap();
+        let path = store(&dir, &f).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777, 0o700);
+        }
+        assert!(store(&dir, &seal(&key, b"other", 10).unwrap()).is_err());
+        assert!(open(&load(&dir, &f.address).unwrap(), b"pw").is_ok());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn amounts_parse_in_units_and_coins() {
+        assert_eq!(parse_amount("123").unwrap(), 123);
+        assert_eq!(parse_amount("1.5CIN").unwrap(), 1_500_000_000_000_000_000);
+        assert_eq!(parse_amount("0.000000000000000001CIN").unwrap(), 1);
+        assert!(parse_amount("1.0000000000000000001CIN").is_err());
+        assert!(parse_amount("-1").is_err());
+        assert!(parse_amount("CIN").is_err());
+        assert_eq!(coins(1_500_000_000_000_000_000), "1.5 CIN");
+    }
+}

@@ -1,0 +1,29 @@
+//! # cinder-node
+//!
+//! The node's services around the chain core: what `cinder node` and
+//! `cinder devnet` run.
+//!
+//! - [`Node`]: the chain (cinder-chain, RocksDB) and its mempool; RPC
+//!   transactions are admitted in batches (one signature batch per batch of
+//!   arrivals); after each import the pool drops what the new chain
+//!   included, takes back what a reorg reverted, and subscribers hear of
+//!   the new head.
+//! - [`Producer`]: the node's own mining: a template from the pool on the
+//!   head (engine::exec in Build mode), sealed by the engine's PoW search
+//!   (CPU SIMD or GPU), cancelled the moment the head moves and refreshed
+//!   within a second when transactions arrive.
+//! - [`work`]: `cinder_getWork` / `cinder_submitWork` for external miners,
+//!   with version rolling under a BIP 320 mask and shares for hashrate.
+//! - [`rpc`]: the JSON-RPC server (jsonrpsee, HTTP and WebSocket), with
+//!   request, batch, connection and per-client rate limits.
+//! - [`metrics`]: Prometheus text at `GET /metrics`.
+
+pub mod metrics;
+mod node;
+mod producer;
+pub mod rpc;
+pub mod work;
+
+pub use node::{MiningStats, Node, NodeConfig};
+pub use producer::{MAX_TEMPLATE_TXS, Producer, REFRESH_AFTER};
+pub use rpc::{RpcConfig, RpcServer};

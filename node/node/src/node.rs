@@ -1,0 +1,319 @@
+//! The node: a chain, its mempool, and what ties them together when the
+//! head moves.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use cinder_chain::{Chain, ChainConfig, ImportError, ImportStatus, Imported};
+use cinder_consensus::ChainSpec;
+use cinder_mempool::{Mempool, MempoolConfig, Rejected};
+use cinder_primitives::{Account, Address, Block, Hash, SignedTransaction};
+use cinder_rpc::HeadEvent;
+use cinder_state::Version;
+use tokio::sync::{broadcast, oneshot};
+
+use crate::metrics::Metrics;
+
+/// How to open a node.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    /// The RocksDB directory.
+    pub datadir: PathBuf,
+    /// The chain spec.
+    pub spec: ChainSpec,
+    /// Import tuning (reorg depth, pruning, executor threads).
+    pub chain: ChainConfig,
+    /// Mempool limits.
+    pub mempool: MempoolConfig,
+    /// Who the node's own blocks (and blocks mined through the work API)
+    /// pay; `None`: the node produces no blocks.
+    pub coinbase: Option<Address>,
+}
+
+/// Counters the status line and the metrics read.
+#[derive(Debug, Default)]
+pub struct MiningStats {
+    /// Hashes of finished seal attempts.
+    pub hashes_done: AtomicU64,
+    /// Blocks this node sealed itself.
+    pub blocks_found: AtomicU64,
+    /// Hashrate (hashes per second, smoothed) as f64 bits.
+    pub hashrate_bits: AtomicU64,
+    /// Shares accepted through the work API.
+    pub shares_accepted: AtomicU64,
+    /// Work submissions rejected.
+    pub shares_rejected: AtomicU64,
+    /// Blocks found by external miners.
+    pub external_blocks: AtomicU64,
+}
+
+impl MiningStats {
+    /// The smoothed hashrate of the node's own miner.
+    pub fn hashrate(&self) -> f64 {
+        f64::from_bits(self.hashrate_bits.load(Ordering::Relaxed))
+    }
+}
+
+/// The running node's shared state.
+pub struct Node {
+    chain: Chain,
+    mempool: Mutex<Mempool>,
+    coinbase: Option<Address>,
+    heads: broadcast::Sender<HeadEvent>,
+    pending: broadcast::Sender<Hash>,
+    /// Bumped when the head moves; a seal of an older head is moot.
+    head_gen: AtomicU64,
+    /// Bumped when transactions enter the pool.
+    pool_gen: AtomicU64,
+    admission: std::sync::mpsc::SyncSender<Admit>,
+    /// Mining counters.
+    pub mining: MiningStats,
+    /// Whether the node's own miner runs (admin-switchable).
+    pub mining_on: AtomicBool,
+    /// Metrics counters.
+    pub metrics: Metrics,
+    started: Instant,
+    pub(crate) work: Mutex<crate::work::Jobs>,
+}
+
+/// A transaction waiting for batched admission.
+struct Admit {
+    tx: SignedTransaction,
+    reply: oneshot::Sender<Result<Hash, Rejected>>,
+}
+
+/// The most transactions admitted as one signature batch.
+const ADMIT_BATCH: usize = 4096;
+
+impl Node {
+    /// Opens the chain in `cfg.datadir` (writing genesis if new) and starts
+    /// the admission thread.
+    pub fn open(cfg: NodeConfig) -> Result<Arc<Node>> {
+        std::fs::create_dir_all(&cfg.datadir)
+            .with_context(|| format!("creating the data directory {}", cfg.datadir.display()))?;
+        let chain = Chain::open(&cfg.datadir.join("chain"), cfg.spec.clone(), cfg.chain)?;
+        let mempool = Mempool::new(cfg.spec.chain_id, cfg.mempool);
+        let (admission, rx) = std::sync::mpsc::sync_channel::<Admit>(65_536);
+        let node = Arc::new(Node {
+            chain,
+            mempool: Mutex::new(mempool),
+            coinbase: cfg.coinbase,
+            heads: broadcast::channel(256).0,
+            pending: broadcast::channel(8192).0,
+            head_gen: AtomicU64::new(0),
+            pool_gen: AtomicU64::new(0),
+            admission,
+            mining: MiningStats::default(),
+            mining_on: AtomicBool::new(true),
+            metrics: Metrics::default(),
+            started: Instant::now(),
+            work: Mutex::new(crate::work::Jobs::default()),
+        });
+        let weak = Arc::downgrade(&node);
+        std::thread::Builder::new()
+            .name("cinder-admission".into())
+            .spawn(move || {
+                // Batches whatever queued while the last batch was verified.
+                while let Ok(first) = rx.recv() {
+                    let mut batch = vec![first];
+                    while batch.len() < ADMIT_BATCH {
+                        match rx.try_recv() {
+                            Ok(a) => batch.push(a),
+                            Err(_) => break,
+                        }
+                    }
+                    let Some(node) = weak.upgrade() else { break };
+                    node.admit(batch);
+                }
+            })
+            .context("starting the admission thread")?;
+        Ok(node)
+    }
+
+    /// The chain.
+    pub fn chain(&self) -> &Chain {
+        &self.chain
+    }
+    /// The pool (locked).
+    pub fn mempool(&self) -> MutexGuard<'_, Mempool> {
+        self.mempool.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+    /// The coinbase, if the node produces blocks.
+    pub fn coinbase(&self) -> Option<Address> {
+        self.coinbase
+    }
+    /// New heads, as they happen.
+    pub fn subscribe_heads(&self) -> broadcast::Receiver<HeadEvent> {
+        self.heads.subscribe()
+    }
+    /// Hashes of transactions entering the pool.
+    pub fn subscribe_pending(&self) -> broadcast::Receiver<Hash> {
+        self.pending.subscribe()
+    }
+    /// Changes when the head moves.
+    pub fn head_generation(&self) -> u64 {
+        self.head_gen.load(Ordering::Acquire)
+    }
+    /// Changes when transactions enter the pool.
+    pub fn pool_generation(&self) -> u64 {
+        self.pool_gen.load(Ordering::Acquire)
+    }
+    /// Time since the node started.
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// The head's state version.
+    pub fn head_version(&self) -> Result<(Hash, u64, Version)> {
+        let head = self.chain.head()?;
+        let meta = self.chain.db().block_meta(&head.id)?.context("no metadata for the head")?;
+        Ok((head.id, head.height, meta.version))
+    }
+
+    /// The account at `address` in the head state.
+    pub fn account(&self, address: &Address) -> Result<Option<Account>> {
+        let (_, _, v) = self.head_version()?;
+        self.chain.state().account(v, address)
+    }
+
+    /// Offers `tx` to the pool; answers once its batch is verified.
+    pub async fn submit(&self, tx: SignedTransaction) -> Result<Hash, Rejected> {
+        let (reply, rx) = oneshot::channel();
+        if self.admission.try_send(Admit { tx, reply }).is_err() {
+            return Err(Rejected::PoolFull(u64::MAX));
+        }
+        rx.await.unwrap_or_else(|_| Err(Rejected::State("the node is shutting down".into())))
+    }
+
+    /// Offers `txs` to the pool at once (signatures verified as one batch).
+    pub fn submit_all(&self, txs: Vec<SignedTransaction>) -> Vec<Result<Hash, Rejected>> {
+        let out = match self.head_version() {
+            Ok((_, _, v)) => {
+                let state = self.chain.state();
+                let view = |a: &Address| state.account(v, a);
+                self.mempool().add(txs, &view)
+            }
+            Err(e) => vec![Err(Rejected::State(format!("{e:#}"))); txs.len()],
+        };
+        let ok = out.iter().filter(|r| r.is_ok()).count() as u64;
+        if ok > 0 {
+            self.pool_gen.fetch_add(1, Ordering::AcqRel);
+        }
+        self.metrics.txs_accepted.fetch_add(ok, Ordering::Relaxed);
+        self.metrics.txs_rejected.fetch_add(out.len() as u64 - ok, Ordering::Relaxed);
+        for id in out.iter().flatten() {
+            let _ = self.pending.send(*id);
+        }
+        out
+    }
+
+    fn admit(&self, batch: Vec<Admit>) {
+        let (txs, replies): (Vec<_>, Vec<_>) = batch.into_iter().map(|a| (a.tx, a.reply)).unzip();
+        for (r, reply) in self.submit_all(txs).into_iter().zip(replies) {
+            let _ = reply.send(r);
+        }
+    }
+
+    /// Imports `block` (from a peer or an external miner) and updates the
+    /// pool and subscribers.
+    pub fn import(&self, block: &Block) -> Result<Imported, ImportError> {
+        let r = self.chain.import(block)?;
+        self.after_import(&r, Some(block));
+        Ok(r)
+    }
+
+    /// After an import: the pool drops what the new chain included and
+    /// takes back what a reorg reverted; subscribers hear of the head; a
+    /// seal on the old head is cancelled.
+    pub fn after_import(&self, r: &Imported, block: Option<&Block>) {
+        self.metrics.blocks_imported.fetch_add(1, Ordering::Relaxed);
+        self.metrics.import_micros.fetch_add(micros(r.phases.total()), Ordering::Relaxed);
+        let (included, reverted, depth) = match r.status {
+            ImportStatus::Known | ImportStatus::Side => return,
+            ImportStatus::Head => {
+                let txs = match block {
+                    Some(b) => b.transactions.to_vec(),
+                    None => self.block_txs(&r.id),
+                };
+                (txs, Vec::new(), 0)
+            }
+            ImportStatus::Reorg { depth, old_head } => {
+                let (inc, rev) = self.reorg_txs(r, old_head, depth).unwrap_or_else(|e| {
+                    tracing::error!("reading the blocks of a reorg: {e:#}");
+                    (Vec::new(), Vec::new())
+                });
+                (inc, rev, depth)
+            }
+        };
+        self.head_gen.fetch_add(1, Ordering::AcqRel);
+        match self.head_version() {
+            Ok((_, _, v)) => {
+                let state = self.chain.state();
+                let view = |a: &Address| state.account(v, a);
+                if let Err(e) = self.mempool().on_new_head(&included, reverted, &view) {
+                    tracing::error!("updating the mempool: {e:#}");
+                }
+            }
+            Err(e) => tracing::error!("reading the head: {e:#}"),
+        }
+        self.work.lock().unwrap_or_else(PoisonError::into_inner).clear();
+        if let Ok(Some(h)) = self.chain.db().header(&r.id) {
+            let _ = self.heads.send(HeadEvent {
+                number: h.height(),
+                hash: r.id,
+                parent_hash: h.prev(),
+                timestamp: u64::from(h.pow.time()),
+                transaction_count: included_count(block, &included),
+                reorg_depth: depth,
+            });
+        }
+    }
+
+    fn block_txs(&self, id: &Hash) -> Vec<SignedTransaction> {
+        match self.chain.db().block(id) {
+            Ok(Some(b)) => b.transactions.to_vec(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The transactions the new chain included and the old one loses.
+    fn reorg_txs(
+        &self,
+        r: &Imported,
+        old_head: Hash,
+        depth: u64,
+    ) -> Result<(Vec<SignedTransaction>, Vec<SignedTransaction>)> {
+        let db = self.chain.db();
+        let mut reverted = Vec::new();
+        let mut id = old_head;
+        for _ in 0..depth {
+            let b = db.block(&id)?.with_context(|| format!("reverted block {id}"))?;
+            id = b.header.prev();
+            reverted.extend(b.transactions.to_vec());
+        }
+        let fork = db.header(&id)?.context("the fork block")?.height();
+        let mut included = Vec::new();
+        let mut id = r.id;
+        loop {
+            let b = db.block(&id)?.with_context(|| format!("new block {id}"))?;
+            if b.header.height() <= fork {
+                break;
+            }
+            id = b.header.prev();
+            included.extend(b.transactions.to_vec());
+        }
+        Ok((included, reverted))
+    }
+}
+
+/// Microseconds, saturating.
+pub(crate) fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+fn included_count(block: Option<&Block>, included: &[SignedTransaction]) -> usize {
+    block.map_or(included.len(), |b| b.transactions.len())
+}

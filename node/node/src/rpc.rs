@@ -1,0 +1,442 @@
+//! The JSON-RPC server (jsonrpsee, HTTP and WebSocket on one port).
+//!
+//! Limits: request body size, batch length, connections, and a token bucket
+//! per client IP address shared by all its connections (calls in a batch
+//! count one by one). Admin methods need the node's token and are off
+//! without one.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use cinder_mempool::Rejected;
+use cinder_primitives::{Address, Hash, SignedTransaction, TxInvalid, decode};
+use cinder_rpc::{BlockJson, ProofJson, ReceiptJson, TxJson, codes, methods as m};
+use jsonrpsee::core::middleware::{
+    Batch, BatchEntry, BatchEntryErr, Notification, ResponseFuture, RpcServiceBuilder, RpcServiceT,
+};
+use jsonrpsee::server::{
+    BatchRequestConfig, MethodResponse, RpcModule, ServerConfig, ServerHandle, StopHandle, SubscriptionMessage,
+    serve_with_graceful_shutdown, stop_channel,
+};
+use jsonrpsee::types::{ErrorObject, ErrorObjectOwned, Request};
+use tokio::net::TcpListener;
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::node::Node;
+use crate::work::WorkError;
+
+/// Limits and access of the RPC server.
+#[derive(Clone, Debug)]
+pub struct RpcConfig {
+    /// Where to listen (127.0.0.1 unless asked otherwise).
+    pub addr: SocketAddr,
+    /// Largest request body in bytes.
+    pub max_request_bytes: u32,
+    /// Largest response body in bytes.
+    pub max_response_bytes: u32,
+    /// Most calls in one batch.
+    pub max_batch: u32,
+    /// Most concurrent connections.
+    pub max_connections: u32,
+    /// Calls per second per client IP (0: unlimited); bursts of twice that.
+    pub rate_per_sec: u32,
+    /// The token admin methods need; `None` turns them off.
+    pub admin_token: Option<String>,
+}
+
+impl Default for RpcConfig {
+    fn default() -> Self {
+        RpcConfig {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8545)),
+            max_request_bytes: 8 << 20,
+            max_response_bytes: 32 << 20,
+            max_batch: 1_000,
+            max_connections: 256,
+            rate_per_sec: 50_000,
+            admin_token: None,
+        }
+    }
+}
+
+fn error(code: i32, msg: impl Into<String>) -> ErrorObjectOwned {
+    ErrorObject::owned(code, msg.into(), None::<()>)
+}
+
+fn internal(e: impl std::fmt::Display) -> ErrorObjectOwned {
+    error(codes::INTERNAL_ERROR, format!("internal error: {e}"))
+}
+
+/// The error object for a refused transaction.
+pub fn rejected(r: &Rejected) -> ErrorObjectOwned {
+    let code = match r {
+        Rejected::Invalid(TxInvalid::BadSignature) => codes::INVALID_SIGNATURE,
+        Rejected::Invalid(TxInvalid::ChainId { .. } | TxInvalid::Oversized(_)) => codes::WRONG_CHAIN,
+        Rejected::Known => codes::ALREADY_KNOWN,
+        Rejected::NonceTooLow { .. } => codes::NONCE_TOO_LOW,
+        Rejected::NonceTooHigh { .. } => codes::NONCE_TOO_HIGH,
+        Rejected::CannotPay { .. } => codes::INSUFFICIENT_FUNDS,
+        Rejected::Underpriced { .. } | Rejected::PoolFull(_) => codes::FEE_TOO_LOW,
+        Rejected::SenderFull(_) => codes::MEMPOOL_FULL,
+        Rejected::State(_) => codes::INTERNAL_ERROR,
+    };
+    error(code, r.to_string())
+}
+
+fn work_error(e: WorkError) -> ErrorObjectOwned {
+    let code = match &e {
+        WorkError::NoCoinbase | WorkError::Internal(_) => codes::INTERNAL_ERROR,
+        WorkError::UnknownJob(_) => codes::UNKNOWN_JOB,
+        WorkError::Invalid(_) => codes::INVALID_WORK,
+    };
+    error(code, e.to_string())
+}
+
+fn hex_bytes(s: &str, what: &str) -> Result<Vec<u8>, ErrorObjectOwned> {
+    let h = s
+        .strip_prefix("0x")
+        .ok_or_else(|| error(codes::INVALID_PARAMS, format!("{what}: expected 0x-prefixed hex")))?;
+    hex::decode(h).map_err(|e| error(codes::INVALID_PARAMS, format!("{what}: {e}")))
+}
+
+type R<T> = Result<T, ErrorObjectOwned>;
+
+/// The node's methods.
+pub fn module(node: Arc<Node>, admin_token: Option<String>) -> Result<RpcModule<Node>> {
+    let mut md = RpcModule::from_arc(node);
+    md.register_method(m::CHAIN_ID, |_, n, _| -> R<u64> { Ok(n.chain().spec().chain_id) })?;
+    md.register_method(m::BLOCK_NUMBER, |_, n, _| -> R<u64> { n.chain().head().map(|h| h.height).map_err(internal) })?;
+    md.register_blocking_method(m::GET_BLOCK_BY_NUMBER, |p, n, _| -> R<Option<BlockJson>> {
+        let mut s = p.sequence();
+        let number: u64 = s.next()?;
+        let full: Option<bool> = s.optional_next()?;
+        let db = n.chain().db();
+        let Some((id, _)) = db.canonical(number).map_err(internal)? else { return Ok(None) };
+        Ok(db.block(&id).map_err(internal)?.map(|b| BlockJson::new(&b, full.unwrap_or(false))))
+    })?;
+    md.register_blocking_method(m::GET_BLOCK_BY_HASH, |p, n, _| -> R<Option<BlockJson>> {
+        let mut s = p.sequence();
+        let id: Hash = s.next()?;
+        let full: Option<bool> = s.optional_next()?;
+        Ok(n.chain().db().block(&id).map_err(internal)?.map(|b| BlockJson::new(&b, full.unwrap_or(false))))
+    })?;
+    md.register_blocking_method(m::GET_TRANSACTION_BY_HASH, |p, n, _| -> R<Option<TxJson>> {
+        let id: Hash = p.one()?;
+        let db = n.chain().db();
+        if let Some((block, index)) = db.transaction_location(&id).map_err(internal)? {
+            let b = db.block(&block).map_err(internal)?.ok_or_else(|| internal("indexed block missing"))?;
+            let t = b.transactions.get(index as usize).ok_or_else(|| internal("index out of range"))?;
+            return Ok(Some(TxJson::new(t, Some((block, b.header.height(), index)))));
+        }
+        Ok(n.mempool().get(&id).map(|t| TxJson::new(t, None)))
+    })?;
+    md.register_blocking_method(m::GET_TRANSACTION_RECEIPT, |p, n, _| -> R<Option<ReceiptJson>> {
+        let id: Hash = p.one()?;
+        let db = n.chain().db();
+        let Some((block, index)) = db.transaction_location(&id).map_err(internal)? else { return Ok(None) };
+        let header = db.header(&block).map_err(internal)?.ok_or_else(|| internal("indexed block missing"))?;
+        let receipts = db.receipts(&block).map_err(internal)?.ok_or_else(|| internal("receipts missing"))?;
+        let r = receipts.get(index as usize).ok_or_else(|| internal("receipt index out of range"))?;
+        Ok(Some(ReceiptJson::new(r, block, header.height(), index)))
+    })?;
+    md.register_blocking_method(m::GET_BALANCE, |p, n, _| -> R<String> {
+        let a: Address = p.one()?;
+        Ok(n.account(&a).map_err(internal)?.map_or(0, |a| a.balance).to_string())
+    })?;
+    md.register_blocking_method(m::GET_NONCE, |p, n, _| -> R<u64> {
+        let a: Address = p.one()?;
+        Ok(n.account(&a).map_err(internal)?.map_or(0, |a| a.nonce))
+    })?;
+    md.register_blocking_method(m::GET_PROOF, |p, n, _| -> R<ProofJson> {
+        let mut s = p.sequence();
+        let address: Address = s.next()?;
+        let number: Option<u64> = s.optional_next()?;
+        let db = n.chain().db();
+        let number = match number {
+            Some(x) => x,
+            None => n.chain().head().map_err(internal)?.height,
+        };
+        let (id, version) =
+            db.canonical(number).map_err(internal)?.ok_or_else(|| error(codes::UNKNOWN_BLOCK, "no such block"))?;
+        let header = db.header(&id).map_err(internal)?.ok_or_else(|| internal("canonical header missing"))?;
+        if number < db.pruned_height().map_err(internal)? {
+            return Err(error(codes::UNKNOWN_BLOCK, format!("the state of block {number} was pruned")));
+        }
+        let (account, proof) = n
+            .chain()
+            .state()
+            .prove(version, &address)
+            .map_err(|e| error(codes::UNKNOWN_BLOCK, format!("the state of block {number}: {e:#}")))?;
+        Ok(ProofJson {
+            address,
+            block_number: number,
+            block_hash: id,
+            state_root: header.fields.state_root,
+            exists: account.is_some(),
+            balance: account.map_or(0, |a| a.balance),
+            nonce: account.map_or(0, |a| a.nonce),
+            proof: format!("0x{}", hex::encode(proof.to_bytes())),
+        })
+    })?;
+    md.register_async_method(m::SEND_RAW_TRANSACTION, |p, n, _| async move {
+        let raw: String = p.one()?;
+        let bytes = hex_bytes(&raw, "transaction")?;
+        let tx: SignedTransaction =
+            decode(&bytes).map_err(|e| error(codes::INVALID_TRANSACTION, format!("transaction: {e}")))?;
+        n.submit(tx).await.map_err(|r| rejected(&r))
+    })?;
+    md.register_method(m::GAS_PRICE, |_, n, _| -> R<String> { Ok(n.mempool().suggested_gas_price().to_string()) })?;
+    md.register_method(m::PENDING_COUNT, |_, n, _| -> R<u64> { Ok(n.mempool().len() as u64) })?;
+    md.register_method(m::SYNCING, |_, _, _| -> R<bool> {
+        // No peers to sync from until the p2p layer lands: never syncing.
+        Ok(false)
+    })?;
+    md.register_blocking_method(m::GET_WORK, |_, n, _| n.get_work().map_err(work_error))?;
+    md.register_blocking_method(m::SUBMIT_WORK, |p, n, _| {
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase", deny_unknown_fields)]
+        struct Sub {
+            job_id: String,
+            header: String,
+        }
+        let s: Sub = p.one()?;
+        n.submit_work(&s.job_id, &s.header).map_err(work_error)
+    })?;
+    md.register_method(m::SET_MINING, move |p, n, _| -> R<bool> {
+        let (token, mode): (String, String) = p.parse()?;
+        let Some(want) = admin_token.as_deref() else {
+            return Err(error(codes::UNAUTHORIZED, "admin methods are off: start the node with an admin token"));
+        };
+        if !constant_time_eq(token.as_bytes(), want.as_bytes()) {
+            return Err(error(codes::UNAUTHORIZED, "wrong admin token"));
+        }
+        let on = match mode.as_str() {
+            "on" => true,
+            "off" => false,
+            _ => return Err(error(codes::INVALID_PARAMS, "mode: \"on\" or \"off\"")),
+        };
+        n.mining_on.store(on, Ordering::Release);
+        Ok(on)
+    })?;
+    md.register_subscription(m::SUBSCRIBE, m::SUBSCRIPTION, m::UNSUBSCRIBE, |p, pending, n, _| async move {
+        let kind: String = match p.one() {
+            Ok(k) => k,
+            Err(e) => {
+                pending.reject(e).await;
+                return;
+            }
+        };
+        match kind.as_str() {
+            "newHeads" => {
+                let rx = n.subscribe_heads();
+                forward(pending, rx).await;
+            }
+            "newPendingTransactions" => {
+                let rx = n.subscribe_pending();
+                forward(pending, rx).await;
+            }
+            other => {
+                pending
+                    .reject(error(
+                        codes::INVALID_PARAMS,
+                        format!("unknown subscription {other:?}: newHeads or newPendingTransactions"),
+                    ))
+                    .await;
+            }
+        }
+    })?;
+    Ok(md)
+}
+
+async fn forward<T: serde::Serialize + Clone>(
+    pending: jsonrpsee::PendingSubscriptionSink,
+    mut rx: tokio::sync::broadcast::Receiver<T>,
+) {
+    let Ok(sink) = pending.accept().await else { return };
+    loop {
+        tokio::select! {
+            _ = sink.closed() => return,
+            ev = rx.recv() => match ev {
+                Ok(ev) => {
+                    let Ok(json) = serde_json::value::to_raw_value(&ev) else { return };
+                    if sink.send(SubscriptionMessage::from(json)).await.is_err() {
+                        return;
+                    }
+                }
+                // A slow subscriber misses events rather than stalling the node.
+                Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => return,
+            },
+        }
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// A token bucket.
+#[derive(Debug)]
+struct Bucket {
+    rate: f64,
+    state: Mutex<(f64, Instant)>,
+}
+
+impl Bucket {
+    fn new(rate: u32) -> Bucket {
+        Bucket { rate: f64::from(rate), state: Mutex::new((2.0 * f64::from(rate), Instant::now())) }
+    }
+    fn take(&self) -> bool {
+        if self.rate == 0.0 {
+            return true;
+        }
+        let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        s.0 = (s.0 + now.duration_since(s.1).as_secs_f64() * self.rate).min(2.0 * self.rate);
+        s.1 = now;
+        if s.0 >= 1.0 {
+            s.0 -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// The per-client limit as RPC middleware.
+#[derive(Clone)]
+struct Limit<S> {
+    inner: S,
+    bucket: Arc<Bucket>,
+    node: Arc<Node>,
+}
+
+fn limited<'a>() -> ErrorObject<'a> {
+    ErrorObject::borrowed(codes::RATE_LIMITED, "rate limit exceeded: slow down", None)
+}
+
+impl<S> RpcServiceT for Limit<S>
+where
+    S: RpcServiceT<
+            MethodResponse = MethodResponse,
+            BatchResponse = MethodResponse,
+            NotificationResponse = MethodResponse,
+        > + Send
+        + Sync
+        + Clone
+        + 'static,
+{
+    type MethodResponse = S::MethodResponse;
+    type NotificationResponse = S::NotificationResponse;
+    type BatchResponse = S::BatchResponse;
+
+    fn call<'a>(&self, req: Request<'a>) -> impl Future<Output = Self::MethodResponse> + Send + 'a {
+        self.node.metrics.rpc_calls.fetch_add(1, Ordering::Relaxed);
+        if self.bucket.take() {
+            ResponseFuture::future(self.inner.call(req))
+        } else {
+            self.node.metrics.rpc_rate_limited.fetch_add(1, Ordering::Relaxed);
+            ResponseFuture::ready(MethodResponse::error(req.id, limited()))
+        }
+    }
+
+    fn batch<'a>(&self, mut batch: Batch<'a>) -> impl Future<Output = Self::BatchResponse> + Send + 'a {
+        for entry in batch.iter_mut() {
+            let refuse = match entry {
+                Ok(BatchEntry::Call(req)) => {
+                    self.node.metrics.rpc_calls.fetch_add(1, Ordering::Relaxed);
+                    (!self.bucket.take()).then(|| req.id.clone())
+                }
+                _ => None,
+            };
+            if let Some(id) = refuse {
+                self.node.metrics.rpc_rate_limited.fetch_add(1, Ordering::Relaxed);
+                *entry = Err(BatchEntryErr::new(id, limited()));
+            }
+        }
+        self.inner.batch(batch)
+    }
+
+    fn notification<'a>(&self, n: Notification<'a>) -> impl Future<Output = Self::NotificationResponse> + Send + 'a {
+        self.inner.notification(n)
+    }
+}
+
+/// A running RPC server.
+pub struct RpcServer {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    handle: ServerHandle,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RpcServer {
+    /// Stops accepting and closes the connections.
+    pub async fn stop(self) {
+        let _ = self.handle.stop();
+        let _ = self.task.await;
+    }
+}
+
+/// Starts the server for `node` on `cfg.addr`.
+pub async fn serve(node: Arc<Node>, cfg: &RpcConfig) -> Result<RpcServer> {
+    let listener =
+        TcpListener::bind(cfg.addr).await.with_context(|| format!("binding the RPC address {}", cfg.addr))?;
+    let addr = listener.local_addr()?;
+    let methods = module(node.clone(), cfg.admin_token.clone())?;
+    let config = ServerConfig::builder()
+        .max_request_body_size(cfg.max_request_bytes)
+        .max_response_body_size(cfg.max_response_bytes)
+        .max_connections(cfg.max_connections)
+        .set_batch_request_config(BatchRequestConfig::Limit(cfg.max_batch))
+        .build();
+    let builder = jsonrpsee::server::Server::builder().set_config(config).to_service_builder();
+    let (stop, handle) = stop_channel();
+    let rate = cfg.rate_per_sec;
+    let task = tokio::spawn(accept(listener, builder, methods, stop, node, rate));
+    Ok(RpcServer { addr, handle, task })
+}
+
+async fn accept(
+    listener: TcpListener,
+    builder: jsonrpsee::server::TowerServiceBuilder<tower::layer::util::Identity, tower::layer::util::Identity>,
+    methods: RpcModule<Node>,
+    stop: StopHandle,
+    node: Arc<Node>,
+    rate: u32,
+) {
+    let buckets: Arc<Mutex<HashMap<IpAddr, Arc<Bucket>>>> = Arc::default();
+    loop {
+        let (sock, remote) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!("accepting an RPC connection: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = stop.clone().shutdown() => break,
+        };
+        let _ = sock.set_nodelay(true);
+        let bucket = {
+            let mut b = buckets.lock().unwrap_or_else(PoisonError::into_inner);
+            if b.len() > 10_000 {
+                // Forget idle clients rather than grow without bound.
+                b.retain(|_, v| Arc::strong_count(v) > 1);
+            }
+            b.entry(remote.ip()).or_insert_with(|| Arc::new(Bucket::new(rate))).clone()
+        };
+        let node2 = node.clone();
+        let layer = RpcServiceBuilder::new().layer_fn(move |inner| Limit {
+            inner,
+            bucket: bucket.clone(),
+            node: node2.clone(),
+        });
+        let svc = builder.clone().set_rpc_middleware(layer).build(methods.clone(), stop.clone());
+        tokio::spawn(serve_with_graceful_shutdown(sock, svc, stop.clone().shutdown()));
+    }
+}

@@ -1,0 +1,150 @@
+//! A typed JSON-RPC client over HTTP (jsonrpsee).
+
+use std::time::Duration;
+
+use cinder_primitives::{Address, Hash, SignedTransaction, encode};
+use jsonrpsee_core::client::ClientT;
+use jsonrpsee_core::params::BatchRequestBuilder;
+use jsonrpsee_http_client::{HttpClient, HttpClientBuilder};
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::methods as m;
+use crate::types::{BlockJson, ReceiptJson, SubmitWorkResult, TxJson, Work};
+
+/// A failed call.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The node answered with a JSON-RPC error object.
+    #[error("{message} (code {code})")]
+    Rpc {
+        /// Its code (crate::codes).
+        code: i32,
+        /// Its message.
+        message: String,
+    },
+    /// No answer: connection, timeout, or a malformed response.
+    #[error("{0}")]
+    Transport(String),
+}
+
+impl ClientError {
+    /// The JSON-RPC error code, if the node answered with one.
+    pub fn code(&self) -> Option<i32> {
+        match self {
+            ClientError::Rpc { code, .. } => Some(*code),
+            ClientError::Transport(_) => None,
+        }
+    }
+}
+
+impl From<jsonrpsee_core::ClientError> for ClientError {
+    fn from(e: jsonrpsee_core::ClientError) -> Self {
+        match e {
+            jsonrpsee_core::ClientError::Call(o) => {
+                ClientError::Rpc { code: o.code(), message: o.message().to_string() }
+            }
+            other => ClientError::Transport(other.to_string()),
+        }
+    }
+}
+
+/// A client of one node's HTTP endpoint.
+#[derive(Clone, Debug)]
+pub struct Client {
+    inner: HttpClient,
+    url: String,
+}
+
+impl Client {
+    /// A client of `url` (`http://127.0.0.1:8545`); requests time out after
+    /// 30 s.
+    pub fn new(url: &str) -> Result<Client, ClientError> {
+        let inner = HttpClientBuilder::default()
+            .request_timeout(Duration::from_secs(30))
+            .max_request_size(64 << 20)
+            .max_response_size(64 << 20)
+            .build(url)
+            .map_err(|e| ClientError::Transport(format!("{url}: {e}")))?;
+        Ok(Client { inner, url: url.to_string() })
+    }
+
+    /// The URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Calls `method` with positional `params`.
+    pub async fn call<R: DeserializeOwned>(&self, method: &str, params: Vec<Value>) -> Result<R, ClientError> {
+        Ok(self.inner.request(method, params).await?)
+    }
+
+    /// `cinder_chainId`.
+    pub async fn chain_id(&self) -> Result<u64, ClientError> {
+        self.call(m::CHAIN_ID, vec![]).await
+    }
+    /// `cinder_blockNumber`.
+    pub async fn block_number(&self) -> Result<u64, ClientError> {
+        self.call(m::BLOCK_NUMBER, vec![]).await
+    }
+    /// `cinder_getBlockByNumber`.
+    pub async fn block_by_number(&self, number: u64, full: bool) -> Result<Option<BlockJson>, ClientError> {
+        self.call(m::GET_BLOCK_BY_NUMBER, vec![json!(number), json!(full)]).await
+    }
+    /// `cinder_getBlockByHash`.
+    pub async fn block_by_hash(&self, hash: Hash, full: bool) -> Result<Option<BlockJson>, ClientError> {
+        self.call(m::GET_BLOCK_BY_HASH, vec![json!(hash), json!(full)]).await
+    }
+    /// `cinder_getTransactionByHash`.
+    pub async fn transaction(&self, hash: Hash) -> Result<Option<TxJson>, ClientError> {
+        self.call(m::GET_TRANSACTION_BY_HASH, vec![json!(hash)]).await
+    }
+    /// `cinder_getTransactionReceipt`.
+    pub async fn receipt(&self, hash: Hash) -> Result<Option<ReceiptJson>, ClientError> {
+        self.call(m::GET_TRANSACTION_RECEIPT, vec![json!(hash)]).await
+    }
+    /// `cinder_getBalance`.
+    pub async fn balance(&self, address: Address) -> Result<u128, ClientError> {
+        let s: String = self.call(m::GET_BALANCE, vec![json!(address)]).await?;
+        s.parse().map_err(|e| ClientError::Transport(format!("balance {s:?}: {e}")))
+    }
+    /// `cinder_getNonce`.
+    pub async fn nonce(&self, address: Address) -> Result<u64, ClientError> {
+        self.call(m::GET_NONCE, vec![json!(address)]).await
+    }
+    /// `cinder_gasPrice`.
+    pub async fn gas_price(&self) -> Result<u64, ClientError> {
+        let s: String = self.call(m::GAS_PRICE, vec![]).await?;
+        s.parse().map_err(|e| ClientError::Transport(format!("gas price {s:?}: {e}")))
+    }
+    /// `cinder_sendRawTransaction`.
+    pub async fn send(&self, tx: &SignedTransaction) -> Result<Hash, ClientError> {
+        self.call(m::SEND_RAW_TRANSACTION, vec![json!(format!("0x{}", hex::encode(encode(tx))))]).await
+    }
+    /// `cinder_sendRawTransaction` for each of `txs`, as one JSON-RPC batch.
+    pub async fn send_batch(&self, txs: &[SignedTransaction]) -> Result<Vec<Result<Hash, ClientError>>, ClientError> {
+        let mut batch = BatchRequestBuilder::new();
+        for t in txs {
+            batch
+                .insert(m::SEND_RAW_TRANSACTION, vec![format!("0x{}", hex::encode(encode(t)))])
+                .map_err(|e| ClientError::Transport(e.to_string()))?;
+        }
+        let rsp = self.inner.batch_request::<Hash>(batch).await?;
+        Ok(rsp
+            .into_iter()
+            .map(|r| r.map_err(|o| ClientError::Rpc { code: o.code(), message: o.message().to_string() }))
+            .collect())
+    }
+    /// `cinder_getWork`.
+    pub async fn get_work(&self) -> Result<Work, ClientError> {
+        self.call(m::GET_WORK, vec![]).await
+    }
+    /// `cinder_submitWork`.
+    pub async fn submit_work(&self, job_id: &str, header: &str) -> Result<SubmitWorkResult, ClientError> {
+        self.call(m::SUBMIT_WORK, vec![json!({ "jobId": job_id, "header": header })]).await
+    }
+    /// `cinder_pendingTransactionCount`.
+    pub async fn pending_count(&self) -> Result<u64, ClientError> {
+        self.call(m::PENDING_COUNT, vec![]).await
+    }
+}

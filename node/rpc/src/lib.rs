@@ -1,0 +1,62 @@
+//! # cinder-rpc
+//!
+//! Cinder's JSON-RPC interface as data: the method names, the JSON objects
+//! they take and return, the error codes, and a typed HTTP client. The
+//! server lives in `cinder-node`; this crate has no node and no RocksDB, so
+//! the miner, the wallet and the load generator depend on it cheaply.
+//!
+//! Encodings (docs/rpc.md): heights, counts and nonces are JSON numbers;
+//! amounts are decimal strings (a `u128` does not fit a JSON number); ids,
+//! hashes, addresses and bytes are `0x`-prefixed hex; keys are camelCase.
+
+mod client;
+pub mod codes;
+mod types;
+
+pub use client::{Client, ClientError};
+pub use types::{
+    BlockJson, HeadEvent, PendingEvent, ProofJson, ReceiptJson, SubmitWorkResult, SyncingJson, TxJson, Work, amount,
+};
+
+/// The method names.
+pub mod methods {
+    /// `[]` -> chain id (number).
+    pub const CHAIN_ID: &str = "cinder_chainId";
+    /// `[]` -> head height (number).
+    pub const BLOCK_NUMBER: &str = "cinder_blockNumber";
+    /// `[number, full?]` -> block or null.
+    pub const GET_BLOCK_BY_NUMBER: &str = "cinder_getBlockByNumber";
+    /// `[hash, full?]` -> block or null.
+    pub const GET_BLOCK_BY_HASH: &str = "cinder_getBlockByHash";
+    /// `[hash]` -> transaction or null.
+    pub const GET_TRANSACTION_BY_HASH: &str = "cinder_getTransactionByHash";
+    /// `[hash]` -> receipt or null.
+    pub const GET_TRANSACTION_RECEIPT: &str = "cinder_getTransactionReceipt";
+    /// `[address]` -> decimal string.
+    pub const GET_BALANCE: &str = "cinder_getBalance";
+    /// `[address]` -> number (the next nonce).
+    pub const GET_NONCE: &str = "cinder_getNonce";
+    /// `[address, number?]` -> proof.
+    pub const GET_PROOF: &str = "cinder_getProof";
+    /// `[hex]` -> transaction hash.
+    pub const SEND_RAW_TRANSACTION: &str = "cinder_sendRawTransaction";
+    /// `[]` -> decimal string.
+    pub const GAS_PRICE: &str = "cinder_gasPrice";
+    /// `[]` -> false or progress.
+    pub const SYNCING: &str = "cinder_syncing";
+    /// `["newHeads" | "newPendingTransactions"]` (WebSocket).
+    pub const SUBSCRIBE: &str = "cinder_subscribe";
+    /// Notifications of a subscription.
+    pub const SUBSCRIPTION: &str = "cinder_subscription";
+    /// `[subscription id]` -> bool.
+    pub const UNSUBSCRIBE: &str = "cinder_unsubscribe";
+    /// `[]` -> work.
+    pub const GET_WORK: &str = "cinder_getWork";
+    /// `[{jobId, header}]` -> result.
+    pub const SUBMIT_WORK: &str = "cinder_submitWork";
+    /// `[]` -> the pool's size (number).
+    pub const PENDING_COUNT: &str = "cinder_pendingTransactionCount";
+    /// `[token, "off" | "on"]` -> bool: start or stop the node's own mining
+    /// (needs the admin token).
+    pub const SET_MINING: &str = "cinder_setMining";
+}

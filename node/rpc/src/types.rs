@@ -1,0 +1,280 @@
+//! The JSON objects of the API.
+
+use cinder_primitives::{Address, Block, Hash, Receipt, ReceiptStatus, SignedTransaction, TxKind};
+use serde::{Deserialize, Serialize};
+
+/// Serde for `u128` amounts as decimal strings.
+pub mod amount {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// As a decimal string.
+    pub fn serialize<S: Serializer>(v: &u128, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&v.to_string())
+    }
+    /// From a decimal string.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u128, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(|e| serde::de::Error::custom(format!("amount {s:?}: {e}")))
+    }
+}
+
+fn hex0x(b: &[u8]) -> String {
+    format!("0x{}", hex::encode(b))
+}
+
+/// A transaction.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TxJson {
+    /// Its id.
+    pub hash: Hash,
+    /// The chain it is signed for.
+    pub chain_id: u64,
+    /// The sender's address.
+    pub from: Address,
+    /// The sender's public key.
+    pub public_key: String,
+    /// The recipient.
+    pub to: Address,
+    /// The amount.
+    #[serde(with = "amount")]
+    pub value: u128,
+    /// The sender's nonce.
+    pub nonce: u64,
+    /// Most gas it may use.
+    pub gas_limit: u64,
+    /// Price per unit of gas.
+    #[serde(with = "amount")]
+    pub gas_price: u128,
+    /// The signature.
+    pub signature: String,
+    /// The block holding it (null while pending).
+    pub block_hash: Option<Hash>,
+    /// That block's number.
+    pub block_number: Option<u64>,
+    /// Its index in the block.
+    pub transaction_index: Option<u32>,
+}
+
+impl TxJson {
+    /// `tx` at `(block, number, index)` if included.
+    pub fn new(tx: &SignedTransaction, at: Option<(Hash, u64, u32)>) -> TxJson {
+        let TxKind::Transfer { to, amount } = &tx.tx.kind;
+        TxJson {
+            hash: tx.id(),
+            chain_id: tx.tx.chain_id,
+            from: tx.tx.sender_address(),
+            public_key: hex0x(&tx.tx.sender.0),
+            to: *to,
+            value: *amount,
+            nonce: tx.tx.nonce,
+            gas_limit: tx.tx.gas_limit,
+            gas_price: u128::from(tx.tx.gas_price),
+            signature: hex0x(&tx.signature.0),
+            block_hash: at.map(|a| a.0),
+            block_number: at.map(|a| a.1),
+            transaction_index: at.map(|a| a.2),
+        }
+    }
+}
+
+/// A block; `transactions` holds hashes, or objects when asked for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BlockJson {
+    /// Height.
+    pub number: u64,
+    /// Block id.
+    pub hash: Hash,
+    /// Parent's id.
+    pub parent_hash: Hash,
+    /// State root after the block.
+    pub state_root: Hash,
+    /// Transactions root.
+    pub transactions_root: Hash,
+    /// Receipts root.
+    pub receipts_root: Hash,
+    /// Unix seconds.
+    pub timestamp: u64,
+    /// Who was paid.
+    pub coinbase: Address,
+    /// Compact target (`0x1f00ffff`).
+    pub bits: String,
+    /// The PoW header's nonce.
+    pub nonce: u32,
+    /// The PoW header's version.
+    pub version: u32,
+    /// The extra nonce.
+    pub extra_nonce: u64,
+    /// The 80-byte PoW header.
+    pub pow_header: String,
+    /// Encoded size in bytes.
+    pub size: u64,
+    /// Transaction hashes (or objects).
+    pub transactions: serde_json::Value,
+}
+
+impl BlockJson {
+    /// `block`, with full transaction objects if `full`.
+    pub fn new(block: &Block, full: bool) -> BlockJson {
+        let h = &block.header;
+        let id = block.id();
+        let transactions = if full {
+            let txs: Vec<TxJson> = block
+                .transactions
+                .iter()
+                .enumerate()
+                .map(|(i, t)| TxJson::new(t, Some((id, h.height(), u32::try_from(i).unwrap_or(u32::MAX)))))
+                .collect();
+            serde_json::to_value(txs).unwrap_or_default()
+        } else {
+            serde_json::Value::Array(
+                block.transactions.iter().map(|t| serde_json::Value::String(t.id().to_hex())).collect(),
+            )
+        };
+        BlockJson {
+            number: h.height(),
+            hash: id,
+            parent_hash: h.prev(),
+            state_root: h.fields.state_root,
+            transactions_root: h.fields.transactions_root,
+            receipts_root: h.fields.receipts_root,
+            timestamp: u64::from(h.pow.time()),
+            coinbase: h.fields.coinbase,
+            bits: format!("{:#010x}", h.pow.bits()),
+            nonce: h.pow.nonce(),
+            version: h.pow.version(),
+            extra_nonce: h.fields.extra_nonce,
+            pow_header: hex0x(&h.pow.0),
+            size: cinder_primitives::encode(block).len() as u64,
+            transactions,
+        }
+    }
+}
+
+/// A receipt.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReceiptJson {
+    /// The transaction.
+    pub transaction_hash: Hash,
+    /// The block holding it.
+    pub block_hash: Hash,
+    /// That block's number.
+    pub block_number: u64,
+    /// Index in the block.
+    pub transaction_index: u32,
+    /// `"success"` or `"failed"`.
+    pub status: String,
+    /// Why it failed.
+    pub reason: Option<String>,
+    /// Gas used.
+    pub gas_used: u64,
+}
+
+impl ReceiptJson {
+    /// `r` at `(block, number, index)`.
+    pub fn new(r: &Receipt, block: Hash, number: u64, index: u32) -> ReceiptJson {
+        let (status, reason) = match &r.status {
+            ReceiptStatus::Success => ("success", None),
+            ReceiptStatus::Failed(why) => ("failed", Some(why.as_str().to_string())),
+        };
+        ReceiptJson {
+            transaction_hash: r.tx_id,
+            block_hash: block,
+            block_number: number,
+            transaction_index: index,
+            status: status.into(),
+            reason,
+            gas_used: r.gas_used,
+        }
+    }
+}
+
+/// An account and its proof against a block's state root.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProofJson {
+    /// The account.
+    pub address: Address,
+    /// The block.
+    pub block_number: u64,
+    /// Its hash.
+    pub block_hash: Hash,
+    /// Its state root, which the proof verifies against.
+    pub state_root: Hash,
+    /// Whether the account exists.
+    pub exists: bool,
+    /// Balance (0 if absent).
+    #[serde(with = "amount")]
+    pub balance: u128,
+    /// Nonce (0 if absent).
+    pub nonce: u64,
+    /// The sparse Merkle proof, borsh-encoded (jmt's `SparseMerkleProof`).
+    pub proof: String,
+}
+
+/// `cinder_syncing` while catching up (it returns `false` otherwise).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncingJson {
+    /// Height at start.
+    pub starting_block: u64,
+    /// Head height.
+    pub current_block: u64,
+    /// Best known height.
+    pub highest_block: u64,
+}
+
+/// A PoW job for an external miner.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Work {
+    /// Names the job in `cinder_submitWork`.
+    pub job_id: String,
+    /// The 80-byte PoW header, 160 hex digits in serialization order.
+    pub header: String,
+    /// The block target, 64 hex digits, big-endian.
+    pub target: String,
+    /// The share target (easier), 64 hex digits, big-endian.
+    pub share_target: String,
+    /// The block's height.
+    pub height: u64,
+    /// The PoW algorithm (`sha256d` or `blake3`).
+    pub algorithm: String,
+    /// The version bits the miner may roll.
+    pub version_mask: String,
+}
+
+/// The answer to `cinder_submitWork`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubmitWorkResult {
+    /// True for a block or a share.
+    pub accepted: bool,
+    /// `"block"`, `"share"`, or why it was rejected.
+    pub reason: String,
+    /// The new block's id, if it made one.
+    pub block_hash: Option<Hash>,
+}
+
+/// A `newHeads` notification.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HeadEvent {
+    /// Height.
+    pub number: u64,
+    /// Block id.
+    pub hash: Hash,
+    /// Parent.
+    pub parent_hash: Hash,
+    /// Unix seconds.
+    pub timestamp: u64,
+    /// Transactions in it.
+    pub transaction_count: usize,
+    /// Blocks of the old chain this head reverted (0: none).
+    pub reorg_depth: u64,
+}
+
+/// A `newPendingTransactions` notification: the hash.
+pub type PendingEvent = Hash;
