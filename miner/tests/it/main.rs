@@ -301,3 +301,5 @@ fn bench_reports_rates_and_ratios() {
         }
     }
 }
+
+mod mine;

@@ -23,8 +23,9 @@ pub(crate) struct DbArgs {
 
 #[derive(Debug, Subcommand)]
 enum DbCmd {
-    /// Write a consistent checkpoint of the chain data to DIR (new; on the
-    /// same filesystem it hard-links the table files). The node must be
+    /// Write a consistent checkpoint of the chain data to DIR/chain (DIR
+    /// new; on the same filesystem the table files are hard links), with
+    /// the data directory's devnet.toml if it has one. The node must be
     /// stopped.
     Checkpoint {
         /// Where (must not exist).
@@ -69,12 +70,21 @@ pub(crate) fn run(a: DbArgs) -> Result<()> {
             }
             let db = cinder_storage::Db::open(&chain)
                 .with_context(|| format!("opening {} (is the node still running?)", chain.display()))?;
-            db.checkpoint(&dir)?;
+            if dir.exists() {
+                bail!("{} exists: a checkpoint goes into a new directory", dir.display());
+            }
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            db.checkpoint(&dir.join("chain"))?;
+            let spec = datadir.join("devnet.toml");
+            if spec.exists() {
+                std::fs::copy(&spec, dir.join("devnet.toml")).context("copying devnet.toml")?;
+            }
             let head = db.head()?.context("the database has no head")?;
             println!("Checkpoint of height {} ({}) in {}", head.height, head.id, dir.display());
         }
         DbCmd::Restore { dir, force } => {
-            let check = cinder_storage::Db::open(&dir)
+            let from = dir.join("chain");
+            let check = cinder_storage::Db::open(&from)
                 .with_context(|| format!("{} is not a readable checkpoint", dir.display()))?;
             let head = check.head()?.context("the checkpoint has no head")?;
             drop(check);
@@ -94,13 +104,18 @@ pub(crate) fn run(a: DbArgs) -> Result<()> {
             let staging = datadir.join("chain.restoring");
             let old = datadir.join("chain.old");
             let _ = std::fs::remove_dir_all(&staging);
-            copy_dir(&dir, &staging)?;
+            copy_dir(&from, &staging)?;
             if chain.exists() {
                 let _ = std::fs::remove_dir_all(&old);
                 std::fs::rename(&chain, &old)?;
             }
             std::fs::rename(&staging, &chain)?;
             let _ = std::fs::remove_dir_all(&old);
+            if dir.join("devnet.toml").exists() {
+                let tmp = datadir.join("devnet.toml.tmp");
+                std::fs::copy(dir.join("devnet.toml"), &tmp).context("copying devnet.toml")?;
+                std::fs::rename(&tmp, datadir.join("devnet.toml"))?;
+            }
             println!("Restored height {} ({}) into {}", head.height, head.id, chain.display());
         }
     }

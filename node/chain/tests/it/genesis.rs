@@ -6,7 +6,7 @@ use cinder_chain::{genesis, workload};
 use cinder_consensus::ChainSpec;
 
 const DEVNET: &str = include_str!("../../specs/devnet.toml");
-const DEVNET_GENESIS: &str = "0xd47206a88c225250b08627f3ea3d4eb7a91af4cbdd2985038ef4aabc9aaa0426";
+const DEVNET_GENESIS: &str = "0x31f3590ffa8e352f85e8dd03b63a3acb454d892a4a94a346a34a297b31430bec";
 
 #[test]
 fn devnet_accounts_derive_from_cinder_devnet_seeds() {

@@ -1,0 +1,228 @@
+//! The devnet end to end.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use cinder_primitives::Address;
+use cinder_rpc::Client;
+
+const BIN: &str = env!("CARGO_BIN_EXE_cinder");
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("cinder-cli-it-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+struct Devnet {
+    child: Child,
+    url: String,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Devnet {
+    fn start(datadir: &Path) -> Devnet {
+        let mut child = Command::new(BIN)
+            .args(["devnet", "--rpc-port", "0", "--metrics-addr", "off", "--datadir"])
+            .arg(datadir)
+            .env("CINDER_HIDE_GPU", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let (tx, lines) = mpsc::channel();
+        let out = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for l in BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(l).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let Ok(l) = lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) else {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("no RPC: line within 60 s");
+            };
+            if let Some(url) = l.strip_prefix("RPC: ") {
+                return Devnet { child, url: url.to_string(), lines };
+            }
+        }
+    }
+
+    fn client(&self) -> Client {
+        Client::new(&self.url).unwrap()
+    }
+
+    /// SIGTERM, and the clean shutdown's last line.
+    fn stop(mut self) -> String {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "{status}");
+        self.lines.try_iter().filter(|l| l.starts_with("Stopped")).last().expect("no Stopped line")
+    }
+
+    fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+fn wallet(keystore: &Path, pw: &Path, url: &str, args: &[&str]) -> String {
+    let out = Command::new(BIN)
+        .arg("wallet")
+        .args(args)
+        .arg("--keystore")
+        .arg(keystore)
+        .arg("--password-file")
+        .arg(pw)
+        .args(["--rpc", url])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "wallet {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn wait_height(c: &Client, h: u64) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while rt().block_on(c.block_number()).unwrap() < h {
+        assert!(Instant::now() < deadline, "height {h} not reached");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn devnet_wallet_transfer_restarts_and_checkpoints() {
+    let dir = tmp("devnet");
+    let data = dir.join("data");
+    let keystore = dir.join("keystore");
+    std::fs::create_dir_all(&dir).unwrap();
+    let pw = dir.join("pw");
+    std::fs::write(&pw, "correct horse battery\n").unwrap();
+
+    let d = Devnet::start(&data);
+    let url = d.url.clone();
+    let me = wallet(&keystore, &pw, &url, &["new", "--scrypt-log-n", "12"]);
+    let me_addr = Address::from_hex(&me).unwrap();
+    let dev0 = wallet(&keystore, &pw, &url, &["import", "--devnet", "0", "--scrypt-log-n", "12"]);
+    let listed = wallet(&keystore, &pw, &url, &["list"]);
+    assert!(listed.contains(&me) && listed.contains(&dev0), "{listed}");
+    let hash =
+        wallet(&keystore, &pw, &url, &["send", "--from", &dev0, "--to", &me, "--amount", "1.5CIN", "--wait", "90"]);
+    let c = d.client();
+    let receipt = rt().block_on(c.receipt(cinder_primitives::Hash::from_hex(&hash).unwrap())).unwrap().unwrap();
+    assert_eq!(receipt.status, "success");
+    assert_eq!(rt().block_on(c.balance(me_addr)).unwrap(), 1_500_000_000_000_000_000);
+    let shown = wallet(&keystore, &pw, &url, &["tx", &hash]);
+    assert!(shown.contains("\"status\": \"success\""), "{shown}");
+
+    // A clean restart keeps the chain.
+    let height = rt().block_on(c.block_number()).unwrap();
+    let stopped = d.stop();
+    assert!(stopped.starts_with("Stopped at height"), "{stopped}");
+    let d = Devnet::start(&data);
+    let c = d.client();
+    assert!(rt().block_on(c.block_number()).unwrap() >= height);
+    assert_eq!(rt().block_on(c.balance(me_addr)).unwrap(), 1_500_000_000_000_000_000);
+
+    // SIGKILL loses no block the RPC reported.
+    wait_height(&c, height + 2);
+    let reported = rt().block_on(c.block_number()).unwrap();
+    let block = rt().block_on(c.block_by_number(reported, false)).unwrap().unwrap();
+    d.kill();
+    let d = Devnet::start(&data);
+    let c = d.client();
+    let again = rt().block_on(c.block_by_number(reported, false)).unwrap().unwrap();
+    assert_eq!(again.hash, block.hash);
+    let genesis = rt().block_on(c.block_by_number(0, false)).unwrap().unwrap().hash;
+    d.stop();
+
+    // A checkpoint restored elsewhere continues the chain.
+    let cp = dir.join("checkpoint");
+    let data2 = dir.join("data2");
+    for args in [
+        vec![
+            "db".into(),
+            "checkpoint".into(),
+            cp.display().to_string(),
+            "--datadir".into(),
+            data.display().to_string(),
+        ],
+        vec!["db".into(), "restore".into(), cp.display().to_string(), "--datadir".into(), data2.display().to_string()],
+    ] {
+        let out = Command::new(BIN).args(&args).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let d = Devnet::start(&data2);
+    let c = d.client();
+    assert_eq!(rt().block_on(c.block_by_number(0, false)).unwrap().unwrap().hash, genesis);
+    assert_eq!(rt().block_on(c.block_by_number(reported, false)).unwrap().unwrap().hash, block.hash);
+    wait_height(&c, reported + 2);
+    assert_eq!(rt().block_on(c.balance(me_addr)).unwrap(), 1_500_000_000_000_000_000);
+    d.stop();
+    // A second restore over existing data needs --force.
+    let out = Command::new(BIN).args(["db", "restore"]).arg(&cp).arg("--datadir").arg(&data2).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--force"));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn bad_flags_and_files_get_clear_errors() {
+    let dir = tmp("bad");
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("bad.toml");
+    std::fs::write(&cfg, "rpc_prot = 1\n").unwrap();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec!["node".into(), "--datadir".into(), dir.display().to_string()], "--chain"),
+        (
+            vec!["node".into(), "--chain".into(), "devnet".into(), "--config".into(), cfg.display().to_string()],
+            "rpc_prot",
+        ),
+        (vec!["node".into(), "--chain".into(), dir.join("none.toml").display().to_string()], "none.toml"),
+        (
+            vec!["devnet".into(), "--coinbase".into(), "0x12".into(), "--datadir".into(), dir.display().to_string()],
+            "--coinbase",
+        ),
+        (
+            vec![
+                "wallet".into(),
+                "send".into(),
+                "--from".into(),
+                "0x00".into(),
+                "--to".into(),
+                "0x00".into(),
+                "--amount".into(),
+                "1".into(),
+            ],
+            "address",
+        ),
+        (
+            vec![
+                "db".into(),
+                "checkpoint".into(),
+                dir.join("cp").display().to_string(),
+                "--datadir".into(),
+                dir.join("none").display().to_string(),
+            ],
+            "no chain data",
+        ),
+    ];
+    for (args, want) in cases {
+        let out = Command::new(BIN).args(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
