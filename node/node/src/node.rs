@@ -68,7 +68,7 @@ pub struct Node {
     head_gen: AtomicU64,
     /// Bumped when transactions enter the pool.
     pool_gen: AtomicU64,
-    admission: std::sync::mpsc::SyncSender<Admit>,
+    admission: tokio::sync::mpsc::Sender<Admit>,
     /// Mining counters.
     pub mining: MiningStats,
     /// Whether the node's own miner runs (admin-switchable).
@@ -96,7 +96,7 @@ impl Node {
             .with_context(|| format!("creating the data directory {}", cfg.datadir.display()))?;
         let chain = Chain::open(&cfg.datadir.join("chain"), cfg.spec.clone(), cfg.chain)?;
         let mempool = Mempool::new(cfg.spec.chain_id, cfg.mempool);
-        let (admission, rx) = std::sync::mpsc::sync_channel::<Admit>(65_536);
+        let (admission, mut rx) = tokio::sync::mpsc::channel::<Admit>(65_536);
         let node = Arc::new(Node {
             chain,
             mempool: Mutex::new(mempool),
@@ -117,7 +117,7 @@ impl Node {
             .name("cinder-admission".into())
             .spawn(move || {
                 // Batches whatever queued while the last batch was verified.
-                while let Ok(first) = rx.recv() {
+                while let Some(first) = rx.blocking_recv() {
                     let mut batch = vec![first];
                     while batch.len() < ADMIT_BATCH {
                         match rx.try_recv() {
@@ -179,11 +179,13 @@ impl Node {
         self.chain.state().account(v, address)
     }
 
-    /// Offers `tx` to the pool; answers once its batch is verified.
+    /// Offers `tx` to the pool; answers once its batch is verified. When
+    /// the admission queue is full the caller waits (backpressure on the
+    /// RPC connection) rather than being refused.
     pub async fn submit(&self, tx: SignedTransaction) -> Result<Hash, Rejected> {
         let (reply, rx) = oneshot::channel();
-        if self.admission.try_send(Admit { tx, reply }).is_err() {
-            return Err(Rejected::PoolFull(u64::MAX));
+        if self.admission.send(Admit { tx, reply }).await.is_err() {
+            return Err(Rejected::State("the node is shutting down".into()));
         }
         rx.await.unwrap_or_else(|_| Err(Rejected::State("the node is shutting down".into())))
     }
