@@ -43,6 +43,25 @@ pub fn build_block<S: StateStore>(
     now: u64,
     threads: usize,
 ) -> Result<Built> {
+    build_block_from(consensus, spec, state, ctx, candidates, coinbase, now, threads, false)
+}
+
+/// [`build_block`] with `signatures_verified`: the caller has verified
+/// every candidate's signature already (the mempool admits only verified
+/// transactions), so the batch verification is skipped. Import still
+/// verifies every signature of every block, our own included.
+#[expect(clippy::too_many_arguments, reason = "the block's parts, each needed")]
+pub fn build_block_from<S: StateStore>(
+    consensus: &dyn Consensus,
+    spec: &ChainSpec,
+    state: &State<S>,
+    ctx: &BlockContext,
+    candidates: Vec<SignedTransaction>,
+    coinbase: Address,
+    now: u64,
+    threads: usize,
+    signatures_verified: bool,
+) -> Result<Built> {
     let started = Instant::now();
     let mut dropped = Vec::new();
     // Envelope and signature checks: a producer never includes what import rejects.
@@ -57,7 +76,7 @@ pub fn build_block<S: StateStore>(
             dropped.push((i, "bad chain id or oversized".to_string()));
         }
     }
-    if let Err(mut bad) = verify_signatures(&txs) {
+    if let Err(mut bad) = if signatures_verified { Ok(()) } else { verify_signatures(&txs) } {
         bad.sort_unstable();
         bad.dedup();
         for &b in bad.iter().rev() {

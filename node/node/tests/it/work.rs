@@ -101,3 +101,39 @@ async fn a_reorg_returns_the_dropped_blocks_transactions_to_the_pool() {
     assert_eq!((ev.hash, ev.reorg_depth), (branch[1].id(), 1));
     n.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_producer_mines_pooled_transactions_and_stops_when_told() {
+    use std::sync::atomic::Ordering;
+    use std::time::{Duration, Instant};
+
+    let n = TestNode::start("producer", RpcConfig::default()).await;
+    let c = Client::new(&n.url()).unwrap();
+    let backend = cinder_engine::pow::Backend::from_options(&cinder_engine::pow::BackendOptions {
+        cpu_threads: Some(1),
+        ..cinder_engine::pow::BackendOptions::new(cinder_engine::pow::BackendKind::Cpu)
+    })
+    .unwrap();
+    let producer = cinder_node::Producer::start(n.node.clone(), backend, n.accounts.addresses[7]).unwrap();
+    let txs: Vec<_> = (0..3).map(|i| n.tx(1, i, Address([4; 32]), 10)).collect();
+    for t in &txs {
+        c.send(t).await.unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for t in &txs {
+        while c.receipt(t.id()).await.unwrap().is_none() {
+            assert!(Instant::now() < deadline, "not mined");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    assert_eq!(c.balance(Address([4; 32])).await.unwrap(), 30);
+    assert!(n.node.mining.blocks_found.load(Ordering::Relaxed) >= 1);
+    // Off: the height stops.
+    n.node.mining_on.store(false, Ordering::Release);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let h = c.block_number().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(c.block_number().await.unwrap(), h);
+    tokio::task::block_in_place(|| producer.stop());
+    n.stop().await;
+}
