@@ -158,7 +158,7 @@ fn start_sealing(
 /// Imports a sealed block and tells the node.
 fn import(node: &Node, mut block: Block, header: Header, since: Instant) {
     block.header = header;
-    match node.chain().import(&block) {
+    match node.chain().import_own(&block) {
         Ok(r) => {
             node.mining.blocks_found.fetch_add(1, Ordering::Relaxed);
             node.metrics.produce_micros.fetch_add(crate::node::micros(since.elapsed()), Ordering::Relaxed);

@@ -199,8 +199,11 @@ impl Node {
             let mut block = block;
             block.header.pow = pow;
             let id: Hash = block.id();
-            return match self.import(&block) {
+            // The body is our template (pool-verified signatures); only
+            // the PoW header's nonce and version bits are the miner's.
+            return match self.chain().import_own(&block) {
                 Ok(r) => {
+                    self.after_import(&r, Some(&block));
                     self.mining.external_blocks.fetch_add(1, Ordering::Relaxed);
                     self.mining.shares_accepted.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(height = r.height, %id, "block from an external miner");
