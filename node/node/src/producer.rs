@@ -113,7 +113,7 @@ impl Sealing {
 
 /// A template from the pool on the head, built on an overlay of the head
 /// state (the pool verified the signatures).
-fn template(node: &Node, coinbase: Address) -> Result<Block> {
+pub(crate) fn template(node: &Node, coinbase: Address) -> Result<Block> {
     let chain = node.chain();
     let head = chain.head()?;
     let ctx = chain.context(&head.id)?.context("the head has no context")?;

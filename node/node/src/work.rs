@@ -15,15 +15,13 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use cinder_chain::{build_block, unix_now};
 use cinder_consensus::{SealJob, VERSION_ROLL_MASK};
 use cinder_engine::pow::{Header as PowHeader, Target};
 use cinder_primitives::{Block, Hash, Header};
 use cinder_rpc::{SubmitWorkResult, Work};
-use cinder_state::{Overlay, State};
 
 use crate::node::Node;
-use crate::producer::{MAX_TEMPLATE_TXS, REFRESH_AFTER};
+use crate::producer::REFRESH_AFTER;
 
 /// Jobs kept for submission (the oldest are dropped).
 const MAX_JOBS: usize = 256;
@@ -106,7 +104,7 @@ impl Node {
             .as_ref()
             .is_none_or(|t| t.head_gen != head_gen || (t.pool_gen != pool_gen && t.built.elapsed() >= REFRESH_AFTER));
         if stale {
-            let block = self.template(coinbase).map_err(WorkError::Internal)?;
+            let block = crate::producer::template(self, coinbase).map_err(WorkError::Internal)?;
             jobs.template = Some(Template { block, head_gen, pool_gen, built: Instant::now() });
         }
         let Some(t) = jobs.template.as_ref() else { return Err(WorkError::Internal(anyhow::anyhow!("no template"))) };
@@ -135,28 +133,6 @@ impl Node {
             jobs.jobs.pop_front();
         }
         Ok(work)
-    }
-
-    fn template(&self, coinbase: cinder_primitives::Address) -> Result<Block> {
-        let chain = self.chain();
-        let head = chain.head()?;
-        let ctx = chain.context(&head.id)?.context("the head has no context")?;
-        let (_, _, v) = self.head_version()?;
-        let state = chain.state();
-        let view = |a: &cinder_primitives::Address| state.account(v, a);
-        let candidates = self.mempool().select(&view, chain.spec().block_gas_limit, MAX_TEMPLATE_TXS)?;
-        let overlay = State::new(Overlay::new(chain.db()));
-        let built = build_block(
-            chain.consensus(),
-            chain.spec(),
-            &overlay,
-            &ctx,
-            candidates,
-            coinbase,
-            unix_now(),
-            chain.config().exec_threads,
-        )?;
-        Ok(built.block)
     }
 
     /// Takes a solved (or partly solved) header back.
