@@ -72,6 +72,33 @@ fn admission_rejects_with_reasons() {
 }
 
 #[test]
+fn cached_keys_verify_like_raw_ones_and_bad_keys_are_bad_signatures() {
+    let s = State::new();
+    let mut p = Mempool::new(CHAIN, MempoolConfig::default());
+    // The second batch finds key 1 cached: a forged signature under it is
+    // still refused, the honest one admitted.
+    assert!(add1(&mut p, tx(1, 0, 1), &s).is_ok());
+    let mut forged = tx(1, 1, 1);
+    forged.signature.0[40] ^= 1;
+    let r = p.add(vec![forged, tx(1, 1, 1)], &s);
+    assert_eq!(r[0], Err(Rejected::Invalid(TxInvalid::BadSignature)));
+    assert!(r[1].is_ok());
+    // A sender key that is no curve point.
+    let off_curve = (2u8..=255)
+        .map(|y| {
+            let mut b = [0u8; 32];
+            b[0] = y;
+            b
+        })
+        .find(|b| cinder_engine::sig::VerifyingKey::from_bytes(b).is_err())
+        .expect("some small y has no curve point");
+    let mut t = tx(3, 0, 1);
+    t.tx.sender = cinder_engine::sig::PublicKey(off_curve);
+    assert_eq!(add1(&mut p, t, &s), Err(Rejected::Invalid(TxInvalid::BadSignature)));
+    assert_eq!(p.len(), 2);
+}
+
+#[test]
 fn a_replacement_needs_the_fee_bump() {
     let s = State::new();
     let mut p = Mempool::new(CHAIN, MempoolConfig::default());
