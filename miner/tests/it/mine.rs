@@ -48,13 +48,13 @@ fn an_external_miner_produces_blocks_and_survives_a_node_restart() {
     let port = rpc.addr.port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_cinder-miner"))
         .args(["mine", "--rpc", &format!("http://{}", rpc.addr), "--backend", "cpu", "--threads", "1"])
-        .args(["--poll-ms", "200", "--report-secs", "1", "--duration", "60"])
+        .args(["--poll-ms", "200", "--report-secs", "1", "--duration", "300"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let wait = |node: &Node, h: u64| {
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + Duration::from_secs(120);
         while node.chain().head().unwrap().height < h {
             assert!(Instant::now() < deadline, "the miner did not reach height {h}");
             std::thread::sleep(Duration::from_millis(100));

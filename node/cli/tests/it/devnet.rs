@@ -94,7 +94,7 @@ fn wallet(keystore: &Path, pw: &Path, url: &str, args: &[&str]) -> String {
 }
 
 fn wait_height(c: &Client, h: u64) {
-    let deadline = Instant::now() + Duration::from_secs(90);
+    let deadline = Instant::now() + Duration::from_secs(300);
     while rt().block_on(c.block_number()).unwrap() < h {
         assert!(Instant::now() < deadline, "height {h} not reached");
         std::thread::sleep(Duration::from_millis(200));
@@ -118,7 +118,7 @@ fn devnet_wallet_transfer_restarts_and_checkpoints() {
     let listed = wallet(&keystore, &pw, &url, &["list"]);
     assert!(listed.contains(&me) && listed.contains(&dev0), "{listed}");
     let hash =
-        wallet(&keystore, &pw, &url, &["send", "--from", &dev0, "--to", &me, "--amount", "1.5CIN", "--wait", "90"]);
+        wallet(&keystore, &pw, &url, &["send", "--from", &dev0, "--to", &me, "--amount", "1.5CIN", "--wait", "300"]);
     let c = d.client();
     let receipt = rt().block_on(c.receipt(cinder_primitives::Hash::from_hex(&hash).unwrap())).unwrap().unwrap();
     assert_eq!(receipt.status, "success");
