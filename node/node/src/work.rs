@@ -25,6 +25,8 @@ use crate::producer::REFRESH_AFTER;
 
 /// Jobs kept for submission (the oldest are dropped).
 const MAX_JOBS: usize = 256;
+/// Submissions remembered for duplicate detection until the next head.
+const MAX_SEEN: usize = 65_536;
 /// The share target is the block target times 2^SHARE_SHIFT (capped at the
 /// easiest target): about 256 shares per block.
 pub const SHARE_SHIFT: u32 = 8;
@@ -162,6 +164,12 @@ impl Node {
                 )));
             }
             let out = (job.block.clone(), job.target, job.share);
+            // Bounded: a client flooding distinct headers between two heads
+            // cannot grow it without limit (a block is idempotent anyway:
+            // its second import is `Known`).
+            if jobs.seen.len() >= MAX_SEEN {
+                jobs.seen.clear();
+            }
             if !jobs.seen.insert((job_id.to_string(), pow.0)) {
                 drop(jobs);
                 return reject("duplicate submission".into());
