@@ -17,13 +17,19 @@
 //! - [`rpc`]: the JSON-RPC server (jsonrpsee, HTTP and WebSocket), with
 //!   request, batch, connection and per-client rate limits.
 //! - [`metrics`]: Prometheus text at `GET /metrics`.
+//! - [`NetworkView`]: what the peer-to-peer network (cinder-net) shows the
+//!   node and its RPC; the node hands the network its own blocks and the
+//!   transactions its RPC admitted ([`Node::subscribe_local_blocks`],
+//!   [`Node::subscribe_local_txs`]).
 
 pub mod metrics;
+mod network;
 mod node;
 mod producer;
 pub mod rpc;
 pub mod work;
 
+pub use network::NetworkView;
 pub use node::{MiningStats, Node, NodeConfig};
 pub use producer::{MAX_TEMPLATE_TXS, Producer, REFRESH_AFTER};
 pub use rpc::{RpcConfig, RpcServer};

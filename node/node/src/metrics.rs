@@ -45,7 +45,17 @@ pub fn render(node: &Node) -> String {
     let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
     let height = node.chain().head().map(|h| h.height).unwrap_or(0);
     metric(&mut o, "cinder_chain_height", "gauge", "Height of the canonical head.", height);
-    metric(&mut o, "cinder_peers", "gauge", "Connected peers (no p2p layer yet: always 0).", 0);
+    let net = node.network();
+    metric(&mut o, "cinder_peers", "gauge", "Connected peers.", net.map_or(0, |n| n.peer_count()));
+    let sync = net.and_then(|n| n.syncing());
+    metric(&mut o, "cinder_syncing", "gauge", "1 while catching up with a heavier peer.", u8::from(sync.is_some()));
+    metric(
+        &mut o,
+        "cinder_sync_target_height",
+        "gauge",
+        "Best height known from peers while syncing (the head height otherwise).",
+        sync.map_or(height, |s| s.highest_block),
+    );
     metric(&mut o, "cinder_mempool_transactions", "gauge", "Transactions in the pool.", node.mempool().len());
     metric(&mut o, "cinder_blocks_imported_total", "counter", "Blocks imported.", l(&m.blocks_imported));
     metric(

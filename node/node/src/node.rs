@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -16,6 +16,7 @@ use cinder_state::Version;
 use tokio::sync::{broadcast, oneshot};
 
 use crate::metrics::Metrics;
+use crate::network::NetworkView;
 
 /// How to open a node.
 #[derive(Clone, Debug)]
@@ -77,6 +78,9 @@ pub struct Node {
     pub metrics: Metrics,
     started: Instant,
     pub(crate) work: Mutex<crate::work::Jobs>,
+    local_blocks: broadcast::Sender<Arc<Block>>,
+    local_txs: broadcast::Sender<Arc<Vec<SignedTransaction>>>,
+    network: OnceLock<Arc<dyn NetworkView>>,
 }
 
 /// A transaction waiting for batched admission.
@@ -111,6 +115,9 @@ impl Node {
             metrics: Metrics::default(),
             started: Instant::now(),
             work: Mutex::new(crate::work::Jobs::default()),
+            local_blocks: broadcast::channel(64).0,
+            local_txs: broadcast::channel(1024).0,
+            network: OnceLock::new(),
         });
         let weak = Arc::downgrade(&node);
         std::thread::Builder::new()
@@ -152,6 +159,30 @@ impl Node {
     /// Hashes of transactions entering the pool.
     pub fn subscribe_pending(&self) -> broadcast::Receiver<Hash> {
         self.pending.subscribe()
+    }
+    /// Blocks this node sealed (its own miner or the work API), for the
+    /// network to announce.
+    pub fn subscribe_local_blocks(&self) -> broadcast::Receiver<Arc<Block>> {
+        self.local_blocks.subscribe()
+    }
+    /// Transactions the node's RPC admitted to the pool (in admission
+    /// batches), for the network to gossip. Transactions from peers are
+    /// not repeated here: gossip forwards them itself.
+    pub fn subscribe_local_txs(&self) -> broadcast::Receiver<Arc<Vec<SignedTransaction>>> {
+        self.local_txs.subscribe()
+    }
+    /// Hands a block this node sealed and imported to the network (the
+    /// producer and the work API do; so may a tool that seals its own).
+    pub fn announce(&self, block: &Block) {
+        let _ = self.local_blocks.send(Arc::new(block.clone()));
+    }
+    /// Attaches the network (once); RPC and metrics read it from then on.
+    pub fn set_network(&self, view: Arc<dyn NetworkView>) {
+        let _ = self.network.set(view);
+    }
+    /// The network, if one is attached.
+    pub fn network(&self) -> Option<&Arc<dyn NetworkView>> {
+        self.network.get()
     }
     /// Changes when the head moves.
     pub fn head_generation(&self) -> u64 {
@@ -214,7 +245,14 @@ impl Node {
 
     fn admit(&self, batch: Vec<Admit>) {
         let (txs, replies): (Vec<_>, Vec<_>) = batch.into_iter().map(|a| (a.tx, a.reply)).unzip();
-        for (r, reply) in self.submit_all(txs).into_iter().zip(replies) {
+        let results = self.submit_all(txs.clone());
+        if self.local_txs.receiver_count() > 0 {
+            let admitted: Vec<_> = txs.into_iter().zip(&results).filter(|(_, r)| r.is_ok()).map(|(t, _)| t).collect();
+            if !admitted.is_empty() {
+                let _ = self.local_txs.send(Arc::new(admitted));
+            }
+        }
+        for (r, reply) in results.into_iter().zip(replies) {
             let _ = reply.send(r);
         }
     }
@@ -225,6 +263,18 @@ impl Node {
         let r = self.chain.import(block)?;
         self.after_import(&r, Some(block));
         Ok(r)
+    }
+
+    /// Imports `blocks` (each the child of the one before, as sync fetches
+    /// them) through the chain's pipelined import, then updates the pool
+    /// and subscribers for each. Returns how many were imported and the
+    /// error that stopped it, if any.
+    pub fn import_chain(&self, blocks: &[Block]) -> (usize, Option<ImportError>) {
+        let (done, err) = self.chain.import_chain(blocks, cinder_chain::unix_now());
+        for (r, b) in done.iter().zip(blocks) {
+            self.after_import(r, Some(b));
+        }
+        (done.len(), err)
     }
 
     /// After an import: the pool drops what the new chain included and

@@ -170,6 +170,7 @@ fn import(node: &Node, mut block: Block, header: Header, since: Instant) {
                 "sealed a block"
             );
             node.after_import(&r, Some(&block));
+            node.announce(&block);
         }
         // The head moved under it (an external block at the same height
         // is fine: ours goes to a side chain); anything else is a bug.

@@ -104,6 +104,17 @@ fn hex_bytes(s: &str, what: &str) -> Result<Vec<u8>, ErrorObjectOwned> {
 
 type R<T> = Result<T, ErrorObjectOwned>;
 
+/// Refuses an admin call without the right token.
+fn check_admin(want: Option<&str>, given: &str) -> Result<(), ErrorObjectOwned> {
+    let Some(want) = want else {
+        return Err(error(codes::UNAUTHORIZED, "admin methods are off: start the node with an admin token"));
+    };
+    if !constant_time_eq(given.as_bytes(), want.as_bytes()) {
+        return Err(error(codes::UNAUTHORIZED, "wrong admin token"));
+    }
+    Ok(())
+}
+
 /// The node's methods.
 pub fn module(node: Arc<Node>, admin_token: Option<String>) -> Result<RpcModule<Node>> {
     let mut md = RpcModule::from_arc(node);
@@ -190,9 +201,15 @@ pub fn module(node: Arc<Node>, admin_token: Option<String>) -> Result<RpcModule<
     })?;
     md.register_method(m::GAS_PRICE, |_, n, _| -> R<String> { Ok(n.mempool().suggested_gas_price().to_string()) })?;
     md.register_method(m::PENDING_COUNT, |_, n, _| -> R<u64> { Ok(n.mempool().len() as u64) })?;
-    md.register_method(m::SYNCING, |_, _, _| -> R<bool> {
-        // No peers to sync from until the p2p layer lands: never syncing.
-        Ok(false)
+    md.register_method(m::SYNCING, |_, n, _| -> R<serde_json::Value> {
+        // `false`, or the progress while catching up with a heavier peer.
+        Ok(match n.network().and_then(|net| net.syncing()) {
+            Some(s) => serde_json::to_value(s).map_err(|e| error(codes::INTERNAL_ERROR, e.to_string()))?,
+            None => serde_json::Value::Bool(false),
+        })
+    })?;
+    md.register_method(m::PEERS, |_, n, _| -> R<Vec<cinder_rpc::PeerJson>> {
+        Ok(n.network().map(|net| net.peers()).unwrap_or_default())
     })?;
     md.register_blocking_method(m::GET_WORK, |_, n, _| n.get_work().map_err(work_error))?;
     md.register_blocking_method(m::SUBMIT_WORK, |p, n, _| {
@@ -205,14 +222,16 @@ pub fn module(node: Arc<Node>, admin_token: Option<String>) -> Result<RpcModule<
         let s: Sub = p.one()?;
         n.submit_work(&s.job_id, &s.header).map_err(work_error)
     })?;
+    let token = admin_token.clone();
+    md.register_method(m::ADMIN_SET_PEER_FILTER, move |p, n, _| -> R<usize> {
+        let (given, allow): (String, Option<Vec<String>>) = p.parse()?;
+        check_admin(token.as_deref(), &given)?;
+        let net = n.network().ok_or_else(|| error(codes::INVALID_REQUEST, "this node has no p2p network"))?;
+        net.set_peer_filter(allow).map_err(|e| error(codes::INVALID_PARAMS, e))
+    })?;
     md.register_method(m::SET_MINING, move |p, n, _| -> R<bool> {
         let (token, mode): (String, String) = p.parse()?;
-        let Some(want) = admin_token.as_deref() else {
-            return Err(error(codes::UNAUTHORIZED, "admin methods are off: start the node with an admin token"));
-        };
-        if !constant_time_eq(token.as_bytes(), want.as_bytes()) {
-            return Err(error(codes::UNAUTHORIZED, "wrong admin token"));
-        }
+        check_admin(admin_token.as_deref(), &token)?;
         let on = match mode.as_str() {
             "on" => true,
             "off" => false,

@@ -188,6 +188,7 @@ impl Node {
             return match self.chain().import_own(&block) {
                 Ok(r) => {
                     self.after_import(&r, Some(&block));
+                    self.announce(&block);
                     self.mining.external_blocks.fetch_add(1, Ordering::Relaxed);
                     self.mining.shares_accepted.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(height = r.height, %id, "block from an external miner");

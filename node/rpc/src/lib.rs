@@ -15,7 +15,8 @@ mod types;
 
 pub use client::{Client, ClientError};
 pub use types::{
-    BlockJson, HeadEvent, PendingEvent, ProofJson, ReceiptJson, SubmitWorkResult, SyncingJson, TxJson, Work, amount,
+    BlockJson, HeadEvent, PeerJson, PendingEvent, ProofJson, ReceiptJson, SubmitWorkResult, SyncingJson, TxJson, Work,
+    amount,
 };
 
 /// The method names.
@@ -59,4 +60,10 @@ pub mod methods {
     /// `[token, "off" | "on"]` -> bool: start or stop the node's own mining
     /// (needs the admin token).
     pub const SET_MINING: &str = "cinder_setMining";
+    /// `[]` -> [`crate::PeerJson`] for each connected peer.
+    pub const PEERS: &str = "cinder_peers";
+    /// `[token, [peer id, ...] | null]` -> the number of peers allowed
+    /// (null: all): connect only to the listed peers, dropping the others
+    /// (needs the admin token). Tests partition a network with it.
+    pub const ADMIN_SET_PEER_FILTER: &str = "cinder_adminSetPeerFilter";
 }

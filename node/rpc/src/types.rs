@@ -214,6 +214,24 @@ pub struct ProofJson {
     pub proof: String,
 }
 
+/// A connected peer, as `cinder_peers` lists it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PeerJson {
+    /// Its libp2p peer id.
+    pub id: String,
+    /// The address of its connection.
+    pub address: String,
+    /// Its reputation (0 neutral; banned below the ban threshold).
+    pub score: f64,
+    /// "inbound" or "outbound".
+    pub direction: String,
+    /// The head height it last reported.
+    pub height: u64,
+    /// Its agent (from identify), if known.
+    pub agent: Option<String>,
+}
+
 /// `cinder_syncing` while catching up (it returns `false` otherwise).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
