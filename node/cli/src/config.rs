@@ -67,6 +67,39 @@ pub(crate) struct NodeArgs {
     /// reorg accepted); 0 keeps every state (an archive node). Default 1000.
     #[arg(long, env = "CINDER_PRUNE_DEPTH")]
     pub prune_depth: Option<u64>,
+    /// Peer-to-peer listen addresses, comma-separated multiaddrs, or `off`.
+    /// Default for `node`: TCP and QUIC on port 30333 of every interface;
+    /// `devnet` runs without peers unless this is given.
+    #[arg(long, env = "CINDER_P2P_ADDR")]
+    pub p2p_addr: Option<String>,
+    /// Addresses peers reach this node at (comma-separated multiaddrs);
+    /// with one, Kademlia serves the DHT from the start.
+    #[arg(long, env = "CINDER_EXTERNAL_ADDR")]
+    pub external_addr: Option<String>,
+    /// The node's libp2p key (created, mode 0600, if missing). Default:
+    /// DATADIR/node.key.
+    #[arg(long, env = "CINDER_NODE_KEY")]
+    pub node_key: Option<PathBuf>,
+    /// Peers to join through: `/ip4/.../tcp/.../p2p/<peer id>,...`.
+    #[arg(long, env = "CINDER_BOOTNODES")]
+    pub bootnodes: Option<String>,
+    /// Relays to reserve a slot on, so peers behind NAT can reach this
+    /// node through them: `.../p2p/<relay id>,...`.
+    #[arg(long, env = "CINDER_RELAYS")]
+    pub relays: Option<String>,
+    /// Serve as a circuit relay for others.
+    #[arg(long, env = "CINDER_RELAY_SERVER")]
+    pub relay_server: bool,
+    /// Serve the Kademlia DHT even without a confirmed external address
+    /// (testnets on private networks or loopback).
+    #[arg(long, env = "CINDER_KAD_SERVER")]
+    pub kad_server: bool,
+    /// The most peer connections (default 64).
+    #[arg(long, env = "CINDER_MAX_PEERS")]
+    pub max_peers: Option<u32>,
+    /// Connect only to these peers (comma-separated peer ids).
+    #[arg(long, env = "CINDER_PEER_ALLOWLIST")]
+    pub peer_allowlist: Option<String>,
 }
 
 /// The same settings in a TOML file.
@@ -84,6 +117,15 @@ pub(crate) struct FileConfig {
     mine: Option<MineMode>,
     mine_threads: Option<usize>,
     prune_depth: Option<u64>,
+    p2p_addr: Option<String>,
+    external_addr: Option<String>,
+    node_key: Option<PathBuf>,
+    bootnodes: Option<String>,
+    relays: Option<String>,
+    relay_server: Option<bool>,
+    kad_server: Option<bool>,
+    max_peers: Option<u32>,
+    peer_allowlist: Option<String>,
 }
 
 /// Resolved settings.
@@ -99,6 +141,24 @@ pub(crate) struct Settings {
     pub mine: MineMode,
     pub mine_threads: Option<usize>,
     pub prune_depth: u64,
+    /// The network, unless off.
+    pub net: Option<NetSettings>,
+}
+
+/// Resolved network settings.
+#[derive(Debug)]
+pub(crate) struct NetSettings {
+    pub config: cinder_net::NetConfig,
+    pub node_key: PathBuf,
+}
+
+/// Parses a comma-separated list of multiaddrs.
+fn multiaddrs(flag: &str, list: &str) -> Result<Vec<cinder_net::Multiaddr>> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().with_context(|| format!("{flag}: {s:?} is not a multiaddr")))
+        .collect()
 }
 
 /// The devnet chain spec of the data directory `datadir`: its
@@ -198,6 +258,52 @@ impl NodeArgs {
             }
             None => None,
         };
+        let p2p = self.p2p_addr.or(file.p2p_addr);
+        let net = match p2p.as_deref() {
+            Some("off") => None,
+            None if devnet => None,
+            p2p => {
+                let mut config = cinder_net::NetConfig::default();
+                if let Some(list) = p2p {
+                    config.listen = multiaddrs("--p2p-addr", list)?;
+                    if config.listen.is_empty() {
+                        bail!("--p2p-addr: no address given (use `off` to run without peers)");
+                    }
+                }
+                if let Some(list) = self.external_addr.or(file.external_addr) {
+                    config.external = multiaddrs("--external-addr", &list)?;
+                }
+                if let Some(list) = self.bootnodes.or(file.bootnodes) {
+                    config.bootnodes = cinder_net::parse_peer_addrs(&list).context("--bootnodes")?;
+                }
+                if let Some(list) = self.relays.or(file.relays) {
+                    config.relays = cinder_net::parse_peer_addrs(&list).context("--relays")?;
+                }
+                config.relay_server = self.relay_server || file.relay_server.unwrap_or(false);
+                config.kad_server = self.kad_server || file.kad_server.unwrap_or(false) || !config.external.is_empty();
+                if let Some(n) = self.max_peers.or(file.max_peers) {
+                    if n == 0 {
+                        bail!("--max-peers must be at least 1 (use --p2p-addr off to run without peers)");
+                    }
+                    config.max_connections = n;
+                    config.target_peers = config.target_peers.min(n as usize);
+                }
+                if let Some(list) = self.peer_allowlist.or(file.peer_allowlist) {
+                    let ids = list
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(|s| s.parse().with_context(|| format!("--peer-allowlist: {s:?} is not a peer id")))
+                        .collect::<Result<Vec<cinder_net::PeerId>>>()?;
+                    config.allowlist = Some(ids);
+                }
+                // On private and loopback networks (where --kad-server is
+                // for), AutoNAT may use servers at private addresses too.
+                config.autonat_only_global = !(self.kad_server || file.kad_server.unwrap_or(false));
+                let node_key = self.node_key.or(file.node_key).unwrap_or_else(|| datadir.join("node.key"));
+                Some(NetSettings { config, node_key })
+            }
+        };
         Ok(Settings {
             spec,
             datadir,
@@ -209,6 +315,7 @@ impl NodeArgs {
             mine,
             mine_threads,
             prune_depth: self.prune_depth.or(file.prune_depth).unwrap_or(1_000),
+            net,
         })
     }
 }

@@ -4,6 +4,7 @@
 mod config;
 mod db;
 mod run;
+mod testnet;
 mod wallet;
 
 use std::process::ExitCode;
@@ -30,6 +31,8 @@ enum Command {
     Node(config::NodeArgs),
     /// Run a local development chain: funded accounts, mining, RPC.
     Devnet(run::DevnetArgs),
+    /// Run N nodes on loopback, one process each, joined into one network.
+    Testnet(testnet::TestnetArgs),
     /// Keys, balances and transfers.
     Wallet(wallet::WalletArgs),
     /// Database checkpoints.
@@ -50,6 +53,7 @@ fn main() -> ExitCode {
     let r = match cli.command {
         Command::Node(a) => run::node(a),
         Command::Devnet(a) => run::devnet(a),
+        Command::Testnet(a) => testnet::run(a),
         Command::Wallet(a) => wallet::run(a),
         Command::Db(a) => db::run(a),
     };

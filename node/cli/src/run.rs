@@ -11,6 +11,7 @@ use cinder_engine::pow::{Backend, BackendKind, BackendOptions};
 use cinder_mempool::MempoolConfig;
 use cinder_node::{Node, NodeConfig, Producer, RpcConfig};
 use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::config::{DEVNET_ACCOUNTS, DEVNET_SEED, MineMode, NodeArgs, Settings};
 
@@ -122,6 +123,21 @@ async fn serve(s: Settings) -> Result<()> {
     if let Some((a, _)) = &metrics {
         println!("Metrics: http://{a}/metrics");
     }
+    let network = match &s.net {
+        Some(n) => {
+            let key = cinder_net::load_or_create_key(&n.node_key)?;
+            let net = cinder_net::Network::start(node.clone(), key, n.config.clone()).await?;
+            println!("Peer id: {}", net.peer_id());
+            for a in net.listen_addrs() {
+                println!("P2P: {a}/p2p/{}", net.peer_id());
+            }
+            Some(net)
+        }
+        None => {
+            println!("P2P: off");
+            None
+        }
+    };
     println!("RPC: http://{}", rpc.addr);
     std::io::stdout().flush().ok();
     let status = tokio::spawn(status_line(node.clone()));
@@ -129,6 +145,9 @@ async fn serve(s: Settings) -> Result<()> {
     println!();
     println!("Shutting down...");
     status.abort();
+    if let Some(n) = network {
+        n.stop().await;
+    }
     rpc.stop().await;
     if let Some((_, task)) = metrics {
         task.abort();
@@ -142,7 +161,7 @@ async fn serve(s: Settings) -> Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
@@ -180,6 +199,7 @@ async fn status_line(node: Arc<Node>) {
     let mut window: std::collections::VecDeque<(Instant, u64)> = Default::default();
     let mut rx = node.subscribe_heads();
     let mut tick = tokio::time::interval(every);
+    let mut bar: Option<ProgressBar> = None;
     loop {
         tokio::select! {
             ev = rx.recv() => {
@@ -197,8 +217,39 @@ async fn status_line(node: Arc<Node>) {
         let span = window.front().map_or(Duration::from_secs(1), |(t, _)| t.elapsed()).max(Duration::from_secs(1));
         let tps = window.iter().map(|(_, n)| *n).sum::<u64>() as f64 / span.as_secs_f64();
         let height = node.chain().head().map(|h| h.height).unwrap_or(0);
+        let net = node.network();
+        match net.and_then(|n| n.syncing()) {
+            Some(sync) => {
+                let total = sync.highest_block.saturating_sub(sync.starting_block);
+                let done = height.saturating_sub(sync.starting_block).min(total);
+                let bar = bar.get_or_insert_with(|| {
+                    let b = if tty { ProgressBar::new(total) } else { ProgressBar::hidden() };
+                    b.set_style(
+                        ProgressStyle::with_template(
+                            "syncing {bar:40} {pos}/{len} blocks ({per_sec}, eta {eta}) {msg}",
+                        )
+                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                    );
+                    b
+                });
+                bar.set_length(total);
+                bar.set_position(done);
+                bar.set_message(format!("height {height}"));
+                if !tty {
+                    println!("syncing: height {height} of {} ({done}/{total})", sync.highest_block);
+                }
+                continue;
+            }
+            None => {
+                if let Some(b) = bar.take() {
+                    b.finish_and_clear();
+                    println!("synced to height {height}");
+                }
+            }
+        }
+        let peers = net.map_or(String::new(), |n| format!(" | {} peers", n.peer_count()));
         let line = format!(
-            "height {height} | {} | {:.0} tx/s (30 s) | pool {} | {} txs since start | up {}s",
+            "height {height}{peers} | {} | {:.0} tx/s (30 s) | pool {} | {} txs since start | up {}s",
             human_rate(node.mining.hashrate()),
             tps,
             node.mempool().len(),

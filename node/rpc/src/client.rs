@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::methods as m;
-use crate::types::{BlockJson, ReceiptJson, SubmitWorkResult, TxJson, Work};
+use crate::types::{BlockJson, PeerJson, ReceiptJson, SubmitWorkResult, SyncingJson, TxJson, Work};
 
 /// A failed call.
 #[derive(Debug, thiserror::Error)]
@@ -146,5 +146,24 @@ impl Client {
     /// `cinder_pendingTransactionCount`.
     pub async fn pending_count(&self) -> Result<u64, ClientError> {
         self.call(m::PENDING_COUNT, vec![]).await
+    }
+    /// `cinder_peers`.
+    pub async fn peers(&self) -> Result<Vec<PeerJson>, ClientError> {
+        self.call(m::PEERS, vec![]).await
+    }
+    /// `cinder_syncing`: `None` when not syncing.
+    pub async fn syncing(&self) -> Result<Option<SyncingJson>, ClientError> {
+        let v: Value = self.call(m::SYNCING, vec![]).await?;
+        if v == Value::Bool(false) {
+            return Ok(None);
+        }
+        serde_json::from_value(v)
+            .map(Some)
+            .map_err(|e| ClientError::Transport(format!("a malformed cinder_syncing answer: {e}")))
+    }
+    /// `cinder_adminSetPeerFilter`: connect only to `allow` (peer ids), or
+    /// to anyone (`None`).
+    pub async fn set_peer_filter(&self, token: &str, allow: Option<Vec<String>>) -> Result<usize, ClientError> {
+        self.call(m::ADMIN_SET_PEER_FILTER, vec![json!(token), json!(allow)]).await
     }
 }

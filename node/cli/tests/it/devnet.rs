@@ -103,6 +103,7 @@ fn wait_height(c: &Client, h: u64) {
 
 #[test]
 fn devnet_wallet_transfer_restarts_and_checkpoints() {
+    let _serial = crate::serial();
     let dir = tmp("devnet");
     let data = dir.join("data");
     let keystore = dir.join("keystore");
@@ -179,6 +180,7 @@ fn devnet_wallet_transfer_restarts_and_checkpoints() {
 
 #[test]
 fn bad_flags_and_files_get_clear_errors() {
+    let _serial = crate::serial();
     let dir = tmp("bad");
     std::fs::create_dir_all(&dir).unwrap();
     let cfg = dir.join("bad.toml");
