@@ -73,6 +73,8 @@ pub struct Shared {
     syncing: Mutex<Option<SyncingJson>>,
     nat: Mutex<String>,
     listen: Mutex<Vec<Multiaddr>>,
+    sync_sources: Mutex<HashSet<PeerId>>,
+    validated: tokio::sync::broadcast::Sender<(Hash, Instant)>,
     cmd: mpsc::Sender<Command>,
     /// Counters.
     pub stats: NetStats,
@@ -80,6 +82,18 @@ pub struct Shared {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Shared {
+    /// How many distinct peers have served this node block bodies in sync.
+    pub fn sync_sources(&self) -> usize {
+        lock(&self.sync_sources).len()
+    }
+    /// Gossiped blocks as they pass validation (and are forwarded), with
+    /// the moment they did: what propagation is timed by.
+    pub fn subscribe_validated(&self) -> tokio::sync::broadcast::Receiver<(Hash, Instant)> {
+        self.validated.subscribe()
+    }
 }
 
 impl NetworkView for Shared {
@@ -163,6 +177,8 @@ impl Network {
             syncing: Mutex::new(None),
             nat: Mutex::new("unknown".into()),
             listen: Mutex::new(bound),
+            sync_sources: Mutex::new(HashSet::new()),
+            validated: tokio::sync::broadcast::channel(256).0,
             cmd,
             stats: NetStats::default(),
         });
@@ -742,8 +758,14 @@ impl Service {
             }
             (Pending::Bodies(seq), Response::Bodies(blocks)) => {
                 let Some(s) = &mut self.sync else { return };
-                if let Err((p, why)) = s.on_bodies(seq, peer, blocks.into_inner()) {
-                    self.penalize(peer, p, &why);
+                match s.on_bodies(seq, peer, blocks.into_inner()) {
+                    Ok(()) => {
+                        let mut set = lock(&self.shared.sync_sources);
+                        if set.len() < 1024 {
+                            set.insert(peer);
+                        }
+                    }
+                    Err((p, why)) => self.penalize(peer, p, &why),
                 }
                 self.drive_sync();
             }
@@ -869,6 +891,7 @@ impl Service {
                 match verdict {
                     Ok(Some(block)) => {
                         self.report(&msg, &source, MessageAcceptance::Accept);
+                        let _ = self.shared.validated.send((block.id(), Instant::now()));
                         self.shared.stats.blocks_accepted.fetch_add(1, Ordering::Relaxed);
                         if self.importer.try_send(ImportJob::Gossip { block, source }).is_err() {
                             tracing::warn!("the import queue is full: a gossiped block waits for sync");

@@ -11,7 +11,9 @@
 //! - `import`: block import into RocksDB (signatures, execution, state root,
 //!   commit), blocks/s, tx/s and each phase's share;
 //! - `load`: transfers through a running node's JSON-RPC at a set rate,
-//!   end-to-end TPS and inclusion latency.
+//!   end-to-end TPS and inclusion latency;
+//! - `net`: block propagation across N libp2p nodes on loopback, and a new
+//!   node's sync speed as a ratio to the single-node import rate.
 //!
 //! Exit status 0, 2 on bad input (one line on stderr), 1 otherwise.
 
@@ -19,6 +21,7 @@ mod exec;
 mod import;
 mod load;
 mod merkle;
+mod net;
 mod sig;
 
 use std::process::ExitCode;
@@ -45,6 +48,9 @@ enum Command {
     Import(import::Args),
     /// End-to-end transfers through a running node's JSON-RPC.
     Load(load::Args),
+    /// Block propagation across nodes on loopback, and a new node's sync
+    /// speed next to the single-node import rate.
+    Net(net::Args),
 }
 
 /// A failure and whose fault it is.
@@ -81,6 +87,7 @@ fn main() -> ExitCode {
         Command::Exec(a) => exec::run(a),
         Command::Import(a) => import::run(a),
         Command::Load(a) => load::run(a),
+        Command::Net(a) => net::run(a),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,22 +1,35 @@
 //! Sync from scratch, block and transaction gossip, catch-up and a heavier
 //! fork.
 
+use cinder_chain::workload::{self, Rng};
+
 use crate::common::{PATIENCE, Peer, test_config, wait_for};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_node_syncs_then_follows_gossip_and_spreads_transactions() {
     let a = Peer::start("sync-a", test_config()).await;
-    // 300 blocks before B exists: more than one chunk window, several
-    // chunks, one headers request.
-    for _ in 0..300 {
-        a.mine();
-    }
+    // 1,000 blocks before B exists: many chunks, several windows, one
+    // headers request.
+    // (Built with block times one target apart from the 2023 genesis, so
+    // they are in the past and need no real-time mining.)
+    let blocks = workload::extend(a.node.chain(), &a.accounts, 1_000, 0, &mut Rng(1)).unwrap();
+    let (n, err) = a.node.import_chain(&blocks);
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(n, 1_000);
     let mut cfg = test_config();
     cfg.bootnodes = vec![a.addr()];
     let b = Peer::start("sync-b", cfg).await;
-    wait_for("B to sync 300 blocks", PATIENCE, || b.height() == 300).await;
+    wait_for("B to sync 1,000 blocks", PATIENCE, || b.height() == 1_000).await;
     assert_eq!(b.head(), a.head());
     wait_for("B to finish syncing", PATIENCE, || b.node.network().unwrap().syncing().is_none()).await;
+
+    // C joins A and B and fetches bodies from both.
+    let mut cfg = test_config();
+    cfg.bootnodes = vec![a.addr(), b.addr()];
+    let c = Peer::start("sync-c", cfg).await;
+    wait_for("C to sync 1,000 blocks", PATIENCE, || c.head() == a.head()).await;
+    assert_eq!(c.net.shared().sync_sources(), 2, "C fetched bodies from both peers");
+    c.stop().await;
 
     // A transaction sent to B reaches A by gossip; A mines it; the block
     // reaches B by gossip; both agree on the state root.
@@ -29,7 +42,7 @@ async fn a_new_node_syncs_then_follows_gossip_and_spreads_transactions() {
     assert_eq!(b.node.mempool().len(), 0, "the included transaction left B's pool");
     let root = |p: &Peer| p.node.chain().db().header(&p.head()).unwrap().unwrap().fields.state_root;
     assert_eq!(root(&a), root(&b));
-    assert!(b.net.shared().stats.synced_blocks.load(std::sync::atomic::Ordering::Relaxed) >= 300);
+    assert!(b.net.shared().stats.synced_blocks.load(std::sync::atomic::Ordering::Relaxed) >= 1_000);
 
     // B goes away; A mines on; B comes back on the same data and catches up.
     let b_dir = b.dir.clone();
@@ -41,7 +54,7 @@ async fn a_new_node_syncs_then_follows_gossip_and_spreads_transactions() {
     let mut cfg = test_config();
     cfg.bootnodes = vec![a.addr()];
     let b = Peer::restart(b_dir, cfg).await;
-    assert_eq!(b.height(), 301, "B kept its chain");
+    assert_eq!(b.height(), 1_001, "B kept its chain");
     wait_for("B to catch up after a restart", PATIENCE, || b.head() == a.head()).await;
     b.stop().await;
     a.stop().await;
