@@ -129,6 +129,36 @@ struct Verified {
     elapsed: Duration,
 }
 
+/// Which signatures of a block the caller verified already.
+#[derive(Clone, Copy)]
+enum Presigned<'a> {
+    /// None: verify all.
+    None,
+    /// All (the node's own block, built from its pool).
+    All,
+    /// Those marked true, index by index.
+    Mask(&'a [bool]),
+}
+
+impl Presigned<'_> {
+    /// Verifies the signatures not already verified, as one batch; the
+    /// indexes of bad ones.
+    fn verify(self, txs: &[cinder_primitives::SignedTransaction]) -> Result<(), Vec<usize>> {
+        match self {
+            Presigned::None => verify_signatures(txs),
+            Presigned::All => Ok(()),
+            Presigned::Mask(m) => {
+                let rest: Vec<usize> = (0..txs.len()).filter(|i| !m.get(*i).copied().unwrap_or(false)).collect();
+                if rest.len() == txs.len() {
+                    return verify_signatures(txs);
+                }
+                let subset: Vec<_> = rest.iter().map(|i| txs[*i].clone()).collect();
+                verify_signatures(&subset).map_err(|bad| bad.into_iter().map(|j| rest[j]).collect())
+            }
+        }
+    }
+}
+
 /// A chain on a database.
 pub struct Chain {
     db: Db,
@@ -252,7 +282,7 @@ impl Chain {
     /// write of block, receipts, state, indexes and (if fork choice says
     /// so) the new head. Nothing is written unless every check passes.
     pub fn import_at(&self, block: &Block, now: u64) -> Result<Imported, ImportError> {
-        self.import_inner(block, now, false)
+        self.import_inner(block, now, Presigned::None)
     }
 
     /// Imports a block this node built from transactions whose signatures
@@ -260,10 +290,20 @@ impl Chain {
     /// check of [`Chain::import_at`] except the signature batch. Never for
     /// a block from elsewhere.
     pub fn import_own(&self, block: &Block) -> Result<Imported, ImportError> {
-        self.import_inner(block, unix_now(), true)
+        self.import_inner(block, unix_now(), Presigned::All)
     }
 
-    fn import_inner(&self, block: &Block, now: u64, signatures_verified: bool) -> Result<Imported, ImportError> {
+    /// Imports a block from elsewhere with the local clock, skipping the
+    /// signatures of the transactions marked in `verified` (index by
+    /// index): the caller verified exactly those signed transactions
+    /// already — a node's pool holds only verified ones, so a block's
+    /// transaction byte-identical to a pooled one needs no second check.
+    /// Every other check runs.
+    pub fn import_presigned(&self, block: &Block, verified: &[bool]) -> Result<Imported, ImportError> {
+        self.import_inner(block, unix_now(), Presigned::Mask(verified))
+    }
+
+    fn import_inner(&self, block: &Block, now: u64, presigned: Presigned<'_>) -> Result<Imported, ImportError> {
         let _guard = self.import_lock.lock().unwrap_or_else(PoisonError::into_inner);
         let id = block.id();
         let internal = |source: anyhow::Error| ImportError::Internal { id, source };
@@ -284,7 +324,7 @@ impl Chain {
                 Other(e) => internal(e),
             })?
         };
-        let mut v = self.verify(block, &ctx, None, now, signatures_verified)?;
+        let mut v = self.verify(block, &ctx, None, now, presigned)?;
         v.phases.checks += t.elapsed() - v.elapsed;
         self.commit(block, &ctx, &head, &branch, v)
     }
@@ -321,7 +361,7 @@ impl Chain {
             drop(_guard);
             return self.import_each(blocks, now);
         }
-        let mut verified = match self.verify(first, &ctx, None, now, false) {
+        let mut verified = match self.verify(first, &ctx, None, now, Presigned::None) {
             Ok(v) => v,
             Err(e) => return (done, Some(e)),
         };
@@ -332,7 +372,7 @@ impl Chain {
                 verified.updates.iter().filter_map(|(a, acct)| acct.map(|x| (*a, x))).collect();
             let (committed, next_verified) = rayon::join(
                 || self.commit(current, &ctx, &head, &[], verified),
-                || next.map(|n| self.verify(n, &child_ctx, Some((ctx.parent_version, &pending)), now, false)),
+                || next.map(|n| self.verify(n, &child_ctx, Some((ctx.parent_version, &pending)), now, Presigned::None)),
             );
             match committed {
                 Ok(r) => done.push(r),
@@ -377,7 +417,7 @@ impl Chain {
         ctx: &BlockContext,
         pending: Option<(cinder_state::Version, &hashbrown::HashMap<Address, Account>)>,
         now: u64,
-        signatures_verified: bool,
+        presigned: Presigned<'_>,
     ) -> Result<Verified, ImportError> {
         let started = Instant::now();
         let id = block.id();
@@ -406,7 +446,7 @@ impl Chain {
         phases.checks = t.elapsed();
 
         let t = Instant::now();
-        if let Err(bad) = if signatures_verified { Ok(()) } else { verify_signatures(txs) } {
+        if let Err(bad) = presigned.verify(txs) {
             let index = bad.iter().copied().min().unwrap_or(0);
             return Err(invalid(BlockInvalid::Signature { index }));
         }

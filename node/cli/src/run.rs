@@ -92,6 +92,11 @@ async fn serve(s: Settings) -> Result<()> {
         mempool: MempoolConfig::default(),
         coinbase: s.coinbase,
     };
+    // The node key first: a bad one stops us before anything is opened.
+    let net_key = match &s.net {
+        Some(n) => Some(cinder_net::load_or_create_key(&n.node_key)?),
+        None => None,
+    };
     let node = tokio::task::spawn_blocking(move || Node::open(cfg)).await.context("opening the node")??;
     let head = node.chain().head()?;
     println!("Chain: {} (id {}), data in {}", s.spec.name, s.spec.chain_id, s.datadir.display());
@@ -123,9 +128,8 @@ async fn serve(s: Settings) -> Result<()> {
     if let Some((a, _)) = &metrics {
         println!("Metrics: http://{a}/metrics");
     }
-    let network = match &s.net {
-        Some(n) => {
-            let key = cinder_net::load_or_create_key(&n.node_key)?;
+    let network = match (&s.net, net_key) {
+        (Some(n), Some(key)) => {
             let net = cinder_net::Network::start(node.clone(), key, n.config.clone()).await?;
             println!("Peer id: {}", net.peer_id());
             for a in net.listen_addrs() {
@@ -133,7 +137,7 @@ async fn serve(s: Settings) -> Result<()> {
             }
             Some(net)
         }
-        None => {
+        _ => {
             println!("P2P: off");
             None
         }

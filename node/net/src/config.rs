@@ -1,6 +1,7 @@
 //! Network settings and the node key.
 
 use std::io::Write;
+use std::net::Ipv4Addr;
 use std::path::Path;
 use std::time::Duration;
 
@@ -52,8 +53,11 @@ impl Default for NetConfig {
     fn default() -> Self {
         NetConfig {
             listen: vec![
-                "/ip4/0.0.0.0/tcp/30333".parse().expect("a valid multiaddr"),
-                "/ip4/0.0.0.0/udp/30333/quic-v1".parse().expect("a valid multiaddr"),
+                Multiaddr::empty().with(Protocol::Ip4(Ipv4Addr::UNSPECIFIED)).with(Protocol::Tcp(30333)),
+                Multiaddr::empty()
+                    .with(Protocol::Ip4(Ipv4Addr::UNSPECIFIED))
+                    .with(Protocol::Udp(30333))
+                    .with(Protocol::QuicV1),
             ],
             external: Vec::new(),
             bootnodes: Vec::new(),

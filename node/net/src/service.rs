@@ -264,6 +264,14 @@ impl Drop for Network {
     }
 }
 
+fn is_loopback(a: &Multiaddr) -> bool {
+    a.iter().any(|p| match p {
+        Protocol::Ip4(ip) => ip.is_loopback(),
+        Protocol::Ip6(ip) => ip.is_loopback(),
+        _ => false,
+    })
+}
+
 fn is_circuit(a: &Multiaddr) -> bool {
     a.iter().any(|p| matches!(p, Protocol::P2pCircuit))
 }
@@ -392,10 +400,19 @@ impl Service {
     // ----- dialling and discovery -----
 
     fn bootstrap(&mut self) {
+        // A relay is dialled by its circuit listener below; dialling it
+        // here too would open a second connection from another port, and
+        // the port a NAT maps is what hole punching relies on.
+        let relays: HashSet<PeerId> = self.cfg.relays.iter().filter_map(peer_of).collect();
         for a in self.cfg.bootnodes.clone() {
             if let Some(p) = peer_of(&a) {
                 self.known.entry(p).or_default().insert(a.clone());
-                self.swarm.behaviour_mut().kad.add_address(&p, a.clone());
+                if !is_circuit(&a) {
+                    self.swarm.behaviour_mut().kad.add_address(&p, a.clone());
+                }
+                if relays.contains(&p) {
+                    continue;
+                }
             }
             self.dial(a);
         }
@@ -506,12 +523,16 @@ impl Service {
             }
             BehaviourEvent::Sync(e) => self.on_sync_event(e),
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
+                // A peer's loopback addresses mean something only to a
+                // peer on the same host.
+                let mut local = false;
                 if let Some(p) = self.peers.get_mut(&peer_id) {
                     p.agent = Some(info.agent_version.clone());
+                    local = is_loopback(&p.address);
                 }
                 let kad_proto = crate::protocol::kad_protocol(&self.node.chain().genesis_id());
                 let speaks_kad = info.protocols.contains(&kad_proto);
-                for a in info.listen_addrs.into_iter().filter(|a| !is_circuit(a)) {
+                for a in info.listen_addrs.into_iter().filter(|a| !is_circuit(a) && (local || !is_loopback(a))) {
                     if speaks_kad {
                         self.swarm.behaviour_mut().kad.add_address(&peer_id, a.clone());
                     }

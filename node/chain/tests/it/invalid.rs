@@ -194,3 +194,25 @@ fn every_invalid_block_is_rejected_with_its_reason_and_changes_nothing() {
     // And the valid block still imports.
     assert_eq!(f.chain.import(&good).unwrap().status, ImportStatus::Head);
 }
+
+#[test]
+fn presigned_imports_skip_only_the_marked_signatures() {
+    let mut f = Fixture::new("presigned");
+    let good = f.blocks(1, 6).remove(0);
+    // A bad signature at index 4 is still caught when the others are
+    // marked as verified.
+    let bad = with_txs(&f, &good, |t| t[4].signature.0[9] ^= 1);
+    let mut mask = vec![true; 6];
+    mask[4] = false;
+    match f.chain.import_presigned(&bad, &mask) {
+        Err(ImportError::Invalid { reason: BlockInvalid::Signature { index: 4 }, .. }) => {}
+        other => panic!("expected a bad signature at 4, got {other:?}"),
+    }
+    // A mask shorter than the block verifies the rest.
+    match f.chain.import_presigned(&bad, &mask[..2]) {
+        Err(ImportError::Invalid { reason: BlockInvalid::Signature { index: 4 }, .. }) => {}
+        other => panic!("expected a bad signature at 4, got {other:?}"),
+    }
+    let r = f.chain.import_presigned(&good, &[true; 6]).unwrap();
+    assert_eq!(r.status, ImportStatus::Head);
+}

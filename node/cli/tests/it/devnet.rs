@@ -220,6 +220,24 @@ fn bad_flags_and_files_get_clear_errors() {
             "no chain data",
         ),
     ];
+    let mut cases = cases;
+    let node = |extra: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = ["node", "--chain", "devnet", "--datadir"].iter().map(|s| s.to_string()).collect();
+        v.push(dir.join("p2p").display().to_string());
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    cases.push((node(&["--p2p-addr", "nonsense"]), "--p2p-addr"));
+    cases.push((node(&["--bootnodes", "/ip4/127.0.0.1/tcp/1"]), "/p2p/<peer id>"));
+    cases.push((node(&["--peer-allowlist", "not-a-peer"]), "--peer-allowlist"));
+    cases.push((node(&["--max-peers", "0"]), "--max-peers"));
+    let loose = dir.join("loose.key");
+    std::fs::write(&loose, [7u8; 32]).unwrap();
+    cases.push((node(&["--node-key", &loose.display().to_string()]), "readable by others"));
+    cases.push((
+        vec!["testnet".into(), "--nodes".into(), "0".into(), "--datadir".into(), dir.display().to_string()],
+        "--nodes",
+    ));
     for (args, want) in cases {
         let out = Command::new(BIN).args(&args).output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
