@@ -35,6 +35,9 @@ use crate::sync::{Fetch, SyncJob};
 const MAX_VALIDATING: usize = 512;
 /// The most inbound requests being answered at once; more are dropped.
 const MAX_SERVING: usize = 64;
+/// The most inbound requests of one peer being answered at once, so one
+/// peer's flood cannot take the others' share.
+const MAX_SERVING_PER_PEER: usize = 4;
 /// The most imports queued for the importer thread.
 const IMPORT_QUEUE: usize = 256;
 /// How often the service ticks (dials, status rounds, bans, sync).
@@ -202,6 +205,7 @@ impl Network {
             importer,
             validating: 0,
             serving: 0,
+            serving_by: HashMap::new(),
             last_status_round: Instant::now(),
             last_kad_walk: None,
             sync_backoff: HashMap::new(),
@@ -358,6 +362,7 @@ struct Service {
     importer: std::sync::mpsc::SyncSender<ImportJob>,
     validating: usize,
     serving: usize,
+    serving_by: HashMap<PeerId, usize>,
     last_status_round: Instant,
     last_kad_walk: Option<Instant>,
     sync_backoff: HashMap<PeerId, Instant>,
@@ -731,10 +736,16 @@ impl Service {
         if let Request::Status(s) = &req {
             self.on_status(peer, *s);
         }
+        let mine = self.serving_by.get(&peer).copied().unwrap_or(0);
+        if mine >= MAX_SERVING_PER_PEER {
+            self.penalize(peer, Penalty::RateLimited, "too many requests at once");
+            return;
+        }
         if self.serving >= MAX_SERVING {
             return;
         }
         self.serving += 1;
+        self.serving_by.insert(peer, mine + 1);
         let node = self.node.clone();
         let done = self.done_tx.clone();
         tokio::task::spawn_blocking(move || {
@@ -943,6 +954,12 @@ impl Service {
             }
             Done::Answered { peer, channel, response } => {
                 self.serving -= 1;
+                if let Some(n) = self.serving_by.get_mut(&peer) {
+                    *n -= 1;
+                    if *n == 0 {
+                        self.serving_by.remove(&peer);
+                    }
+                }
                 if let Some(r) = response
                     && self.swarm.behaviour_mut().sync.send_response(channel, r).is_err()
                 {

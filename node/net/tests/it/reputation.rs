@@ -134,8 +134,11 @@ async fn garbage_invalid_blocks_and_floods_get_peers_banned() {
     assert!(a.connected_to(&b));
     let next = a.mine();
     wait_for("B to import A's next block", PATIENCE, || b.head() == next.id()).await;
-    let scores: Vec<f64> = b.net.shared().peers().iter().map(|p| p.score).collect();
-    assert!(scores.iter().all(|s| *s >= 0.0), "honest peers keep their scores: {scores:?}");
+    // (B may have met the evil peers too, through the DHT, and scored
+    // them down; A it holds in good standing.)
+    let a_id = a.net.peer_id().to_string();
+    let score = b.net.shared().peers().iter().find(|p| p.id == a_id).map(|p| p.score);
+    assert!(score.is_some_and(|s| s >= 0.0), "A keeps its good score at B: {score:?}");
     b.stop().await;
     a.stop().await;
 }
