@@ -11,11 +11,14 @@ use cinder_state::{Overlay, State};
 use crate::build::build_block;
 use crate::chain::{Chain, Imported};
 
-/// Nonces per search call: about four expected solutions' worth, within
-/// [2^16, 2^28], so a search returns (and sees cancellation) promptly.
+/// Nonces per search call: an eighth of the hashes a solution takes on
+/// average, within [2^16, 2^28]. A search scans its whole range before it
+/// returns, so the range bounds the time wasted past a solution: with four
+/// solutions' worth (as before 2026-11-23) every block took at least four
+/// expected block times' hashing — devnet blocks came every 5-8 s, not 2.
 #[expect(clippy::cast_possible_truncation, reason = "clamped to [2^16, 2^28] first")]
 fn chunk(expected_hashes: f64) -> u64 {
-    (expected_hashes * 4.0).clamp(65_536.0, 268_435_456.0) as u64
+    (expected_hashes / 8.0).clamp(65_536.0, 268_435_456.0) as u64
 }
 
 /// Seals `header` on `backend`: searches the nonces in chunks, rolling the

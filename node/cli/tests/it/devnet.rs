@@ -1,6 +1,5 @@
 //! The devnet end to end.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -33,15 +32,7 @@ impl Devnet {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let (tx, lines) = mpsc::channel();
-        let out = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for l in BufReader::new(out).lines().map_while(Result::ok) {
-                if tx.send(l).is_err() {
-                    break;
-                }
-            }
-        });
+        let lines = crate::stdout_lines(&mut child);
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let Ok(l) = lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) else {

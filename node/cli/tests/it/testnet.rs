@@ -2,7 +2,6 @@
 //! spread a transaction, split 2|2 and heal onto the heaviest chain,
 //! survive a SIGKILL, stop cleanly and continue from their data.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -27,6 +26,27 @@ struct Testnet {
     child: Child,
     lines: mpsc::Receiver<String>,
     nodes: Vec<Member>,
+    stopped: bool,
+}
+
+impl Drop for Testnet {
+    /// A failed test still stops its processes: the nodes run in their own
+    /// process groups and would outlive the test, mining.
+    fn drop(&mut self) {
+        if self.stopped {
+            return;
+        }
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline && matches!(self.child.try_wait(), Ok(None)) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        for m in &self.nodes {
+            let _ = Command::new("kill").args(["-KILL", &m.pid.to_string()]).status();
+        }
+    }
 }
 
 /// `n` consecutive ports free for TCP and UDP on loopback, from `lo` up.
@@ -60,15 +80,7 @@ impl Testnet {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let (tx, lines) = mpsc::channel();
-        let out = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for l in BufReader::new(out).lines().map_while(Result::ok) {
-                if tx.send(l).is_err() {
-                    break;
-                }
-            }
-        });
+        let lines = crate::stdout_lines(&mut child);
         let mut nodes = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(120);
         while nodes.len() < 4 {
@@ -81,7 +93,7 @@ impl Testnet {
             let peer_id = parts[2].rsplit('/').next().unwrap().to_string();
             nodes.push(Member { pid, client: Client::new(url).unwrap(), peer_id });
         }
-        Testnet { child, lines, nodes }
+        Testnet { child, lines, nodes, stopped: false }
     }
 
     /// SIGTERM; every node stops and the command exits cleanly.
@@ -89,12 +101,25 @@ impl Testnet {
         let pid = self.child.id().to_string();
         assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
         let status = self.child.wait().unwrap();
+        self.stopped = true;
         assert!(status.success(), "{status}");
         let lines: Vec<String> = self.lines.try_iter().collect();
         assert!(lines.iter().any(|l| l == "Stopped."), "{lines:?}");
         assert!(!lines.iter().any(|l| l.contains("did not stop")), "{lines:?}");
         for m in &self.nodes {
             assert!(!alive(m.pid), "node pid {} still runs", m.pid);
+        }
+    }
+}
+
+/// A process killed if the test fails before it is stopped.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
         }
     }
 }
@@ -202,12 +227,13 @@ fn testnet_converges_partitions_heals_survives_sigkill_and_continues() {
     wait("the others to mine on", || height(c[0]) >= at + 2);
     let cmdline: Vec<String> =
         std::fs::read_to_string(dir.join("node-3/command")).unwrap().lines().map(String::from).collect();
-    let mut again =
-        Command::new(&cmdline[0]).args(&cmdline[1..]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut again = KillOnDrop(
+        Command::new(&cmdline[0]).args(&cmdline[1..]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap(),
+    );
     let target = height(c[0]);
     wait("the restarted node to catch up", || agree(&c, target));
-    assert!(Command::new("kill").args(["-TERM", &again.id().to_string()]).status().unwrap().success());
-    assert!(again.wait().unwrap().success());
+    assert!(Command::new("kill").args(["-TERM", &again.0.id().to_string()]).status().unwrap().success());
+    assert!(again.0.wait().unwrap().success());
 
     // 6. Ctrl-C (SIGTERM) stops all; the same data directory continues.
     net.stop();

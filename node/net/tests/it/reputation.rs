@@ -55,6 +55,18 @@ impl Evil {
         self.drive(Duration::from_secs(2)).await;
     }
 
+    /// Drives the swarm until `honest` has banned more than `bans` peers
+    /// and this one is gone (at most 20 s).
+    async fn until_banned(&mut self, honest: &Peer, bans: u64) {
+        let id = self.id();
+        for _ in 0..200 {
+            self.drive(Duration::from_millis(100)).await;
+            if honest.net.shared().stats.bans.load(Ordering::Relaxed) > bans && banned(honest, id) {
+                break;
+            }
+        }
+    }
+
     fn publish_block_bytes(&mut self, honest: &Peer, bytes: Vec<u8>) {
         let (blocks, _) = topics(&honest.node.chain().genesis_id());
         let _ = self.swarm.behaviour_mut().gossipsub.publish(IdentTopic::new(blocks), bytes);
@@ -82,12 +94,7 @@ async fn garbage_invalid_blocks_and_floods_get_peers_banned() {
         evil.publish_block_bytes(&a, vec![i; 100 + usize::from(i)]);
     }
     let id = evil.id();
-    for _ in 0..200 {
-        evil.drive(Duration::from_millis(100)).await;
-        if banned(&a, id) {
-            break;
-        }
-    }
+    evil.until_banned(&a, 0).await;
     assert!(banned(&a, id), "the garbage sender was banned and dropped");
     // It cannot come back while banned.
     let _ = evil.swarm.dial(a.addr());
@@ -101,14 +108,8 @@ async fn garbage_invalid_blocks_and_floods_get_peers_banned() {
     let mut bad = good.clone();
     bad.header.fields.height += 1;
     evil.publish_block_bytes(&a, encode(&bad));
-    let id = evil.id();
-    for _ in 0..200 {
-        evil.drive(Duration::from_millis(100)).await;
-        if a.net.shared().stats.bans.load(Ordering::Relaxed) > bans && banned(&a, id) {
-            break;
-        }
-    }
-    assert!(banned(&a, id), "the invalid block's sender was banned");
+    evil.until_banned(&a, bans).await;
+    assert!(banned(&a, evil.id()), "the invalid block's sender was banned");
     let bans = a.net.shared().stats.bans.load(Ordering::Relaxed);
 
     // 3. A flood of requests.
@@ -121,14 +122,8 @@ async fn garbage_invalid_blocks_and_floods_get_peers_banned() {
     for _ in 0..300 {
         evil.swarm.behaviour_mut().sync.send_request(&target, Request::Status(status));
     }
-    let id = evil.id();
-    for _ in 0..200 {
-        evil.drive(Duration::from_millis(100)).await;
-        if a.net.shared().stats.bans.load(Ordering::Relaxed) > bans && banned(&a, id) {
-            break;
-        }
-    }
-    assert!(banned(&a, id), "the flooding peer was banned");
+    evil.until_banned(&a, bans).await;
+    assert!(banned(&a, evil.id()), "the flooding peer was banned");
 
     // The honest pair never noticed.
     assert!(a.connected_to(&b));
