@@ -29,21 +29,13 @@ link "$P-wan" w-na "$P-nata" na-w
 link "$P-wan" w-nb "$P-natb" nb-w
 link "$P-nata" na-l "$P-a" a-l
 link "$P-natb" nb-l "$P-b" b-l
-ip -n "$P-wan" addr add 10.77.3.1/24 dev w-r
-ip -n "$P-relay" addr add 10.77.3.2/24 dev r-w
-ip -n "$P-relay" route add default via 10.77.3.1
-ip -n "$P-wan" addr add 10.77.1.1/24 dev w-na
-ip -n "$P-nata" addr add 10.77.1.2/24 dev na-w
-ip -n "$P-nata" route add default via 10.77.1.1
-ip -n "$P-wan" addr add 10.77.2.1/24 dev w-nb
-ip -n "$P-natb" addr add 10.77.2.2/24 dev nb-w
-ip -n "$P-natb" route add default via 10.77.2.1
-ip -n "$P-nata" addr add 192.168.71.1/24 dev na-l
-ip -n "$P-a" addr add 192.168.71.2/24 dev a-l
-ip -n "$P-a" route add default via 192.168.71.1
-ip -n "$P-natb" addr add 192.168.72.1/24 dev nb-l
-ip -n "$P-b" addr add 192.168.72.2/24 dev b-l
-ip -n "$P-b" route add default via 192.168.72.1
+# ns device address [default gateway]
+addr() { ip -n "$1" addr add "$3" dev "$2"; [ -z "${4:-}" ] || ip -n "$1" route add default via "$4"; }
+addr "$P-wan" w-r 10.77.3.1/24;   addr "$P-relay" r-w 10.77.3.2/24 10.77.3.1
+addr "$P-wan" w-na 10.77.1.1/24;  addr "$P-nata" na-w 10.77.1.2/24 10.77.1.1
+addr "$P-wan" w-nb 10.77.2.1/24;  addr "$P-natb" nb-w 10.77.2.2/24 10.77.2.1
+addr "$P-nata" na-l 192.168.71.1/24; addr "$P-a" a-l 192.168.71.2/24 192.168.71.1
+addr "$P-natb" nb-l 192.168.72.1/24; addr "$P-b" b-l 192.168.72.2/24 192.168.72.1
 for n in wan nata natb; do ip netns exec "$P-$n" sysctl -qw net.ipv4.ip_forward=1; done
 for x in a b; do
   ns="$P-nat$x" wan="n$x-w" lan="n$x-l"

@@ -245,8 +245,10 @@ impl Node {
 
     fn admit(&self, batch: Vec<Admit>) {
         let (txs, replies): (Vec<_>, Vec<_>) = batch.into_iter().map(|a| (a.tx, a.reply)).unzip();
-        let results = self.submit_all(txs.clone());
-        if self.local_txs.receiver_count() > 0 {
+        // Only a node with a network listening pays for the copy.
+        let gossip = (self.local_txs.receiver_count() > 0).then(|| txs.clone());
+        let results = self.submit_all(txs);
+        if let Some(txs) = gossip {
             let admitted: Vec<_> = txs.into_iter().zip(&results).filter(|(_, r)| r.is_ok()).map(|(t, _)| t).collect();
             if !admitted.is_empty() {
                 let _ = self.local_txs.send(Arc::new(admitted));
