@@ -5,9 +5,11 @@
 #   libvulkan1:          the Vulkan loader wgpu opens
 #   libclang-dev, g++:   bindgen and the C++ compiler that build RocksDB
 #                        (librocksdb-sys) for the node's storage
+#   iproute2, iptables:  the NAT traversal test builds its own network
+#                        namespaces and NAT routers (scripts/netns-nat.sh)
 set -euo pipefail
 need=()
-for pkg in mesa-vulkan-drivers libvulkan1 libclang-dev g++; do
+for pkg in mesa-vulkan-drivers libvulkan1 libclang-dev g++ iproute2 iptables; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 [ ${#need[@]} -eq 0 ] && exit 0

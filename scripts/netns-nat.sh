@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# A NAT lab in network namespaces (root, iproute2, iptables), for trying
-# AutoNAT, relays and hole punching by hand (docs/design/net.md, "Left out"):
+# A NAT lab in network namespaces (root, iproute2, iptables): the NAT
+# traversal test (node/cli/tests/it/nat.rs) builds it under its own prefix,
+# and it serves for trying AutoNAT, relays and hole punching by hand:
 #
 #   $P-relay 10.77.3.2 --- $P-wan --- 10.77.1.2 $P-nata (MASQUERADE) 192.168.71.1 --- $P-a 192.168.71.2
 #                                \--- 10.77.2.2 $P-natb (MASQUERADE) 192.168.72.1 --- $P-b 192.168.72.2
@@ -36,7 +37,7 @@ addr "$P-wan" w-na 10.77.1.1/24;  addr "$P-nata" na-w 10.77.1.2/24 10.77.1.1
 addr "$P-wan" w-nb 10.77.2.1/24;  addr "$P-natb" nb-w 10.77.2.2/24 10.77.2.1
 addr "$P-nata" na-l 192.168.71.1/24; addr "$P-a" a-l 192.168.71.2/24 192.168.71.1
 addr "$P-natb" nb-l 192.168.72.1/24; addr "$P-b" b-l 192.168.72.2/24 192.168.72.1
-for n in wan nata natb; do ip netns exec "$P-$n" sysctl -qw net.ipv4.ip_forward=1; done
+for n in wan nata natb; do ip netns exec "$P-$n" sh -c "echo 1 > /proc/sys/net/ipv4/ip_forward"; done
 for x in a b; do
   ns="$P-nat$x" wan="n$x-w" lan="n$x-l"
   ip netns exec "$ns" iptables -t nat -A POSTROUTING -o "$wan" -j MASQUERADE

@@ -13,14 +13,16 @@ use cinder_chain::{BlockInvalid, ImportError, ImportStatus};
 use cinder_mempool::Rejected;
 use cinder_node::{NetworkView, Node};
 use cinder_primitives::{Block, Bounded, Hash, SignedTransaction, decode, encode};
-use cinder_rpc::{PeerJson, SyncingJson};
+use cinder_rpc::{NetInfoJson, PeerJson, SyncingJson};
 use futures::StreamExt;
 use libp2p::core::ConnectedPoint;
+use libp2p::core::transport::ListenerId;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageId};
 use libp2p::identity::Keypair;
 use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use libp2p::swarm::SwarmEvent;
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::{Multiaddr, PeerId, Swarm, autonat, dcutr, identify, kad, relay};
 use tokio::sync::{mpsc, oneshot};
 
@@ -46,6 +48,8 @@ const TICK: Duration = Duration::from_millis(250);
 const SYNC_BACKOFF: Duration = Duration::from_secs(30);
 /// A peer is redialled at most this often.
 const REDIAL_AFTER: Duration = Duration::from_secs(5);
+/// A relay reservation that failed or closed is tried again after this.
+const RELAY_RETRY: Duration = Duration::from_secs(5);
 
 /// Counters of the network.
 #[derive(Debug, Default)]
@@ -72,10 +76,12 @@ pub struct NetStats {
 
 /// What the service shares with the node, RPC and tests.
 pub struct Shared {
+    peer_id: PeerId,
     peers: Mutex<Vec<PeerJson>>,
     syncing: Mutex<Option<SyncingJson>>,
     nat: Mutex<String>,
     listen: Mutex<Vec<Multiaddr>>,
+    external: Mutex<Vec<Multiaddr>>,
     sync_sources: Mutex<HashSet<PeerId>>,
     validated: tokio::sync::broadcast::Sender<(Hash, Instant)>,
     cmd: mpsc::Sender<Command>,
@@ -105,6 +111,19 @@ impl NetworkView for Shared {
     }
     fn peer_count(&self) -> usize {
         lock(&self.peers).len()
+    }
+    fn info(&self) -> NetInfoJson {
+        let s = &self.stats;
+        NetInfoJson {
+            peer_id: self.peer_id.to_string(),
+            listen_addrs: lock(&self.listen).iter().map(ToString::to_string).collect(),
+            external_addrs: lock(&self.external).iter().map(ToString::to_string).collect(),
+            nat: lock(&self.nat).clone(),
+            relay_reservations: s.reservations.load(Ordering::Relaxed),
+            relay_circuits: s.circuits.load(Ordering::Relaxed),
+            hole_punches: s.hole_punches.load(Ordering::Relaxed),
+            hole_punch_failures: s.hole_punch_failures.load(Ordering::Relaxed),
+        }
     }
     fn syncing(&self) -> Option<SyncingJson> {
         lock(&self.syncing).clone()
@@ -176,10 +195,12 @@ impl Network {
         }
         let (cmd, cmd_rx) = mpsc::channel(256);
         let shared = Arc::new(Shared {
+            peer_id,
             peers: Mutex::new(Vec::new()),
             syncing: Mutex::new(None),
             nat: Mutex::new("unknown".into()),
             listen: Mutex::new(bound),
+            external: Mutex::new(cfg.external.clone()),
             sync_sources: Mutex::new(HashSet::new()),
             validated: tokio::sync::broadcast::channel(256).0,
             cmd,
@@ -209,6 +230,9 @@ impl Network {
             last_status_round: Instant::now(),
             last_kad_walk: None,
             sync_backoff: HashMap::new(),
+            relays: HashSet::new(),
+            relay_listeners: HashMap::new(),
+            relay_retry: Vec::new(),
         };
         svc.bootstrap();
         let task = tokio::spawn(svc.run(cmd_rx, done_rx));
@@ -282,8 +306,11 @@ fn is_circuit(a: &Multiaddr) -> bool {
 
 /// A connected peer.
 struct Peer {
+    /// The address of its direct connection, else of a relayed one.
     address: Multiaddr,
     outbound: bool,
+    /// Connected through relay circuits only.
+    relayed: bool,
     connections: usize,
     status: Option<Status>,
     agent: Option<String>,
@@ -366,6 +393,12 @@ struct Service {
     last_status_round: Instant,
     last_kad_walk: Option<Instant>,
     sync_backoff: HashMap<PeerId, Instant>,
+    /// The relays we keep a reservation on (dialled only by it).
+    relays: HashSet<PeerId>,
+    /// Circuit listeners (one per relay reservation) and their relay.
+    relay_listeners: HashMap<ListenerId, Multiaddr>,
+    /// Reservations to try again, and when.
+    relay_retry: Vec<(Instant, Multiaddr)>,
 }
 
 impl Service {
@@ -405,25 +438,37 @@ impl Service {
     // ----- dialling and discovery -----
 
     fn bootstrap(&mut self) {
-        // A relay is dialled by its circuit listener below; dialling it
-        // here too would open a second connection from another port, and
-        // the port a NAT maps is what hole punching relies on.
-        let relays: HashSet<PeerId> = self.cfg.relays.iter().filter_map(peer_of).collect();
+        // A relay is dialled only by its circuit listener (below): a second
+        // connection to it would come from another port, and the port the
+        // NAT maps for the reservation is what hole punching relies on.
+        self.relays = self.cfg.relays.iter().filter_map(peer_of).collect();
         for a in self.cfg.bootnodes.clone() {
             if let Some(p) = peer_of(&a) {
                 self.known.entry(p).or_default().insert(a.clone());
                 if !is_circuit(&a) {
                     self.swarm.behaviour_mut().kad.add_address(&p, a.clone());
                 }
-                if relays.contains(&p) {
+                if self.relays.contains(&p) {
                     continue;
                 }
             }
             self.dial(a);
         }
         for r in self.cfg.relays.clone() {
-            if let Err(e) = self.swarm.listen_on(r.clone().with(Protocol::P2pCircuit)) {
-                tracing::warn!("reserving a slot on relay {r}: {e}");
+            self.reserve(r);
+        }
+    }
+
+    /// Listens through `relay` (a reservation there), dialling it if need
+    /// be; a failure is retried after [`RELAY_RETRY`].
+    fn reserve(&mut self, relay: Multiaddr) {
+        match self.swarm.listen_on(relay.clone().with(Protocol::P2pCircuit)) {
+            Ok(id) => {
+                self.relay_listeners.insert(id, relay);
+            }
+            Err(e) => {
+                tracing::warn!("reserving a slot on relay {relay}: {e}");
+                self.relay_retry.push((Instant::now() + RELAY_RETRY, relay));
             }
         }
     }
@@ -440,24 +485,36 @@ impl Service {
         }
     }
 
+    /// Dials `peer` on all of `addrs` at once (the first to connect wins:
+    /// a NATed peer's private address fails, its relay circuit works).
+    fn dial_peer(&mut self, peer: PeerId, addrs: Vec<Multiaddr>) {
+        if peer == *self.swarm.local_peer_id() || !self.swarm.behaviour().gate.admits(&peer) || addrs.is_empty() {
+            return;
+        }
+        self.last_dial.insert(peer, Instant::now());
+        let opts = DialOpts::peer_id(peer).addresses(addrs).condition(PeerCondition::DisconnectedAndNotDialing).build();
+        if let Err(e) = self.swarm.dial(opts) {
+            tracing::debug!(%peer, "dialling: {e}");
+        }
+    }
+
     /// Dials known peers while below the target, and walks the DHT.
     fn keep_connected(&mut self, now: Instant) {
         if self.peers.len() >= self.cfg.target_peers {
             return;
         }
         let me = *self.swarm.local_peer_id();
-        let candidates: Vec<(PeerId, Multiaddr)> = self
+        let candidates: Vec<(PeerId, Vec<Multiaddr>)> = self
             .known
             .iter()
-            .filter(|(p, _)| **p != me && !self.peers.contains_key(p))
+            .filter(|(p, _)| **p != me && !self.peers.contains_key(p) && !self.relays.contains(p))
             .filter(|(p, _)| self.last_dial.get(p).is_none_or(|t| now.duration_since(*t) >= REDIAL_AFTER))
             .filter(|(p, _)| self.swarm.behaviour().gate.admits(p) && !self.book.is_banned(p, now))
-            .filter_map(|(p, addrs)| addrs.iter().next().map(|a| (*p, a.clone())))
+            .map(|(p, addrs)| (*p, addrs.iter().cloned().collect()))
             .take(8)
             .collect();
-        for (p, a) in candidates {
-            let a = if peer_of(&a).is_some() { a } else { a.with(Protocol::P2p(p)) };
-            self.dial(a);
+        for (p, addrs) in candidates {
+            self.dial_peer(p, addrs);
         }
         if !self.peers.is_empty() && self.last_kad_walk.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(30))
         {
@@ -478,15 +535,30 @@ impl Service {
                     ConnectedPoint::Dialer { address, .. } => (address.clone(), true),
                     ConnectedPoint::Listener { send_back_addr, .. } => (send_back_addr.clone(), false),
                 };
+                let relayed = endpoint.is_relayed();
                 let p = self.peers.entry(peer_id).or_insert(Peer {
-                    address,
+                    address: address.clone(),
                     outbound,
+                    relayed,
                     connections: 0,
                     status: None,
                     agent: None,
                     inflight: 0,
                 });
                 p.connections = num_established.get() as usize;
+                if p.relayed && !relayed {
+                    // A direct connection next to a relayed one (a hole punch).
+                    (p.address, p.outbound, p.relayed) = (address, outbound, false);
+                    self.publish_peers();
+                }
+                if self.relays.contains(&peer_id) {
+                    let now = Instant::now();
+                    for (t, r) in &mut self.relay_retry {
+                        if peer_of(r) == Some(peer_id) {
+                            *t = now;
+                        }
+                    }
+                }
                 if num_established.get() == 1 {
                     tracing::debug!(%peer_id, "peer connected");
                     self.request_status(peer_id);
@@ -513,7 +585,33 @@ impl Service {
                 }
             }
             SwarmEvent::ExpiredListenAddr { address, .. } => lock(&self.shared.listen).retain(|a| *a != address),
-            SwarmEvent::ExternalAddrConfirmed { address } => tracing::info!("external address confirmed: {address}"),
+            SwarmEvent::ListenerClosed { listener_id, reason, .. } => {
+                if let Some(relay) = self.relay_listeners.remove(&listener_id) {
+                    let ok = reason.is_ok();
+                    match reason {
+                        Ok(()) => tracing::info!("the reservation on relay {relay} ended; renewing it"),
+                        Err(e) => tracing::warn!("the reservation on relay {relay} failed: {e}"),
+                    }
+                    // Closed without an error while the relay is connected:
+                    // our reservation dial lost a race with another dial;
+                    // reserve over that connection at the next tick (or
+                    // as soon as that dial connects, below).
+                    let connected = peer_of(&relay).is_some_and(|r| self.peers.contains_key(&r));
+                    let wait = if ok && connected { Duration::ZERO } else { RELAY_RETRY };
+                    self.relay_retry.push((Instant::now() + wait, relay));
+                }
+            }
+            SwarmEvent::ListenerError { listener_id, error } => {
+                tracing::warn!(?listener_id, "listener error: {error}");
+            }
+            SwarmEvent::ExternalAddrConfirmed { address } => {
+                tracing::info!("external address confirmed: {address}");
+                let mut e = lock(&self.shared.external);
+                if !e.contains(&address) {
+                    e.push(address);
+                }
+            }
+            SwarmEvent::ExternalAddrExpired { address } => lock(&self.shared.external).retain(|a| *a != address),
             SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
                 tracing::debug!(?peer_id, "dial failed: {error}");
             }
@@ -529,7 +627,8 @@ impl Service {
             BehaviourEvent::Sync(e) => self.on_sync_event(e),
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
                 // A peer's loopback addresses mean something only to a
-                // peer on the same host.
+                // peer on the same host. Its relay circuits are kept: they
+                // are how peers behind NATs are reached (then hole punched).
                 let mut local = false;
                 if let Some(p) = self.peers.get_mut(&peer_id) {
                     p.agent = Some(info.agent_version.clone());
@@ -537,7 +636,7 @@ impl Service {
                 }
                 let kad_proto = crate::protocol::kad_protocol(&self.node.chain().genesis_id());
                 let speaks_kad = info.protocols.contains(&kad_proto);
-                for a in info.listen_addrs.into_iter().filter(|a| !is_circuit(a) && (local || !is_loopback(a))) {
+                for a in info.listen_addrs.into_iter().filter(|a| local || !is_loopback(a)) {
                     if speaks_kad {
                         self.swarm.behaviour_mut().kad.add_address(&peer_id, a.clone());
                     }
@@ -557,8 +656,7 @@ impl Service {
                         set.insert(a.clone());
                     }
                 }
-                let a = addresses.first().clone().with_p2p(peer).unwrap_or_else(|a| a);
-                self.dial(a);
+                self.dial_peer(peer, addresses.into_vec());
             }
             BehaviourEvent::Autonat(autonat::Event::StatusChanged { new, .. }) => {
                 let s = match &new {
@@ -1051,6 +1149,13 @@ impl Service {
         let peers = &self.peers;
         self.book.forget_idle(|p| peers.contains_key(p), now);
         self.keep_connected(now);
+        if self.relay_retry.iter().any(|(t, _)| *t <= now) {
+            let (due, later): (Vec<_>, Vec<_>) = self.relay_retry.drain(..).partition(|(t, _)| *t <= now);
+            self.relay_retry = later;
+            for (_, r) in due {
+                self.reserve(r);
+            }
+        }
         if now.duration_since(self.last_status_round) >= self.cfg.status_interval {
             self.last_status_round = now;
             let ids: Vec<PeerId> = self.peers.keys().copied().collect();
@@ -1081,6 +1186,7 @@ impl Service {
                 direction: if p.outbound { "outbound" } else { "inbound" }.into(),
                 height: p.status.map_or(0, |s| s.height),
                 agent: p.agent.clone(),
+                relayed: p.relayed,
             });
         }
         list.sort_by(|a, b| a.id.cmp(&b.id));

@@ -4,12 +4,15 @@
 //! and its RPC see it only through [`NetworkView`], so nothing here (and
 //! nothing in the chain or consensus) imports libp2p.
 
-use cinder_rpc::{PeerJson, SyncingJson};
+use cinder_rpc::{NetInfoJson, PeerJson, SyncingJson};
 
 /// The node's view of its network.
 pub trait NetworkView: Send + Sync {
     /// The connected peers.
     fn peers(&self) -> Vec<PeerJson>;
+    /// The node's own identity, addresses, NAT status and NAT-traversal
+    /// counters.
+    fn info(&self) -> NetInfoJson;
     /// Connected peers, counted.
     fn peer_count(&self) -> usize;
     /// Sync progress while the node catches up with a heavier peer; `None`

@@ -211,6 +211,10 @@ pub fn module(node: Arc<Node>, admin_token: Option<String>) -> Result<RpcModule<
     md.register_method(m::PEERS, |_, n, _| -> R<Vec<cinder_rpc::PeerJson>> {
         Ok(n.network().map(|net| net.peers()).unwrap_or_default())
     })?;
+    md.register_method(m::NET_INFO, |_, n, _| -> R<cinder_rpc::NetInfoJson> {
+        let net = n.network().ok_or_else(|| error(codes::INVALID_REQUEST, "this node has no p2p network"))?;
+        Ok(net.info())
+    })?;
     md.register_blocking_method(m::GET_WORK, |_, n, _| n.get_work().map_err(work_error))?;
     md.register_blocking_method(m::SUBMIT_WORK, |p, n, _| {
         #[derive(serde::Deserialize)]

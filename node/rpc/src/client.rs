@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::methods as m;
-use crate::types::{BlockJson, PeerJson, ReceiptJson, SubmitWorkResult, SyncingJson, TxJson, Work};
+use crate::types::{BlockJson, NetInfoJson, PeerJson, ReceiptJson, SubmitWorkResult, SyncingJson, TxJson, Work};
 
 /// A failed call.
 #[derive(Debug, thiserror::Error)]
@@ -150,6 +150,10 @@ impl Client {
     /// `cinder_peers`.
     pub async fn peers(&self) -> Result<Vec<PeerJson>, ClientError> {
         self.call(m::PEERS, vec![]).await
+    }
+    /// `cinder_netInfo`.
+    pub async fn net_info(&self) -> Result<NetInfoJson, ClientError> {
+        self.call(m::NET_INFO, vec![]).await
     }
     /// `cinder_syncing`: `None` when not syncing.
     pub async fn syncing(&self) -> Result<Option<SyncingJson>, ClientError> {

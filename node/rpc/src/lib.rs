@@ -15,8 +15,8 @@ mod types;
 
 pub use client::{Client, ClientError};
 pub use types::{
-    BlockJson, HeadEvent, PeerJson, PendingEvent, ProofJson, ReceiptJson, SubmitWorkResult, SyncingJson, TxJson, Work,
-    amount,
+    BlockJson, HeadEvent, NetInfoJson, PeerJson, PendingEvent, ProofJson, ReceiptJson, SubmitWorkResult, SyncingJson,
+    TxJson, Work, amount,
 };
 
 /// The method names.
@@ -62,6 +62,9 @@ pub mod methods {
     pub const SET_MINING: &str = "cinder_setMining";
     /// `[]` -> [`crate::PeerJson`] for each connected peer.
     pub const PEERS: &str = "cinder_peers";
+    /// `[]` -> [`crate::NetInfoJson`]: peer id, listen and external
+    /// addresses, AutoNAT's verdict, relay and hole-punch counters.
+    pub const NET_INFO: &str = "cinder_netInfo";
     /// `[token, [peer id, ...] | null]` -> the number of peers allowed
     /// (null: all): connect only to the listed peers, dropping the others
     /// (needs the admin token). Tests partition a network with it.

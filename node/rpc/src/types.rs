@@ -230,6 +230,32 @@ pub struct PeerJson {
     pub height: u64,
     /// Its agent (from identify), if known.
     pub agent: Option<String>,
+    /// Whether every connection to it runs through a relay circuit (no
+    /// direct one yet: hole punching upgrades it when it can).
+    #[serde(default)]
+    pub relayed: bool,
+}
+
+/// The node's own place in the network, as `cinder_netInfo` reports it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NetInfoJson {
+    /// Its libp2p peer id.
+    pub peer_id: String,
+    /// The addresses it listens on (relay circuits included once reserved).
+    pub listen_addrs: Vec<String>,
+    /// The external addresses confirmed (given, or found by AutoNAT).
+    pub external_addrs: Vec<String>,
+    /// AutoNAT's verdict: "unknown", "private" or "public <address>".
+    pub nat: String,
+    /// Relay reservations accepted so far.
+    pub relay_reservations: u64,
+    /// Relay circuits opened so far, either way.
+    pub relay_circuits: u64,
+    /// Relayed connections upgraded to direct ones (DCUtR).
+    pub hole_punches: u64,
+    /// Hole punches that failed.
+    pub hole_punch_failures: u64,
 }
 
 /// `cinder_syncing` while catching up (it returns `false` otherwise).

@@ -1,11 +1,13 @@
 //! `cinder` as a user runs it: a devnet process with real RocksDB and RPC
 //! on loopback, the wallet commands, clean and hard restarts, database
-//! checkpoints, and a four-process testnet.
+//! checkpoints, a four-process testnet, and NAT traversal between
+//! processes in network namespaces.
 //!
 //! Each test runs whole node processes; they take turns ([`serial`]) so
 //! they never compete for the two cores of CI.
 
 mod devnet;
+mod nat;
 mod testnet;
 
 /// Held for the whole of a multi-process test.
