@@ -1,6 +1,16 @@
 //! `cinder`: run a node or a development chain, manage a wallet, checkpoint
 //! and restore a database.
 
+/// Prints a line on stdout. A stdout nobody reads any more (the pipe's
+/// reader exited) must not take the node down, so write errors are
+/// ignored (`println!` would panic).
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
 mod config;
 mod db;
 mod run;

@@ -44,17 +44,15 @@ pub(crate) fn devnet(args: DevnetArgs) -> Result<()> {
                 std::fs::remove_file(&p).with_context(|| format!("wiping {}", p.display()))?;
             }
         }
-        println!("Wiped the chain data in {}", datadir.display());
+        say!("Wiped the chain data in {}", datadir.display());
     }
     let s = args.node.resolve(true)?;
-    println!("Development accounts (keys are public: for development only, never for real value):");
+    say!("Development accounts (keys are public: for development only, never for real value):");
     let accounts = cinder_chain::workload::Accounts::derive(DEVNET_SEED, DEVNET_ACCOUNTS);
     for (i, (a, k)) in accounts.addresses.iter().zip(&accounts.keys).enumerate() {
-        println!("  ({i}) {a}  key 0x{}", hex::encode(*k.to_seed()));
+        say!("  ({i}) {a}  key 0x{}", hex::encode(*k.to_seed()));
     }
-    println!(
-        "  keys derive as BLAKE3(\"{DEVNET_SEED}/<i>\"); `cinder wallet import --devnet <i>` adds one to the wallet"
-    );
+    say!("  keys derive as BLAKE3(\"{DEVNET_SEED}/<i>\"); `cinder wallet import --devnet <i>` adds one to the wallet");
     runtime()?.block_on(serve(s))
 }
 
@@ -99,9 +97,9 @@ async fn serve(s: Settings) -> Result<()> {
     };
     let node = tokio::task::spawn_blocking(move || Node::open(cfg)).await.context("opening the node")??;
     let head = node.chain().head()?;
-    println!("Chain: {} (id {}), data in {}", s.spec.name, s.spec.chain_id, s.datadir.display());
-    println!("Genesis: {}", node.chain().genesis_id());
-    println!("Head: {} at height {}", head.id, head.height);
+    say!("Chain: {} (id {}), data in {}", s.spec.name, s.spec.chain_id, s.datadir.display());
+    say!("Genesis: {}", node.chain().genesis_id());
+    say!("Head: {} at height {}", head.id, head.height);
     let rpc_cfg = RpcConfig {
         addr: s.rpc,
         rate_per_sec: s.rpc_rate_limit,
@@ -116,38 +114,38 @@ async fn serve(s: Settings) -> Result<()> {
     let algo = s.spec.pow().map(|p| p.algorithm).context("not a PoW chain")?;
     let producer = match (backend(&s)?, s.coinbase) {
         (Some(b), Some(coinbase)) => {
-            println!("Mining: {}, paying {coinbase}", b.describe(algo));
+            say!("Mining: {}, paying {coinbase}", b.describe(algo));
             Some(Producer::start(node.clone(), b, coinbase)?)
         }
         _ => {
             let note = if s.coinbase.is_some() { "" } else { " once --coinbase is set" };
-            println!("Mining: off (the work API serves external miners{note})");
+            say!("Mining: off (the work API serves external miners{note})");
             None
         }
     };
     if let Some((a, _)) = &metrics {
-        println!("Metrics: http://{a}/metrics");
+        say!("Metrics: http://{a}/metrics");
     }
     let network = match (&s.net, net_key) {
         (Some(n), Some(key)) => {
             let net = cinder_net::Network::start(node.clone(), key, n.config.clone()).await?;
-            println!("Peer id: {}", net.peer_id());
+            say!("Peer id: {}", net.peer_id());
             for a in net.listen_addrs() {
-                println!("P2P: {a}/p2p/{}", net.peer_id());
+                say!("P2P: {a}/p2p/{}", net.peer_id());
             }
             Some(net)
         }
         _ => {
-            println!("P2P: off");
+            say!("P2P: off");
             None
         }
     };
-    println!("RPC: http://{}", rpc.addr);
+    say!("RPC: http://{}", rpc.addr);
     std::io::stdout().flush().ok();
     let status = tokio::spawn(status_line(node.clone()));
     shutdown_signal().await;
-    println!();
-    println!("Shutting down...");
+    say!();
+    say!("Shutting down...");
     status.abort();
     if let Some(n) = network {
         n.stop().await;
@@ -161,7 +159,7 @@ async fn serve(s: Settings) -> Result<()> {
     }
     let head = node.chain().head()?;
     drop(node);
-    println!("Stopped at height {} ({})", head.height, head.id);
+    say!("Stopped at height {} ({})", head.height, head.id);
     Ok(())
 }
 
@@ -240,14 +238,14 @@ async fn status_line(node: Arc<Node>) {
                 bar.set_position(done);
                 bar.set_message(format!("height {height}"));
                 if !tty {
-                    println!("syncing: height {height} of {} ({done}/{total})", sync.highest_block);
+                    say!("syncing: height {height} of {} ({done}/{total})", sync.highest_block);
                 }
                 continue;
             }
             None => {
                 if let Some(b) = bar.take() {
                     b.finish_and_clear();
-                    println!("synced to height {height}");
+                    say!("synced to height {height}");
                 }
             }
         }
@@ -261,10 +259,10 @@ async fn status_line(node: Arc<Node>) {
             node.uptime().as_secs()
         );
         if tty {
-            print!("\r\x1b[2K{line}");
+            let _ = write!(std::io::stdout(), "\r\x1b[2K{line}");
             std::io::stdout().flush().ok();
         } else {
-            println!("{line}");
+            say!("{line}");
         }
     }
 }

@@ -106,8 +106,8 @@ pub(crate) fn run(args: TestnetArgs) -> Result<()> {
     let boot = format!("/ip4/127.0.0.1/tcp/{}/p2p/{boot_id}", args.p2p_port);
     let accounts = cinder_chain::workload::Accounts::derive(DEVNET_SEED, DEVNET_ACCOUNTS);
 
-    println!("Testnet: {} nodes in {}", args.nodes, dir.display());
-    println!("Admin token: {}", token_path.display());
+    say!("Testnet: {} nodes in {}", args.nodes, dir.display());
+    say!("Admin token: {}", token_path.display());
     let mut members = Vec::with_capacity(args.nodes);
     for i in 0..args.nodes {
         let off = u16::try_from(i).context("node index")?;
@@ -176,7 +176,7 @@ pub(crate) fn run(args: TestnetArgs) -> Result<()> {
                 return Err(e).with_context(|| format!("starting node {i}"));
             }
         };
-        println!(
+        say!(
             "node {i}: pid {} | RPC http://127.0.0.1:{} | p2p /ip4/127.0.0.1/tcp/{p2p}/p2p/{id} | {}{}",
             child.id(),
             args.rpc_port + off,
@@ -189,8 +189,8 @@ pub(crate) fn run(args: TestnetArgs) -> Result<()> {
         );
         members.push(Member { index: i, child, exited: false });
     }
-    println!("Logs: {}/node-<i>/node.log; each node's command line: {}/node-<i>/command", dir.display(), dir.display());
-    println!("Ctrl-C stops all nodes.");
+    say!("Logs: {}/node-<i>/node.log; each node's command line: {}/node-<i>/command", dir.display(), dir.display());
+    say!("Ctrl-C stops all nodes.");
     std::io::stdout().flush().ok();
 
     let stop = signal_flag()?;
@@ -201,18 +201,18 @@ pub(crate) fn run(args: TestnetArgs) -> Result<()> {
         for m in members.iter_mut().filter(|m| !m.exited) {
             if let Ok(Some(status)) = m.child.try_wait() {
                 m.exited = true;
-                println!("node {} exited ({status}); restart it with the lines of node-{}/command", m.index, m.index);
+                say!("node {} exited ({status}); restart it with the lines of node-{}/command", m.index, m.index);
             }
         }
         if last_report.elapsed() >= Duration::from_secs(10) {
             last_report = Instant::now();
-            println!("{}", heights_line(&args, started));
+            say!("{}", heights_line(&args, started));
         }
         std::io::stdout().flush().ok();
     }
-    println!("Stopping {} nodes...", members.iter().filter(|m| !m.exited).count());
+    say!("Stopping {} nodes...", members.iter().filter(|m| !m.exited).count());
     stop_all(&mut members);
-    println!("Stopped.");
+    say!("Stopped.");
     Ok(())
 }
 
@@ -305,13 +305,13 @@ fn stop_all(members: &mut [Member]) {
             match m.child.try_wait() {
                 Ok(Some(status)) => {
                     if !status.success() {
-                        println!("node {} exited with {status}", m.index);
+                        say!("node {} exited with {status}", m.index);
                     }
                     break;
                 }
                 Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
                 _ => {
-                    println!("node {} did not stop within 60 s: killing it", m.index);
+                    say!("node {} did not stop within 60 s: killing it", m.index);
                     let _ = m.child.kill();
                     let _ = m.child.wait();
                     break;

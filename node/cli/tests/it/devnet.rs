@@ -237,3 +237,37 @@ fn bad_flags_and_files_get_clear_errors() {
     }
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// A node whose stdout reader goes away (`cinder devnet | head -1`, a
+/// supervisor that stopped reading) keeps running: what it prints after
+/// that is dropped, not a panic.
+#[test]
+fn a_closed_stdout_does_not_stop_the_node() {
+    use std::io::BufRead;
+    let _s = crate::serial();
+    let dir = tmp("closed-stdout");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = Command::new(BIN)
+        .args(["devnet", "--rpc-port", &port.to_string(), "--metrics-addr", "off", "--datadir"])
+        .arg(&dir)
+        .env("CINDER_HIDE_GPU", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Read the first line only, then close the pipe: the rest of the
+    // start-up lines and the status lines meet a closed pipe.
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    drop(out);
+    // The status line comes every 10 s when stdout is not a terminal.
+    std::thread::sleep(Duration::from_secs(12));
+    let alive = matches!(child.try_wait(), Ok(None));
+    let height = rt().block_on(Client::new(&format!("http://127.0.0.1:{port}")).unwrap().block_number());
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(alive, "the node exited when its stdout closed (first line {first:?})");
+    assert!(height.is_ok(), "{height:?}");
+}

@@ -100,14 +100,17 @@ impl Lab {
         let lines = crate::stdout_lines(&mut child);
         self.nodes.push(child);
         let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
+        let id = loop {
             let l = lines
                 .recv_timeout(deadline.saturating_duration_since(Instant::now()))
                 .unwrap_or_else(|e| panic!("{host} did not print its peer id ({e}): {}", self.log(host)));
             if let Some(id) = l.strip_prefix("Peer id: ") {
-                return id.to_string();
+                break id.to_string();
             }
-        }
+        };
+        // Keep reading: the node prints status lines as it runs.
+        std::thread::spawn(move || for _ in lines {});
+        id
     }
 
     fn log(&self, host: &str) -> String {

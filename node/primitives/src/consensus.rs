@@ -1,0 +1,284 @@
+//! Proof-of-stake consensus messages as signed and gossiped: votes,
+//! proposals and double-vote evidence, with batch verification of votes.
+//!
+//! Each is signed over its canonical encoding under its own domain
+//! (`CINDER_VOTE`, `CINDER_PROPOSAL`), and carries the chain id, so a
+//! signature never verifies for another purpose or another chain. The
+//! voting rules themselves live in cinder-bft; these are their wire form
+//! (the block id is the value voted on).
+
+use std::io::{self, Read, Write};
+
+use borsh::{BorshDeserialize, BorshSerialize};
+use cinder_engine::sig::{self, BatchVerifier, Domain, Strategy, VerifyingKey};
+
+use crate::codec::{Limited, encode};
+use crate::types::Hash;
+
+/// The encoding version of consensus messages.
+pub const CONSENSUS_VERSION: u8 = 1;
+
+/// Prevote or precommit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, BorshSerialize, BorshDeserialize)]
+pub enum VoteType {
+    /// The first vote of a round.
+    Prevote,
+    /// The second.
+    Precommit,
+}
+
+/// A vote, as signed.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, BorshSerialize, BorshDeserialize)]
+pub struct VoteData {
+    /// [`CONSENSUS_VERSION`].
+    pub version: u8,
+    /// The chain it is for.
+    pub chain_id: u64,
+    /// The height.
+    pub height: u64,
+    /// The round.
+    pub round: u32,
+    /// Prevote or precommit.
+    pub kind: VoteType,
+    /// The block voted for; `None` is nil.
+    pub block: Option<Hash>,
+    /// The voter's index in the height's validator set.
+    pub validator: u16,
+}
+
+impl VoteData {
+    /// The bytes signed: the encoding under the vote domain.
+    pub fn signing_message(&self) -> Vec<u8> {
+        sig::signing_message(Domain::Vote, &encode(self))
+    }
+    /// Signs with `key`.
+    pub fn sign(self, key: &sig::SecretKey) -> SignedVote {
+        let signature = key.sign(&self.signing_message());
+        SignedVote { data: self, signature }
+    }
+}
+
+/// A vote and its signature.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignedVote {
+    /// The vote.
+    pub data: VoteData,
+    /// ed25519 over [`VoteData::signing_message`].
+    pub signature: sig::Signature,
+}
+
+/// A proposal, as signed: the proposer's block for a round.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, BorshSerialize, BorshDeserialize)]
+pub struct ProposalData {
+    /// [`CONSENSUS_VERSION`].
+    pub version: u8,
+    /// The chain it is for.
+    pub chain_id: u64,
+    /// The height.
+    pub height: u64,
+    /// The round.
+    pub round: u32,
+    /// The proposed block's id.
+    pub block: Hash,
+    /// The round of the polka that lets a locked value be proposed again.
+    pub pol_round: Option<u32>,
+    /// The proposer's index in the height's validator set.
+    pub proposer: u16,
+}
+
+impl ProposalData {
+    /// The bytes signed: the encoding under the proposal domain.
+    pub fn signing_message(&self) -> Vec<u8> {
+        sig::signing_message(Domain::Proposal, &encode(self))
+    }
+    /// Signs with `key`.
+    pub fn sign(self, key: &sig::SecretKey) -> SignedProposal {
+        let signature = key.sign(&self.signing_message());
+        SignedProposal { data: self, signature }
+    }
+}
+
+/// A proposal and its signature.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignedProposal {
+    /// The proposal.
+    pub data: ProposalData,
+    /// ed25519 over [`ProposalData::signing_message`].
+    pub signature: sig::Signature,
+}
+
+macro_rules! signed_borsh {
+    ($t:ty, $data:ty, $name:literal, $max:expr) => {
+        impl BorshSerialize for $t {
+            fn serialize<W: Write>(&self, w: &mut W) -> io::Result<()> {
+                self.data.serialize(w)?;
+                self.signature.0.serialize(w)
+            }
+        }
+        impl BorshDeserialize for $t {
+            fn deserialize_reader<R: Read>(r: &mut R) -> io::Result<Self> {
+                let data = <$data>::deserialize_reader(r)?;
+                if data.version != CONSENSUS_VERSION {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("{} version {}, expected {CONSENSUS_VERSION}", $name, data.version),
+                    ));
+                }
+                let signature = sig::Signature(<[u8; 64]>::deserialize_reader(r)?);
+                Ok(Self { data, signature })
+            }
+        }
+        impl Limited for $t {
+            const NAME: &'static str = $name;
+            const MAX_BYTES: usize = $max;
+        }
+    };
+}
+
+signed_borsh!(SignedVote, VoteData, "signed vote", 256);
+signed_borsh!(SignedProposal, ProposalData, "signed proposal", 256);
+
+/// Why a piece of double-vote evidence proves nothing.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EvidenceError {
+    /// The two votes differ in more than their block.
+    #[error("the votes are not of one validator, chain, height, round and kind")]
+    NotComparable,
+    /// They agree: no conflict.
+    #[error("the votes name the same block")]
+    SameBlock,
+    /// A signature does not verify under the validator's key.
+    #[error("vote {0}'s signature does not verify")]
+    BadSignature(u8),
+}
+
+/// Two conflicting votes of one validator: its proof of double-signing.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct DoubleVote {
+    /// One vote.
+    pub first: SignedVote,
+    /// The other, for a different block (or nil).
+    pub second: SignedVote,
+}
+
+impl Limited for DoubleVote {
+    const NAME: &'static str = "double-vote evidence";
+    const MAX_BYTES: usize = 512;
+}
+
+impl DoubleVote {
+    /// Checks that the two votes are of the validator whose key is `key`,
+    /// for one chain, height, round and kind, name different blocks, and
+    /// are both signed by it.
+    pub fn check(&self, key: &VerifyingKey) -> Result<(), EvidenceError> {
+        let (a, b) = (&self.first.data, &self.second.data);
+        if (a.version, a.chain_id, a.height, a.round, a.kind, a.validator)
+            != (b.version, b.chain_id, b.height, b.round, b.kind, b.validator)
+        {
+            return Err(EvidenceError::NotComparable);
+        }
+        if a.block == b.block {
+            return Err(EvidenceError::SameBlock);
+        }
+        for (i, v) in [(0u8, &self.first), (1u8, &self.second)] {
+            key.verify(&v.data.signing_message(), &v.signature.0).map_err(|_| EvidenceError::BadSignature(i))?;
+        }
+        Ok(())
+    }
+}
+
+/// Verifies the signatures of `votes` as one batch (the engine's, over
+/// the current rayon pool): the verdict of each, in order. `keys[i]` is
+/// validator i's key; a vote naming no validator is invalid.
+pub fn verify_votes(votes: &[SignedVote], keys: &[VerifyingKey]) -> Vec<bool> {
+    let mut ok = vec![false; votes.len()];
+    let mut batch = BatchVerifier::with_capacity(votes.len(), 96);
+    let mut slots = Vec::with_capacity(votes.len());
+    for (i, v) in votes.iter().enumerate() {
+        if let Some(key) = keys.get(usize::from(v.data.validator)) {
+            batch.add_with_key(key, &v.data.signing_message(), &v.signature.0);
+            slots.push(i);
+        }
+    }
+    let bad = match batch.verify(Strategy::Parallel) {
+        Ok(()) => Vec::new(),
+        Err(e) => e.indices,
+    };
+    for (k, i) in slots.iter().enumerate() {
+        if let Some(slot) = ok.get_mut(*i) {
+            *slot = bad.binary_search(&k).is_err();
+        }
+    }
+    ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::decode;
+
+    fn key(i: u8) -> sig::SecretKey {
+        sig::SecretKey::from_seed(&[i; 32])
+    }
+
+    fn vote(i: u16, block: Option<Hash>) -> VoteData {
+        VoteData {
+            version: CONSENSUS_VERSION,
+            chain_id: 7,
+            height: 3,
+            round: 1,
+            kind: VoteType::Precommit,
+            block,
+            validator: i,
+        }
+    }
+
+    #[test]
+    fn votes_round_trip_and_batch_verify() {
+        let keys: Vec<VerifyingKey> =
+            (0..4u8).map(|i| VerifyingKey::from_bytes(&key(i).public_key().0).unwrap()).collect();
+        let mut votes: Vec<SignedVote> =
+            (0..4u16).map(|i| vote(i, Some(Hash([9; 32]))).sign(&key(u8::try_from(i).unwrap()))).collect();
+        for v in &votes {
+            assert_eq!(&decode::<SignedVote>(&encode(v)).unwrap(), v);
+        }
+        assert_eq!(verify_votes(&votes, &keys), vec![true; 4]);
+        // A forged vote (signed by another key), one naming no validator.
+        votes[2] = vote(2, None).sign(&key(3));
+        votes.push(vote(9, None).sign(&key(0)));
+        assert_eq!(verify_votes(&votes, &keys), vec![true, true, false, true, false]);
+        // The signature is bound to the chain.
+        let mut other_chain = votes[0].clone();
+        other_chain.data.chain_id = 8;
+        assert_eq!(verify_votes(&[other_chain], &keys), vec![false]);
+    }
+
+    #[test]
+    fn bad_encodings_are_errors() {
+        let v = vote(0, None).sign(&key(0));
+        let mut bytes = encode(&v);
+        bytes[0] = 2;
+        assert!(decode::<SignedVote>(&bytes).is_err());
+        let bytes = encode(&v);
+        assert!(decode::<SignedVote>(&bytes[..bytes.len() - 1]).is_err());
+        let mut long = bytes.clone();
+        long.push(0);
+        assert!(decode::<SignedVote>(&long).is_err());
+    }
+
+    #[test]
+    fn double_vote_evidence() {
+        let k = VerifyingKey::from_bytes(&key(1).public_key().0).unwrap();
+        let a = vote(1, Some(Hash([1; 32]))).sign(&key(1));
+        let b = vote(1, None).sign(&key(1));
+        let ev = DoubleVote { first: a.clone(), second: b.clone() };
+        assert_eq!(ev.check(&k), Ok(()));
+        assert_eq!(decode::<DoubleVote>(&encode(&ev)).unwrap(), ev);
+        assert_eq!(DoubleVote { first: a.clone(), second: a.clone() }.check(&k), Err(EvidenceError::SameBlock));
+        let mut later = b.clone();
+        later.data.round = 2;
+        assert_eq!(DoubleVote { first: a.clone(), second: later }.check(&k), Err(EvidenceError::NotComparable));
+        let forged = vote(1, None).sign(&key(2));
+        assert_eq!(DoubleVote { first: a, second: forged }.check(&k), Err(EvidenceError::BadSignature(1)));
+    }
+}
