@@ -21,15 +21,12 @@
 //!   node and its RPC; the node hands the network its own blocks and the
 //!   transactions its RPC admitted ([`Node::subscribe_local_blocks`],
 //!   [`Node::subscribe_local_txs`]).
-//! - [`validator`]: a validator's key and signer with the persisted
-//!   double-sign guard (proof of stake).
 
 pub mod metrics;
 mod network;
 mod node;
 mod producer;
 pub mod rpc;
-pub mod validator;
 pub mod work;
 
 pub use network::NetworkView;
