@@ -470,6 +470,9 @@ mod tests {
                     Output::Timer { .. } => {}
                     Output::Decided { height, block, certificate, .. } => {
                         assert!(verify_votes(&certificate, &validators().keys).iter().all(|ok| *ok));
+                        let cert = cinder_primitives::CommitCertificate::from_votes(&certificate).unwrap();
+                        assert_eq!(cert.block, block);
+                        assert!(cert.verify(&validators().keys, &[1; 4]).unwrap() >= 3);
                         assert!(certificate.len() >= 3, "{} precommits", certificate.len());
                         assert!(
                             certificate

@@ -1,5 +1,6 @@
 //! Proof-of-stake consensus messages as signed and gossiped: votes,
-//! proposals and double-vote evidence, with batch verification of votes.
+//! proposals, double-vote evidence and commit certificates, with batch
+//! verification of votes.
 //!
 //! Each is signed over its canonical encoding under its own domain
 //! (`CINDER_VOTE`, `CINDER_PROPOSAL`), and carries the chain id, so a
@@ -212,6 +213,142 @@ pub fn verify_votes(votes: &[SignedVote], keys: &[VerifyingKey]) -> Vec<bool> {
     ok
 }
 
+/// Why a commit certificate proves nothing.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CertError {
+    /// No precommits.
+    #[error("a certificate needs precommits")]
+    Empty,
+    /// A vote that is not a precommit for the certificate's block, or of
+    /// another chain, height or round.
+    #[error("vote {0} is not a precommit for the certified block")]
+    Mismatch(usize),
+    /// Validator indices not strictly increasing (a repeat, or unsorted).
+    #[error("validator indices must be strictly increasing (at entry {0})")]
+    Order(usize),
+    /// An index outside the validator set.
+    #[error("validator {0} is not in the set")]
+    Unknown(u16),
+    /// Signatures that do not verify (entry indices).
+    #[error("{} signatures do not verify (first at entry {})", .0.len(), .0.first().copied().unwrap_or(0))]
+    BadSignatures(Vec<usize>),
+    /// The signers hold no more than 2/3 of the power.
+    #[error("the signers hold {power} of {total}: not more than 2/3")]
+    NoQuorum {
+        /// Signed.
+        power: u128,
+        /// All.
+        total: u128,
+    },
+}
+
+/// The precommits that decided a block, compactly: the block and round
+/// once, then each signer's index and signature. The next header carries
+/// it, so anyone holding the validator set can check that a block is
+/// final with one batch verification.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct CommitCertificate {
+    /// [`CONSENSUS_VERSION`].
+    pub version: u8,
+    /// The chain.
+    pub chain_id: u64,
+    /// The decided height.
+    pub height: u64,
+    /// The round it was decided in.
+    pub round: u32,
+    /// The decided block.
+    pub block: Hash,
+    /// Signers (strictly increasing index) and their precommit signatures.
+    pub signatures: Vec<(u16, [u8; 64])>,
+}
+
+impl Limited for CommitCertificate {
+    const NAME: &'static str = "commit certificate";
+    /// 1,024 validators of 66 bytes each, and the fields.
+    const MAX_BYTES: usize = 1_024 * 66 + 128;
+}
+
+impl CommitCertificate {
+    /// The certificate of `precommits` (all for one chain, height, round
+    /// and block; any order).
+    pub fn from_votes(precommits: &[SignedVote]) -> Result<CommitCertificate, CertError> {
+        let first = precommits.first().ok_or(CertError::Empty)?;
+        let d = &first.data;
+        let Some(block) = d.block else { return Err(CertError::Mismatch(0)) };
+        let mut signatures = Vec::with_capacity(precommits.len());
+        for (i, v) in precommits.iter().enumerate() {
+            let e = &v.data;
+            if e.kind != VoteType::Precommit
+                || (e.version, e.chain_id, e.height, e.round, e.block)
+                    != (d.version, d.chain_id, d.height, d.round, Some(block))
+            {
+                return Err(CertError::Mismatch(i));
+            }
+            signatures.push((e.validator, v.signature.0));
+        }
+        signatures.sort_by_key(|(i, _)| *i);
+        if let Some(k) = signatures.windows(2).position(|w| matches!(w, [a, b] if a.0 == b.0)) {
+            return Err(CertError::Order(k.saturating_add(1)));
+        }
+        Ok(CommitCertificate {
+            version: d.version,
+            chain_id: d.chain_id,
+            height: d.height,
+            round: d.round,
+            block,
+            signatures,
+        })
+    }
+
+    /// The signed precommits it stands for.
+    pub fn votes(&self) -> impl Iterator<Item = SignedVote> + '_ {
+        self.signatures.iter().map(|(validator, sig)| SignedVote {
+            data: VoteData {
+                version: self.version,
+                chain_id: self.chain_id,
+                height: self.height,
+                round: self.round,
+                kind: VoteType::Precommit,
+                block: Some(self.block),
+                validator: *validator,
+            },
+            signature: sig::Signature(*sig),
+        })
+    }
+
+    /// Checks it against the height's validators (`keys` and `powers` by
+    /// index): signers strictly increasing and in the set, every signature
+    /// valid (one batch), more than 2/3 of the power. Returns the power
+    /// that signed.
+    pub fn verify(&self, keys: &[VerifyingKey], powers: &[u64]) -> Result<u128, CertError> {
+        if self.signatures.is_empty() {
+            return Err(CertError::Empty);
+        }
+        let mut last: Option<u16> = None;
+        let mut power = 0u128;
+        for (k, (i, _)) in self.signatures.iter().enumerate() {
+            if last.is_some_and(|l| l >= *i) {
+                return Err(CertError::Order(k));
+            }
+            last = Some(*i);
+            let p =
+                powers.get(usize::from(*i)).filter(|_| usize::from(*i) < keys.len()).ok_or(CertError::Unknown(*i))?;
+            power = power.saturating_add(u128::from(*p));
+        }
+        let total = powers.iter().fold(0u128, |a, p| a.saturating_add(u128::from(*p)));
+        if power.saturating_mul(3) <= total.saturating_mul(2) {
+            return Err(CertError::NoQuorum { power, total });
+        }
+        let votes: Vec<SignedVote> = self.votes().collect();
+        let ok = verify_votes(&votes, keys);
+        let bad: Vec<usize> = ok.iter().enumerate().filter(|(_, ok)| !**ok).map(|(i, _)| i).collect();
+        if !bad.is_empty() {
+            return Err(CertError::BadSignatures(bad));
+        }
+        Ok(power)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -280,5 +417,45 @@ mod tests {
         assert_eq!(DoubleVote { first: a.clone(), second: later }.check(&k), Err(EvidenceError::NotComparable));
         let forged = vote(1, None).sign(&key(2));
         assert_eq!(DoubleVote { first: a, second: forged }.check(&k), Err(EvidenceError::BadSignature(1)));
+    }
+
+    #[test]
+    fn commit_certificates() {
+        let keys: Vec<VerifyingKey> =
+            (0..4u8).map(|i| VerifyingKey::from_bytes(&key(i).public_key().0).unwrap()).collect();
+        let powers = [1u64, 1, 1, 1];
+        let b = Some(Hash([9; 32]));
+        let pc = |i: u16| vote(i, b).sign(&key(u8::try_from(i).unwrap()));
+        // Any order in; sorted, and 3 of 4 is more than 2/3.
+        let cert = CommitCertificate::from_votes(&[pc(2), pc(0), pc(3)]).unwrap();
+        assert_eq!(cert.signatures.iter().map(|(i, _)| *i).collect::<Vec<_>>(), vec![0, 2, 3]);
+        assert_eq!(cert.verify(&keys, &powers), Ok(3));
+        assert_eq!(decode::<CommitCertificate>(&encode(&cert)).unwrap(), cert);
+        // 2 of 4 is not; with power 1, 1, 1, 3 even three small ones are not.
+        let two = CommitCertificate::from_votes(&[pc(0), pc(1)]).unwrap();
+        assert_eq!(two.verify(&keys, &powers), Err(CertError::NoQuorum { power: 2, total: 4 }));
+        assert_eq!(
+            CommitCertificate::from_votes(&[pc(0), pc(1), pc(2)]).unwrap().verify(&keys, &[1, 1, 1, 3]),
+            Err(CertError::NoQuorum { power: 3, total: 6 })
+        );
+        // Repeats, other blocks, prevotes, strangers, forgeries.
+        assert_eq!(CommitCertificate::from_votes(&[pc(0), pc(0), pc(1)]), Err(CertError::Order(1)));
+        assert_eq!(CommitCertificate::from_votes(&[pc(0), vote(1, None).sign(&key(1))]), Err(CertError::Mismatch(1)));
+        let mut prevote = vote(1, b);
+        prevote.kind = VoteType::Prevote;
+        assert_eq!(CommitCertificate::from_votes(&[pc(0), prevote.sign(&key(1))]), Err(CertError::Mismatch(1)));
+        assert!(CommitCertificate::from_votes(&[]).is_err());
+        let mut unsorted = cert.clone();
+        unsorted.signatures.swap(0, 1);
+        assert_eq!(unsorted.verify(&keys, &powers), Err(CertError::Order(1)));
+        let mut stranger = cert.clone();
+        stranger.signatures.push((7, [0; 64]));
+        assert_eq!(stranger.verify(&keys, &powers), Err(CertError::Unknown(7)));
+        let mut forged = cert.clone();
+        forged.signatures[1].1 = vote(2, b).sign(&key(3)).signature.0;
+        assert_eq!(forged.verify(&keys, &powers), Err(CertError::BadSignatures(vec![1])));
+        let mut moved = cert;
+        moved.block = Hash([8; 32]);
+        assert_eq!(moved.verify(&keys, &powers), Err(CertError::BadSignatures(vec![0, 1, 2])));
     }
 }
