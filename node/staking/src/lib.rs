@@ -124,14 +124,30 @@ fn mul_div(a: u128, b: u128, c: u128) -> Result<u128, StakingError> {
     }
 }
 
-/// a * b / c rounded up (c > 0; the remainder is taken as
-/// (a mod c)(b mod c) mod c, which fits for c = [`SCALE`]).
+/// (x + y) mod m for x, y < m, without overflow.
+fn add_mod(x: u128, y: u128, m: u128) -> u128 {
+    let room = m.saturating_sub(y);
+    if x >= room { x.saturating_sub(room) } else { x.saturating_add(y) }
+}
+
+/// a * b mod m (m > 0) by doubling, without overflow.
+fn mul_mod(a: u128, b: u128, m: u128) -> u128 {
+    let (mut a, mut b) = (a.checked_rem(m).unwrap_or(0), b);
+    let mut r = 0u128;
+    while b > 0 {
+        if b & 1 == 1 {
+            r = add_mod(r, a, m);
+        }
+        a = add_mod(a, a, m);
+        b >>= 1;
+    }
+    r
+}
+
+/// a * b / c rounded up (c > 0).
 fn mul_div_ceil(a: u128, b: u128, c: u128) -> Result<u128, StakingError> {
     let q = mul_div(a, b, c)?;
-    let ra = a.checked_rem(c).ok_or(Overflow)?;
-    let rb = b.checked_rem(c).ok_or(Overflow)?;
-    let exact = ra.checked_mul(rb).ok_or(Overflow)?.checked_rem(c).ok_or(Overflow)? == 0;
-    if exact { Ok(q) } else { add(q, 1) }
+    if mul_mod(a, b, c) == 0 { Ok(q) } else { add(q, 1) }
 }
 
 /// What a delegation is owed at `acc`: rounded down, while its debt is
@@ -304,8 +320,9 @@ impl Staking {
         if delegator == v.operator && left > 0 && left < self.params.min_self_stake {
             return Err(StakingError::SelfStakeTooLow { got: left, min: self.params.min_self_stake });
         }
-        // Shares burned: all of them for a full exit (no dust left behind).
-        let burned = if left == 0 { d.shares } else { mul_div(amount, v.shares, v.tokens)?.max(1).min(d.shares) };
+        // Shares burned: all of them for a full exit (no dust left behind),
+        // else rounded up, so leaving never takes value from those who stay.
+        let burned = if left == 0 { d.shares } else { mul_div_ceil(amount, v.shares, v.tokens)?.min(d.shares) };
         let paid = owed(&d, v.acc)?;
         let shares_left = sub(d.shares, burned)?;
         let debt = debt_at(shares_left, v.acc)?;
@@ -497,6 +514,16 @@ mod tests {
     }
 
     #[test]
+    fn rounding_helpers() {
+        assert_eq!(mul_div_ceil(7, 3, 2), Ok(11));
+        assert_eq!(mul_div_ceil(6, 3, 2), Ok(9));
+        assert_eq!(mul_div(u128::MAX, 3, 4), Ok(u128::MAX / 4 * 3 + 2));
+        assert_eq!(mul_div_ceil(u128::MAX, u128::MAX, u128::MAX), Ok(u128::MAX));
+        assert_eq!(mul_mod(u128::MAX, u128::MAX, u128::MAX - 1), 1);
+        assert_eq!(mul_div(1, 1, 0), Err(Overflow));
+    }
+
+    #[test]
     fn slashing_cuts_pools_and_unbonding_and_jails() {
         let mut s = Staking::new(params());
         s.create_validator(a(1), [1; 32], 0, 1_000).unwrap();
@@ -561,8 +588,14 @@ mod tests {
                         }
                     }
                     Op::Undelegate(d, v, x) => {
+                        let before = s.stake_of(&a(d), &a(v));
+                        let others: u128 = s.delegations.keys().filter(|(e, w)| *w == a(v) && *e != a(d)).map(|(e, w)| s.stake_of(e, w)).sum();
                         if let Ok(r) = s.undelegate(a(d), a(v), u128::from(x)) {
                             rewards_paid += r;
+                            // Leaving takes no value from the others.
+                            prop_assert!(s.stake_of(&a(d), &a(v)) <= before - u128::from(x));
+                            let after: u128 = s.delegations.keys().filter(|(e, w)| *w == a(v) && *e != a(d)).map(|(e, w)| s.stake_of(e, w)).sum();
+                            prop_assert!(after >= others, "others held {} and now {}", others, after);
                         }
                     }
                     Op::Withdraw(d, v) => rewards_paid += s.withdraw_rewards(a(d), a(v)).unwrap_or(0),
