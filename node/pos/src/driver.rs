@@ -417,6 +417,13 @@ mod tests {
         mute: Option<usize>,
         /// Every vote sent.
         sent: Vec<SignedVote>,
+        /// A node that is down: it sends and receives nothing.
+        down: Option<usize>,
+        /// Simulated time, and the timers pending on it.
+        clock: Duration,
+        timers: Vec<(Duration, usize, Height, Round, TimeoutKind)>,
+        /// The round each height was decided in, per node.
+        rounds: Vec<BTreeMap<Height, Round>>,
     }
 
     impl Net {
@@ -429,6 +436,10 @@ mod tests {
                 refused: Vec::new(),
                 mute: None,
                 sent: Vec::new(),
+                down: None,
+                clock: Duration::ZERO,
+                timers: Vec::new(),
+                rounds: vec![BTreeMap::new(); 4],
             };
             for i in 0..4 {
                 let (n, out) = driver(d, i, 1);
@@ -438,24 +449,49 @@ mod tests {
             net
         }
 
+        fn done(&self, until: Height) -> bool {
+            (0..4).filter(|i| Some(*i) != self.down).all(|i| self.decided[i].contains_key(&until))
+        }
+
+        /// Delivers everything; when nothing is left, fires the earliest
+        /// timer, until every live node has decided `until`.
         fn run(&mut self, until: Height) {
+            loop {
+                self.drain(until);
+                if self.done(until) || self.timers.is_empty() {
+                    return;
+                }
+                let k = (0..self.timers.len()).min_by_key(|k| self.timers[*k].0).unwrap();
+                let (at, i, height, round, kind) = self.timers.remove(k);
+                self.clock = at;
+                if Some(i) != self.down {
+                    let out = self.nodes[i].on_timeout(height, round, kind);
+                    self.queue.extend(out.into_iter().map(|o| (i, o)));
+                }
+            }
+        }
+
+        fn drain(&mut self, until: Height) {
             let mut steps = 0;
             while let Some((i, o)) = self.queue.pop_front() {
                 steps += 1;
                 assert!(steps < 100_000, "no progress");
+                if Some(i) == self.down {
+                    continue;
+                }
                 match o {
                     Output::SendVote(v) => {
                         if self.mute == Some(i) {
                             continue;
                         }
                         self.sent.push(v.clone());
-                        for j in (0..4).filter(|j| *j != i) {
+                        for j in (0..4).filter(|j| *j != i && Some(*j) != self.down) {
                             let out = self.nodes[j].on_votes(vec![v.clone()]);
                             self.queue.extend(out.into_iter().map(|o| (j, o)));
                         }
                     }
                     Output::SendProposal(p) => {
-                        for j in (0..4).filter(|j| *j != i) {
+                        for j in (0..4).filter(|j| *j != i && Some(*j) != self.down) {
                             let out = self.nodes[j].on_proposal(p.clone(), true);
                             self.queue.extend(out.into_iter().map(|o| (j, o)));
                         }
@@ -467,8 +503,11 @@ mod tests {
                         let out = self.nodes[i].on_block_built(round, block);
                         self.queue.extend(out.into_iter().map(|o| (i, o)));
                     }
-                    Output::Timer { .. } => {}
-                    Output::Decided { height, block, certificate, .. } => {
+                    Output::Timer { height, round, kind, after } => {
+                        self.timers.push((self.clock + after, i, height, round, kind));
+                    }
+                    Output::Decided { height, round, block, certificate } => {
+                        self.rounds[i].insert(height, round);
                         assert!(verify_votes(&certificate, &validators().keys).iter().all(|ok| *ok));
                         let cert = cinder_primitives::CommitCertificate::from_votes(&certificate).unwrap();
                         assert_eq!(cert.block, block);
@@ -502,6 +541,26 @@ mod tests {
         }
         assert_eq!(net.decided[0].len(), 5);
         assert!(net.evidence.is_empty() && net.refused.is_empty());
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_dead_proposer_is_passed_over_by_timeouts() {
+        let d = dir("dead");
+        let mut net = Net::new(&d);
+        // The proposer of height 1, round 0 never speaks.
+        let dead = usize::from(net.nodes[0].core.machine().proposer(0).0);
+        net.down = Some(dead);
+        net.run(3);
+        let live: Vec<usize> = (0..4).filter(|i| *i != dead).collect();
+        for i in &live {
+            assert_eq!(net.decided[*i].len(), 3, "validator {i}: {:?}", net.decided[*i]);
+            assert_eq!(net.decided[*i], net.decided[live[0]]);
+            // Height 1 needed a later round: round 0's proposer was dead.
+            assert!(net.rounds[*i][&1] >= 1, "{:?}", net.rounds[*i]);
+        }
+        // Only timeouts moved it: at least the propose timeout passed.
+        assert!(net.clock >= Timeouts::default().propose, "{:?}", net.clock);
         let _ = std::fs::remove_dir_all(&d);
     }
 
