@@ -309,8 +309,9 @@ struct Peer {
     /// The address of its direct connection, else of a relayed one.
     address: Multiaddr,
     outbound: bool,
-    /// Connected through relay circuits only.
-    relayed: bool,
+    /// Its open direct (not relayed) connections: none means it is
+    /// reached through relay circuits only.
+    direct: usize,
     connections: usize,
     status: Option<Status>,
     agent: Option<String>,
@@ -535,21 +536,24 @@ impl Service {
                     ConnectedPoint::Dialer { address, .. } => (address.clone(), true),
                     ConnectedPoint::Listener { send_back_addr, .. } => (send_back_addr.clone(), false),
                 };
-                let relayed = endpoint.is_relayed();
+                let direct = !endpoint.is_relayed();
                 let p = self.peers.entry(peer_id).or_insert(Peer {
                     address: address.clone(),
                     outbound,
-                    relayed,
+                    direct: 0,
                     connections: 0,
                     status: None,
                     agent: None,
                     inflight: 0,
                 });
                 p.connections = num_established.get() as usize;
-                if p.relayed && !relayed {
-                    // A direct connection next to a relayed one (a hole punch).
-                    (p.address, p.outbound, p.relayed) = (address, outbound, false);
-                    self.publish_peers();
+                if direct {
+                    p.direct = p.direct.saturating_add(1);
+                    if p.direct == 1 && num_established.get() > 1 {
+                        // A direct connection next to a relayed one (a hole punch).
+                        (p.address, p.outbound) = (address, outbound);
+                        self.publish_peers();
+                    }
                 }
                 if self.relays.contains(&peer_id) {
                     let now = Instant::now();
@@ -565,7 +569,7 @@ impl Service {
                     self.publish_peers();
                 }
             }
-            SwarmEvent::ConnectionClosed { peer_id, num_established, .. } => {
+            SwarmEvent::ConnectionClosed { peer_id, num_established, endpoint, .. } => {
                 if num_established == 0 {
                     self.peers.remove(&peer_id);
                     tracing::debug!(%peer_id, "peer disconnected");
@@ -575,6 +579,13 @@ impl Service {
                     self.publish_peers();
                 } else if let Some(p) = self.peers.get_mut(&peer_id) {
                     p.connections = num_established as usize;
+                    if !endpoint.is_relayed() {
+                        // The last direct one gone: reached through a relay again.
+                        p.direct = p.direct.saturating_sub(1);
+                        if p.direct == 0 {
+                            self.publish_peers();
+                        }
+                    }
                 }
             }
             SwarmEvent::NewListenAddr { address, .. } => {
@@ -1186,7 +1197,7 @@ impl Service {
                 direction: if p.outbound { "outbound" } else { "inbound" }.into(),
                 height: p.status.map_or(0, |s| s.height),
                 agent: p.agent.clone(),
-                relayed: p.relayed,
+                relayed: p.direct == 0,
             });
         }
         list.sort_by(|a, b| a.id.cmp(&b.id));
