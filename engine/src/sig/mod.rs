@@ -25,8 +25,10 @@ use std::fmt;
 use zeroize::{Zeroize, Zeroizing};
 
 mod batch;
+mod vrf;
 
 pub use batch::{BadSignatures, BatchVerifier, Strategy};
+pub use vrf::{OUTPUT_LEN as VRF_OUTPUT_LEN, Output as VrfOutput, PROOF_LEN as VRF_PROOF_LEN, Proof as VrfProof, VrfError, vrf_verify};
 
 use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
 
