@@ -28,7 +28,10 @@ mod batch;
 mod vrf;
 
 pub use batch::{BadSignatures, BatchVerifier, Strategy};
-pub use vrf::{OUTPUT_LEN as VRF_OUTPUT_LEN, Output as VrfOutput, PROOF_LEN as VRF_PROOF_LEN, Proof as VrfProof, VrfError, vrf_verify};
+pub use vrf::{
+    OUTPUT_LEN as VRF_OUTPUT_LEN, Output as VrfOutput, PROOF_LEN as VRF_PROOF_LEN, Proof as VrfProof, VrfError,
+    vrf_verify,
+};
 
 use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
 

@@ -7,11 +7,11 @@
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use cinder_consensus::{ChainSpec, Consensus, SealJob};
+use cinder_consensus::{ChainSpec, Consensus, Proposal, SealJob};
 use cinder_engine::exec::Mode;
 use cinder_primitives::{
-    Address, Block, Bounded, BoundedBytes, Header, HeaderFields, Receipt, SignedTransaction, encode, receipts_root,
-    verify_signatures,
+    Address, Block, Bounded, BoundedBytes, CommitCertificate, Header, HeaderFields, Receipt, SignedTransaction, encode,
+    receipts_root, verify_signatures,
 };
 use cinder_state::{State, StateBatch, StateStore};
 use rayon::prelude::*;
@@ -85,6 +85,55 @@ pub fn build_block_from<S: StateStore>(
         }
     }
     let proposal = consensus.propose(&ctx.ancestry(), now);
+    build_with(consensus, spec, state, ctx, txs, index, dropped, coinbase, proposal, None, threads, started)
+}
+
+/// Builds a proof-of-stake block: as [`build_block_from`] with the
+/// candidates' signatures verified already, but with the consensus fields
+/// the validator made (`proposal`: time and signed PoS data) and the
+/// parent's certificate in the body.
+#[expect(clippy::too_many_arguments, reason = "the block's parts, each needed")]
+pub fn build_block_proposed<S: StateStore>(
+    consensus: &dyn Consensus,
+    spec: &ChainSpec,
+    state: &State<S>,
+    ctx: &BlockContext,
+    candidates: Vec<SignedTransaction>,
+    coinbase: Address,
+    proposal: Proposal,
+    last_commit: Option<CommitCertificate>,
+    threads: usize,
+) -> Result<Built> {
+    let started = Instant::now();
+    let mut dropped = Vec::new();
+    let mut txs = Vec::with_capacity(candidates.len());
+    let mut index = Vec::with_capacity(candidates.len());
+    for (i, t) in candidates.into_iter().enumerate() {
+        if t.check_envelope(spec.chain_id).is_ok() {
+            txs.push(t);
+            index.push(i);
+        } else {
+            dropped.push((i, "bad chain id or oversized".to_string()));
+        }
+    }
+    build_with(consensus, spec, state, ctx, txs, index, dropped, coinbase, proposal, last_commit, threads, started)
+}
+
+#[expect(clippy::too_many_arguments, reason = "the block's parts, each needed")]
+fn build_with<S: StateStore>(
+    consensus: &dyn Consensus,
+    spec: &ChainSpec,
+    state: &State<S>,
+    ctx: &BlockContext,
+    txs: Vec<SignedTransaction>,
+    index: Vec<usize>,
+    mut dropped: Vec<(usize, String)>,
+    coinbase: Address,
+    proposal: Proposal,
+    last_commit: Option<CommitCertificate>,
+    threads: usize,
+    started: Instant,
+) -> Result<Built> {
     let height = ctx.parent.height() + 1;
     let draft = HeaderFields { height, coinbase, ..HeaderFields::default() };
     let credits = consensus.block_credits(&Header::new(ctx.parent_id, proposal.time, proposal.bits, draft));
@@ -116,7 +165,8 @@ pub fn build_block_from<S: StateStore>(
     }
     let (state_root, batch) = state.apply(Some(ctx.parent_version), &ex.updates)?;
     let transactions = Bounded::new(included).map_err(|v| anyhow::anyhow!("{} transactions: too many", v.len()))?;
-    let mut block = Block { header: Header::new(ctx.parent_id, 0, 0, HeaderFields::default()), transactions };
+    let mut block =
+        Block { header: Header::new(ctx.parent_id, 0, 0, HeaderFields::default()), transactions, last_commit };
     let fields = HeaderFields {
         height,
         state_root,

@@ -203,7 +203,8 @@ impl Chain {
             None => {
                 let state = State::new(&db);
                 let (root, batch) = state.apply(None, &genesis::allocations(&spec)).context("the genesis state")?;
-                let block = Block { header: genesis::header(&spec, root), transactions: Default::default() };
+                let block =
+                    Block { header: genesis::header(&spec, root), transactions: Default::default(), last_commit: None };
                 let weight = consensus.block_weight(&block.header).map_err(|e| anyhow!("genesis bits: {e}"))?;
                 db.write_block(&BlockWrite { block: &block, receipts: &[], state: &batch, weight, canonical: true })?;
                 db.put_meta(META_SPEC, &digest)?;
@@ -329,6 +330,58 @@ impl Chain {
         self.commit(block, &ctx, &head, &branch, v)
     }
 
+    /// Every check import makes, execution and the state root included,
+    /// without writing anything: whether a proposed block is valid before
+    /// consensus decides it. Signatures marked in `verified` are skipped as
+    /// in [`Chain::import_presigned`].
+    pub fn check(&self, block: &Block, verified: &[bool]) -> Result<(), ImportError> {
+        let id = block.id();
+        let internal = |source: anyhow::Error| ImportError::Internal { id, source };
+        let parent = block.header.prev();
+        let ctx = self.context(&parent).map_err(internal)?.ok_or(ImportError::UnknownParent { id, parent })?;
+        let v = self.verify(block, &ctx, None, unix_now(), Presigned::Mask(verified))?;
+        let (computed, _) = self.state().apply(Some(ctx.parent_version), &v.updates).map_err(internal)?;
+        if computed != block.header.fields.state_root {
+            let reason = BlockInvalid::StateRoot { header: block.header.fields.state_root, computed };
+            return Err(ImportError::Invalid { id, reason });
+        }
+        Ok(())
+    }
+
+    /// Makes stored block `id` the head when consensus finalized it but it
+    /// sits on a side branch (a peer handed this node an undecided block of
+    /// the same height first). Under proof of stake only blocks above the
+    /// finalized height can be reverted, so this reverts at most the
+    /// unproven head. Returns the import record of the move (`Known` if
+    /// `id` is the head already).
+    pub fn adopt_finalized(&self, id: &Hash) -> Result<Imported, ImportError> {
+        let _guard = self.import_lock.lock().unwrap_or_else(PoisonError::into_inner);
+        let internal = |source: anyhow::Error| ImportError::Internal { id: *id, source };
+        let head = self.head().map_err(internal)?;
+        let meta =
+            self.db.block_meta(id).map_err(internal)?.ok_or(ImportError::UnknownParent { id: *id, parent: *id })?;
+        if head.id == *id || self.db.canonical(meta.height).map_err(internal)?.is_some_and(|(c, _)| c == *id) {
+            let status = ImportStatus::Known;
+            return Ok(Imported {
+                id: *id,
+                height: meta.height,
+                status,
+                phases: Phases::default(),
+                stats: ExecStats::default(),
+            });
+        }
+        let branch = self.branch_above_fork(id, &head).map_err(|e| match e {
+            Deep(depth, max) => ImportError::ReorgTooDeep { id: *id, depth, max },
+            Other(e) => internal(e),
+        })?;
+        let fork_height = meta.height - branch.len() as u64;
+        self.db.reorg(&branch).map_err(internal)?;
+        let depth = head.height - fork_height;
+        tracing::warn!(%id, height = meta.height, depth, old_head = %head.id, "adopted the finalized block over an unproven head");
+        let status = ImportStatus::Reorg { depth, old_head: head.id };
+        Ok(Imported { id: *id, height: meta.height, status, phases: Phases::default(), stats: ExecStats::default() })
+    }
+
     /// Imports `blocks`, each the child of the one before, the first a
     /// child of any stored block, as [`Chain::import_at`] would one by one,
     /// but pipelined: while block `i`'s state root is computed and
@@ -432,6 +485,7 @@ impl Chain {
         }
         self.consensus.check_header(header, now).map_err(|e| invalid(e.into()))?;
         self.consensus.check_with_parent(header, &ctx.ancestry()).map_err(|e| invalid(e.into()))?;
+        self.consensus.check_body(block, &ctx.ancestry()).map_err(|e| invalid(e.into()))?;
         let txs = block.transactions.as_slice();
         let chain_id = self.spec.chain_id;
         if let Some((index, e)) =

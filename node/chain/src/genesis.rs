@@ -34,7 +34,7 @@ pub fn header(spec: &ChainSpec, state_root: Hash) -> Header {
 /// The genesis block (its state root computed in memory).
 pub fn block(spec: &ChainSpec) -> Result<Block> {
     let (root, _) = State::new(MemStore::default()).apply(None, &allocations(spec))?;
-    Ok(Block { header: header(spec, root), transactions: Bounded::default() })
+    Ok(Block { header: header(spec, root), transactions: Bounded::default(), last_commit: None })
 }
 
 /// The development chain's spec (`specs/devnet.toml`): what `cinder devnet`

@@ -59,7 +59,33 @@ pub fn spec(name: &str, chain_id: u64, addresses: &[Address], balance: u128) -> 
             half_life: None,
             max_future_drift: 60,
         }),
+        pos: None,
         alloc: addresses.iter().map(|a| Alloc { address: *a, balance }).collect(),
+    }
+}
+
+/// A PoS spec funding `addresses` with `balance` each, with `validators`
+/// (equal power) and the default timeouts.
+pub fn pos_spec(
+    name: &str,
+    chain_id: u64,
+    addresses: &[Address],
+    balance: u128,
+    validators: &[cinder_engine::sig::PublicKey],
+) -> ChainSpec {
+    ChainSpec {
+        consensus: ConsensusKind::Pos,
+        pow: None,
+        pos: Some(cinder_consensus::PosSpec {
+            validators: validators.iter().map(|k| cinder_consensus::PosValidator { key: *k, power: 100 }).collect(),
+            max_future_drift_ms: 10_000,
+            timeout_propose_ms: 1_000,
+            timeout_prevote_ms: 500,
+            timeout_precommit_ms: 500,
+            timeout_delta_ms: 500,
+            min_block_interval_ms: 200,
+        }),
+        ..spec(name, chain_id, addresses, balance)
     }
 }
 

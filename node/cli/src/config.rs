@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use cinder_consensus::ChainSpec;
+use cinder_consensus::{ChainSpec, ConsensusKind};
 use cinder_primitives::Address;
 use clap::{Args, ValueEnum};
 use serde::Deserialize;
@@ -100,6 +100,12 @@ pub(crate) struct NodeArgs {
     /// Connect only to these peers (comma-separated peer ids).
     #[arg(long, env = "CINDER_PEER_ALLOWLIST")]
     pub peer_allowlist: Option<String>,
+    /// Proof of stake: this validator's consensus key (32-byte ed25519
+    /// seed, mode 0600; created if missing). Without it a PoS node follows
+    /// consensus without voting. Default for `devnet --consensus pos`:
+    /// DATADIR/validator.key.
+    #[arg(long, env = "CINDER_VALIDATOR_KEY")]
+    pub validator_key: Option<PathBuf>,
 }
 
 /// The same settings in a TOML file.
@@ -126,6 +132,7 @@ pub(crate) struct FileConfig {
     kad_server: Option<bool>,
     max_peers: Option<u32>,
     peer_allowlist: Option<String>,
+    validator_key: Option<PathBuf>,
 }
 
 /// Resolved settings.
@@ -143,6 +150,8 @@ pub(crate) struct Settings {
     pub prune_depth: u64,
     /// The network, unless off.
     pub net: Option<NetSettings>,
+    /// Proof of stake: the validator key file, if this node validates.
+    pub validator_key: Option<PathBuf>,
 }
 
 /// Resolved network settings.
@@ -166,24 +175,71 @@ fn multiaddrs(flag: &str, list: &str) -> Result<Vec<cinder_net::Multiaddr>> {
 /// (node/chain/specs/devnet.toml) with genesis time now, written there so
 /// a restart continues the same chain. A chain whose genesis lies months
 /// back would otherwise mine at the easiest target until ASERT's schedule
-/// caught up.
-pub(crate) fn devnet_spec(datadir: &Path) -> Result<ChainSpec> {
+/// caught up. With `pos` (the validators' keys), the built-in spec turns
+/// proof of stake: no `[pow]` table, those validators with equal power.
+pub(crate) fn devnet_spec(datadir: &Path, pos: Option<&PosDevnet>) -> Result<ChainSpec> {
     let path = datadir.join("devnet.toml");
     if path.exists() {
-        return ChainSpec::from_file(&path).with_context(|| format!("the devnet spec {}", path.display()));
+        let spec = ChainSpec::from_file(&path).with_context(|| format!("the devnet spec {}", path.display()))?;
+        let want = if pos.is_some() { ConsensusKind::Pos } else { ConsensusKind::Pow };
+        if pos.is_some() && spec.consensus != want {
+            bail!(
+                "{} holds a proof-of-work devnet: pass --fresh to start a proof-of-stake one, or another --datadir",
+                datadir.display()
+            );
+        }
+        return Ok(spec);
     }
     let now = cinder_chain::unix_now();
-    let text: String = cinder_chain::genesis::DEVNET_SPEC
-        .lines()
-        .map(|l| if l.starts_with("genesis_time =") { format!("genesis_time = {now}") } else { l.to_string() })
-        .collect::<Vec<_>>()
-        .join("\n");
+    let mut in_pow = false;
+    let mut lines = Vec::new();
+    for l in cinder_chain::genesis::DEVNET_SPEC.lines() {
+        if l.starts_with("genesis_time =") {
+            lines.push(format!("genesis_time = {now}"));
+            continue;
+        }
+        if pos.is_some() {
+            if l.starts_with("consensus =") {
+                lines.push("consensus = \"pos\"".into());
+                continue;
+            }
+            if l.starts_with('[') {
+                in_pow = l == "[pow]";
+            }
+            if in_pow {
+                continue;
+            }
+        }
+        lines.push(l.to_string());
+    }
+    if let Some(p) = pos {
+        lines.push(String::new());
+        lines.push("# Proof of stake: the validators and their timing.".into());
+        lines.push("[pos]".into());
+        lines.push(format!("min_block_interval_ms = {}", p.min_block_interval_ms));
+        for k in &p.validators {
+            lines.push(String::new());
+            lines.push("[[pos.validators]]".into());
+            lines.push(format!("key = \"0x{}\"", hex::encode(k.0)));
+            lines.push("power = 100".into());
+        }
+    }
+    let text = lines.join("\n");
     let spec = ChainSpec::from_toml(&text).context("the built-in devnet spec")?;
     std::fs::create_dir_all(datadir).with_context(|| format!("creating {}", datadir.display()))?;
     let tmp = datadir.join("devnet.toml.tmp");
     std::fs::write(&tmp, text + "\n").with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
     Ok(spec)
+}
+
+/// What a proof-of-stake devnet spec is made from.
+#[derive(Clone, Debug)]
+pub(crate) struct PosDevnet {
+    /// The validators' consensus keys.
+    pub validators: Vec<cinder_engine::sig::PublicKey>,
+    /// The least time between blocks.
+    pub min_block_interval_ms: u64,
 }
 
 /// The user's data directory for cinder.
@@ -199,6 +255,12 @@ impl NodeArgs {
     /// Merges flags and env over the config file over the defaults of
     /// `devnet` or `node`.
     pub(crate) fn resolve(self, devnet: bool) -> Result<Settings> {
+        self.resolve_with(devnet, None)
+    }
+
+    /// [`NodeArgs::resolve`]; `pos`: the devnet runs proof of stake with
+    /// this node as its one validator (`devnet --consensus pos`).
+    pub(crate) fn resolve_with(self, devnet: bool, pos: Option<u64>) -> Result<Settings> {
         let file = match &self.config {
             Some(p) => {
                 let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
@@ -212,9 +274,19 @@ impl NodeArgs {
             (true, None | Some("devnet")) | (false, Some("devnet")) => {
                 let d = match datadir {
                     Some(d) => d,
+                    None if pos.is_some() => data_home()?.join("devnet-pos"),
                     None => data_home()?.join("devnet"),
                 };
-                (devnet_spec(&d)?, d)
+                let p = match pos {
+                    Some(interval) => {
+                        let path = self.validator_key.clone().unwrap_or_else(|| d.join("validator.key"));
+                        std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
+                        let key = cinder_pos::validator::load_or_create_validator_key(&path)?;
+                        Some(PosDevnet { validators: vec![key.public_key()], min_block_interval_ms: interval })
+                    }
+                    None => None,
+                };
+                (devnet_spec(&d, p.as_ref())?, d)
             }
             (true, Some(other)) => bail!("`cinder devnet` runs the devnet chain; use `cinder node --chain {other}`"),
             (false, Some(c)) => {
@@ -234,12 +306,25 @@ impl NodeArgs {
             Some("off") => None,
             Some(a) => Some(a.parse().with_context(|| format!("--metrics-addr {a:?}: expected IP:PORT or off"))?),
         };
+        let is_pos = spec.consensus == ConsensusKind::Pos;
         let coinbase = match self.coinbase.or(file.coinbase) {
+            Some(_) if is_pos => bail!("--coinbase: a proof-of-stake block pays its proposer's address"),
             Some(c) => Some(Address::from_hex(&c).map_err(|e| anyhow::anyhow!("--coinbase {c:?}: {e}"))?),
-            None if devnet => Some(cinder_chain::workload::Accounts::derive(DEVNET_SEED, 1).addresses[0]),
+            None if devnet && !is_pos => Some(cinder_chain::workload::Accounts::derive(DEVNET_SEED, 1).addresses[0]),
             None => None,
         };
-        let mine = self.mine.or(file.mine).unwrap_or(if devnet { MineMode::Auto } else { MineMode::Off });
+        let mine = match self.mine.or(file.mine) {
+            Some(m) if is_pos && m != MineMode::Off => bail!("--mine: a proof-of-stake chain is not mined"),
+            Some(m) => m,
+            None if devnet && !is_pos => MineMode::Auto,
+            None => MineMode::Off,
+        };
+        let validator_key = match self.validator_key.or(file.validator_key) {
+            Some(_) if !is_pos => bail!("--validator-key: {} is a proof-of-work chain", spec.name),
+            Some(k) => Some(k),
+            None if devnet && is_pos => Some(datadir.join("validator.key")),
+            None => None,
+        };
         if mine != MineMode::Off && coinbase.is_none() {
             bail!("--mine {mine:?} needs --coinbase ADDRESS (who the blocks pay)");
         }
@@ -316,6 +401,7 @@ impl NodeArgs {
             mine_threads,
             prune_depth: self.prune_depth.or(file.prune_depth).unwrap_or(1_000),
             net,
+            validator_key,
         })
     }
 }

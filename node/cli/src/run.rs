@@ -21,9 +21,26 @@ pub(crate) struct DevnetArgs {
     /// Wipe the devnet's chain data first (the keystore stays).
     #[arg(long)]
     fresh: bool,
+    /// `pow` (mined) or `pos` (this node the one validator: every block
+    /// final as it is made). A PoS devnet keeps its data apart, in
+    /// cinder/devnet-pos.
+    #[arg(long, value_enum, default_value_t = DevnetConsensus::Pow)]
+    consensus: DevnetConsensus,
     #[command(flatten)]
     node: NodeArgs,
 }
+
+/// The devnet's consensus.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum DevnetConsensus {
+    /// Proof of work.
+    Pow,
+    /// Proof of stake with BFT finality.
+    Pos,
+}
+
+/// A PoS devnet's least time between blocks.
+const DEVNET_POS_INTERVAL_MS: u64 = 1_000;
 
 /// `cinder node`.
 pub(crate) fn node(args: NodeArgs) -> Result<()> {
@@ -33,11 +50,12 @@ pub(crate) fn node(args: NodeArgs) -> Result<()> {
 
 /// `cinder devnet`.
 pub(crate) fn devnet(args: DevnetArgs) -> Result<()> {
+    let pos = (args.consensus == DevnetConsensus::Pos).then_some(DEVNET_POS_INTERVAL_MS);
     if args.fresh {
         // Resolve once to learn the data directory, wipe, resolve again
         // (a fresh devnet spec with genesis time now).
-        let datadir = args.node.clone().resolve(true)?.datadir;
-        for p in [datadir.join("chain"), datadir.join("devnet.toml")] {
+        let datadir = args.node.clone().resolve_with(true, pos)?.datadir;
+        for p in [datadir.join("chain"), datadir.join("devnet.toml"), datadir.join("validator_state.json")] {
             if p.is_dir() {
                 std::fs::remove_dir_all(&p).with_context(|| format!("wiping {}", p.display()))?;
             } else if p.exists() {
@@ -46,7 +64,7 @@ pub(crate) fn devnet(args: DevnetArgs) -> Result<()> {
         }
         say!("Wiped the chain data in {}", datadir.display());
     }
-    let s = args.node.resolve(true)?;
+    let s = args.node.resolve_with(true, pos)?;
     say!("Development accounts (keys are public: for development only, never for real value):");
     let accounts = cinder_chain::workload::Accounts::derive(DEVNET_SEED, DEVNET_ACCOUNTS);
     for (i, (a, k)) in accounts.addresses.iter().zip(&accounts.keys).enumerate() {
@@ -111,18 +129,43 @@ async fn serve(s: Settings) -> Result<()> {
         Some(a) => Some(cinder_node::metrics::serve(node.clone(), a).await?),
         None => None,
     };
-    let algo = s.spec.pow().map(|p| p.algorithm).context("not a PoW chain")?;
-    let producer = match (backend(&s)?, s.coinbase) {
-        (Some(b), Some(coinbase)) => {
-            say!("Mining: {}, paying {coinbase}", b.describe(algo));
-            Some(Producer::start(node.clone(), b, coinbase)?)
+    let mut producer = None;
+    let mut pos_start = None;
+    match s.spec.pow() {
+        Some(pow) => {
+            producer = match (backend(&s)?, s.coinbase) {
+                (Some(b), Some(coinbase)) => {
+                    say!("Mining: {}, paying {coinbase}", b.describe(pow.algorithm));
+                    Some(Producer::start(node.clone(), b, coinbase)?)
+                }
+                _ => {
+                    let note = if s.coinbase.is_some() { "" } else { " once --coinbase is set" };
+                    say!("Mining: off (the work API serves external miners{note})");
+                    None
+                }
+            };
         }
-        _ => {
-            let note = if s.coinbase.is_some() { "" } else { " once --coinbase is set" };
-            say!("Mining: off (the work API serves external miners{note})");
-            None
+        None => {
+            let key = match &s.validator_key {
+                Some(p) => Some(cinder_pos::validator::load_or_create_validator_key(p)?),
+                None => None,
+            };
+            let pos = cinder_consensus::Pos::new(&s.spec)?;
+            match &key {
+                Some(k) => match pos.validators(head.height + 1).index_of(&k.public_key()) {
+                    Some(i) => {
+                        say!("Consensus: proof of stake, validator {i} (key 0x{})", hex::encode(k.public_key().0))
+                    }
+                    None => say!(
+                        "Consensus: proof of stake, following: key 0x{} is not in the validator set",
+                        hex::encode(k.public_key().0)
+                    ),
+                },
+                None => say!("Consensus: proof of stake, following (no --validator-key)"),
+            }
+            pos_start = Some(key);
         }
-    };
+    }
     if let Some((a, _)) = &metrics {
         say!("Metrics: http://{a}/metrics");
     }
@@ -140,6 +183,15 @@ async fn serve(s: Settings) -> Result<()> {
             None
         }
     };
+    // After the network, so the first proposal and votes are gossiped.
+    let validator = match pos_start {
+        Some(key) => {
+            let state = s.datadir.join("validator_state.json");
+            let node = node.clone();
+            Some(tokio::task::spawn_blocking(move || cinder_node::Validator::start(node, key, state)).await??)
+        }
+        None => None,
+    };
     say!("RPC: http://{}", rpc.addr);
     std::io::stdout().flush().ok();
     let status = tokio::spawn(status_line(node.clone()));
@@ -156,6 +208,9 @@ async fn serve(s: Settings) -> Result<()> {
     }
     if let Some(p) = producer {
         tokio::task::spawn_blocking(move || p.stop()).await.ok();
+    }
+    if let Some(v) = validator {
+        tokio::task::spawn_blocking(move || v.stop()).await.ok();
     }
     let head = node.chain().head()?;
     drop(node);
@@ -250,9 +305,12 @@ async fn status_line(node: Arc<Node>) {
             }
         }
         let peers = net.map_or(String::new(), |n| format!(" | {} peers", n.peer_count()));
+        let work = match node.finalized_height() {
+            Ok(Some(f)) => format!("finalized {f}"),
+            _ => human_rate(node.mining.hashrate()),
+        };
         let line = format!(
-            "height {height}{peers} | {} | {:.0} tx/s (30 s) | pool {} | {} txs since start | up {}s",
-            human_rate(node.mining.hashrate()),
+            "height {height}{peers} | {work} | {:.0} tx/s (30 s) | pool {} | {} txs since start | up {}s",
             tps,
             node.mempool().len(),
             last_txs,

@@ -49,6 +49,13 @@ pub(crate) struct TestnetArgs {
     /// Wipe the nodes' chains first (keys and the spec stay).
     #[arg(long)]
     fresh: bool,
+    /// `pow` (the --miners mine) or `pos` (every node a validator with
+    /// equal stake; blocks final within the round).
+    #[arg(long, value_enum, default_value_t = crate::run::DevnetConsensus::Pow)]
+    consensus: crate::run::DevnetConsensus,
+    /// Proof of stake: the least time between blocks (ms).
+    #[arg(long, default_value_t = 500)]
+    block_interval_ms: u64,
 }
 
 struct Member {
@@ -93,8 +100,35 @@ pub(crate) fn run(args: TestnetArgs) -> Result<()> {
         None => data_home()?.join("testnet"),
     };
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let pos = args.consensus == crate::run::DevnetConsensus::Pos;
+    // Proof of stake: every node's validator key first, all in the spec.
+    let pos_spec = if pos {
+        let mut validators = Vec::with_capacity(args.nodes);
+        for i in 0..args.nodes {
+            let home = dir.join(format!("node-{i}"));
+            std::fs::create_dir_all(&home).with_context(|| format!("creating {}", home.display()))?;
+            let key = cinder_pos::validator::load_or_create_validator_key(&home.join("validator.key"))?;
+            validators.push(key.public_key());
+        }
+        Some(crate::config::PosDevnet { validators, min_block_interval_ms: args.block_interval_ms })
+    } else {
+        None
+    };
     // One spec for all (genesis time = the network's first start).
-    devnet_spec(&dir)?;
+    let spec = devnet_spec(&dir, pos_spec.as_ref())?;
+    if let Some(p) = &pos_spec
+        && spec.pos.as_ref().map(|s| s.validators.iter().map(|v| v.key).collect::<Vec<_>>())
+            != Some(p.validators.clone())
+    {
+        bail!(
+            "{} holds a spec with other validators than these {} nodes' keys: pass another --datadir",
+            dir.display(),
+            args.nodes
+        );
+    }
+    if !pos && spec.consensus != cinder_consensus::ConsensusKind::Pow {
+        bail!("{} holds a proof-of-stake testnet: pass --consensus pos", dir.display());
+    }
     let spec_path = dir.join("devnet.toml");
     let token_path = dir.join("admin.token");
     ensure_token(&token_path)?;
@@ -118,6 +152,10 @@ pub(crate) fn run(args: TestnetArgs) -> Result<()> {
             if chain.exists() {
                 std::fs::remove_dir_all(&chain).with_context(|| format!("wiping {}", chain.display()))?;
             }
+            let state = home.join("validator_state.json");
+            if state.exists() {
+                std::fs::remove_file(&state).with_context(|| format!("wiping {}", state.display()))?;
+            }
         }
         let key = cinder_net::load_or_create_key(&home.join("node.key"))?;
         let id = key.public().to_peer_id();
@@ -139,18 +177,21 @@ pub(crate) fn run(args: TestnetArgs) -> Result<()> {
             "--kad-server".into(),
             "--admin-token-file".into(),
             token_path.display().to_string(),
-            "--coinbase".into(),
-            coinbase.to_string(),
             "--metrics-addr".into(),
             if args.metrics_port == 0 { "off".into() } else { format!("127.0.0.1:{}", args.metrics_port + off) },
         ];
         if i > 0 {
             cmd.extend(["--bootnodes".into(), boot.clone()]);
         }
-        if miners.contains(&i) {
-            cmd.extend(["--mine".into(), "cpu".into(), "--mine-threads".into(), args.mine_threads.to_string()]);
+        if pos {
+            cmd.extend(["--validator-key".into(), home.join("validator.key").display().to_string()]);
         } else {
-            cmd.extend(["--mine".into(), "off".into()]);
+            cmd.extend(["--coinbase".into(), coinbase.to_string()]);
+            if miners.contains(&i) {
+                cmd.extend(["--mine".into(), "cpu".into(), "--mine-threads".into(), args.mine_threads.to_string()]);
+            } else {
+                cmd.extend(["--mine".into(), "off".into()]);
+            }
         }
         std::fs::write(home.join("command"), cmd.join("\n") + "\n")
             .with_context(|| format!("writing {}", home.join("command").display()))?;
@@ -180,7 +221,13 @@ pub(crate) fn run(args: TestnetArgs) -> Result<()> {
             "node {i}: pid {} | RPC http://127.0.0.1:{} | p2p /ip4/127.0.0.1/tcp/{p2p}/p2p/{id} | {}{}",
             child.id(),
             args.rpc_port + off,
-            if miners.contains(&i) { "mining" } else { "not mining" },
+            if pos {
+                "validator"
+            } else if miners.contains(&i) {
+                "mining"
+            } else {
+                "not mining"
+            },
             if args.metrics_port == 0 {
                 String::new()
             } else {
@@ -241,19 +288,23 @@ fn heights_line(args: &TestnetArgs, started: Instant) -> String {
     let mut parts = Vec::new();
     for i in 0..args.nodes {
         let port = args.rpc_port + u16::try_from(i).unwrap_or(0);
-        let h = block_number(port).map_or("-".to_string(), |h| h.to_string());
-        parts.push(h);
+        let h = rpc_u64(port, "cinder_blockNumber").map_or("-".to_string(), |h| h.to_string());
+        match rpc_u64(port, "cinder_finalizedBlockNumber") {
+            Some(f) if args.consensus == crate::run::DevnetConsensus::Pos => parts.push(format!("{h} (final {f})")),
+            _ => parts.push(h),
+        }
     }
     format!("heights [{}] | up {}s", parts.join(", "), started.elapsed().as_secs())
 }
 
-/// `cinder_blockNumber` over a bare HTTP/1.1 request (no runtime needed).
-fn block_number(port: u16) -> Option<u64> {
+/// A number-returning RPC `method` with no parameters, over a bare
+/// HTTP/1.1 request (no runtime needed).
+fn rpc_u64(port: u16, method: &str) -> Option<u64> {
     use std::io::Read;
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(300)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(1))).ok()?;
-    let body = r#"{"jsonrpc":"2.0","id":1,"method":"cinder_blockNumber","params":[]}"#;
+    let body = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"{method}","params":[]}}"#);
     write!(
         s,
         "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",

@@ -7,17 +7,19 @@
 //! specs ([`ChainSpec`], TOML). The node reaches consensus only through the
 //! trait, so stake-weighted PoS with BFT finality plugs in next to PoW.
 
+mod pos;
 mod pow;
 mod spec;
 mod u256;
 
 use cinder_engine::pow::PowJob;
-use cinder_primitives::{Address, Hash, Header};
+use cinder_primitives::{Address, Block, Hash, Header};
 
+pub use pos::{Pos, Validators, genesis_seed};
 pub use pow::{BASE_VERSION, MTP_WINDOW, Pow, VERSION_ROLL_MASK, work_of_bits};
 pub use spec::{
     Alloc, ChainSpec, ConsensusKind, DEFAULT_BLOCK_GAS_LIMIT, DEFAULT_LIMIT_BITS, DEFAULT_MAX_BLOCK_BYTES,
-    MAX_GENESIS_SUPPLY, PowSpec, SpecError,
+    MAX_GENESIS_SUPPLY, PosSpec, PosValidator, PowSpec, SpecError,
 };
 
 /// Why a header breaks the consensus rules.
@@ -83,6 +85,42 @@ pub enum ConsensusInvalid {
         /// Parent's + 1.
         expected: u64,
     },
+    /// PoS consensus data that does not decode or disagrees with the
+    /// header.
+    #[error("PoS header data: {0}")]
+    PosData(String),
+    /// A PoS time not after the parent's.
+    #[error("time {time_ms} ms is not after the parent's {parent_ms} ms")]
+    PosTimeTooOld {
+        /// The header's.
+        time_ms: u64,
+        /// The parent's.
+        parent_ms: u64,
+    },
+    /// A PoS time too far ahead of the local clock.
+    #[error("time {time_ms} ms is past the local clock's limit {limit_ms} ms")]
+    PosTimeTooNew {
+        /// The header's.
+        time_ms: u64,
+        /// Local time plus the allowed drift.
+        limit_ms: u64,
+    },
+    /// Not the proposer of its height and round.
+    #[error("proposer {got} at round {round}: the seed picks {expected}")]
+    Proposer {
+        /// The round.
+        round: u32,
+        /// In the header.
+        got: u16,
+        /// Picked.
+        expected: u16,
+    },
+    /// A VRF proof that does not verify, or a seed not derived from it.
+    #[error("VRF: {0}")]
+    Vrf(String),
+    /// A `last_commit` that does not certify the parent.
+    #[error("last commit: {0}")]
+    LastCommit(String),
     /// Does not name the parent.
     #[error("previous block {got}, expected {expected}")]
     Parent {
@@ -145,6 +183,14 @@ pub trait Consensus: Send + Sync {
     fn check_header(&self, header: &Header, now: u64) -> Result<(), ConsensusInvalid>;
     /// Checks a header against its parent and ancestry.
     fn check_with_parent(&self, header: &Header, ancestry: &Ancestry<'_>) -> Result<(), ConsensusInvalid>;
+    /// Checks what the body carries for consensus against the parent (PoS:
+    /// the parent's commit certificate; PoW: nothing may be there).
+    fn check_body(&self, block: &Block, _ancestry: &Ancestry<'_>) -> Result<(), ConsensusInvalid> {
+        if block.last_commit.is_some() {
+            return Err(ConsensusInvalid::LastCommit(format!("a {} block carries none", self.name())));
+        }
+        Ok(())
+    }
     /// The weight a valid block adds to its chain (PoW: the work of its
     /// target).
     fn block_weight(&self, header: &Header) -> Result<u128, ConsensusInvalid>;
@@ -168,5 +214,6 @@ pub fn for_spec(spec: &ChainSpec) -> Result<Box<dyn Consensus>, SpecError> {
     spec.validate()?;
     match spec.consensus {
         ConsensusKind::Pow => Ok(Box::new(Pow::new(spec)?)),
+        ConsensusKind::Pos => Ok(Box::new(Pos::new(spec)?)),
     }
 }

@@ -17,6 +17,16 @@
 //! half_life = 600               # optional, seconds: ASERT's half-life
 //! max_future_drift = 60         # optional, seconds
 //!
+//! # or, for proof of stake:
+//! # consensus = "pos"
+//! # [pos]
+//! # max_future_drift_ms = 10000   # optional
+//! # timeout_propose_ms = 1000     # optional; also timeout_prevote_ms,
+//! # min_block_interval_ms = 200   # timeout_precommit_ms, timeout_delta_ms
+//! # [[pos.validators]]
+//! # key = "0x…"                   # ed25519 public key, 32 bytes hex
+//! # power = 100
+//!
 //! [[alloc]]
 //! address = "0x…"               # 32 bytes hex
 //! balance = "1000000000000"
@@ -43,6 +53,8 @@ pub const MAX_GENESIS_SUPPLY: u128 = 1 << 120;
 pub enum ConsensusKind {
     /// Proof of work.
     Pow,
+    /// Proof of stake with BFT finality.
+    Pos,
 }
 
 /// A chain spec.
@@ -68,6 +80,9 @@ pub struct ChainSpec {
     pub max_block_bytes: u64,
     /// PoW parameters (required when `consensus = "pow"`).
     pub pow: Option<PowSpec>,
+    /// PoS parameters (required when `consensus = "pos"`).
+    #[serde(default)]
+    pub pos: Option<PosSpec>,
     /// Genesis balances.
     #[serde(default)]
     pub alloc: Vec<Alloc>,
@@ -102,6 +117,57 @@ impl PowSpec {
     pub fn half_life(&self) -> u32 {
         self.half_life.unwrap_or_else(|| self.target_block_time.saturating_mul(144))
     }
+}
+
+/// PoS parameters.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PosSpec {
+    /// The genesis validators.
+    pub validators: Vec<PosValidator>,
+    /// How far ahead of the local clock a block's time may be (ms).
+    #[serde(default = "default_drift_ms")]
+    pub max_future_drift_ms: u64,
+    /// How long a validator waits for a proposal in round 0 (ms).
+    #[serde(default = "default_propose_ms")]
+    pub timeout_propose_ms: u64,
+    /// How long it waits for prevotes to agree (ms).
+    #[serde(default = "default_vote_ms")]
+    pub timeout_prevote_ms: u64,
+    /// How long it waits for precommits to agree (ms).
+    #[serde(default = "default_vote_ms")]
+    pub timeout_precommit_ms: u64,
+    /// Added to each timeout per round (ms).
+    #[serde(default = "default_vote_ms")]
+    pub timeout_delta_ms: u64,
+    /// The least time between a block and its child (ms): an idle chain
+    /// does not finalize empty blocks faster than this.
+    #[serde(default = "default_block_interval_ms")]
+    pub min_block_interval_ms: u64,
+}
+
+/// A genesis validator.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PosValidator {
+    /// Its consensus key (ed25519, hex); blocks it proposes pay its address.
+    #[serde(deserialize_with = "public_key")]
+    pub key: cinder_engine::sig::PublicKey,
+    /// Its voting power.
+    pub power: u64,
+}
+
+fn default_drift_ms() -> u64 {
+    10_000
+}
+fn default_propose_ms() -> u64 {
+    1_000
+}
+fn default_vote_ms() -> u64 {
+    500
+}
+fn default_block_interval_ms() -> u64 {
+    200
 }
 
 /// A genesis balance.
@@ -199,6 +265,39 @@ impl ChainSpec {
                     ));
                 }
             }
+            ConsensusKind::Pos => {
+                let Some(pos) = &self.pos else { return bad("consensus = \"pos\" needs a [pos] table".into()) };
+                if pos.validators.is_empty() {
+                    return bad("pos.validators is empty".into());
+                }
+                let mut keys = HashSet::new();
+                for (i, v) in pos.validators.iter().enumerate() {
+                    if v.power == 0 {
+                        return bad(format!("pos.validators[{i}].power must be positive"));
+                    }
+                    if !keys.insert(v.key) {
+                        return bad(format!("pos.validators[{i}]: the key is listed twice"));
+                    }
+                    cinder_engine::sig::VerifyingKey::from_bytes(&v.key.0)
+                        .map_err(|e| SpecError::Invalid(format!("pos.validators[{i}].key: {e}")))?;
+                }
+                if pos.validators.len() > 1024 {
+                    return bad("pos.validators: more than 1024".into());
+                }
+                let total = pos.validators.iter().fold(0u128, |a, v| a + u128::from(v.power));
+                if total > u128::from(u64::MAX) {
+                    return bad("pos.validators: the total power exceeds 2^64 - 1".into());
+                }
+                if pos.timeout_propose_ms == 0 || pos.timeout_prevote_ms == 0 || pos.timeout_precommit_ms == 0 {
+                    return bad("pos timeouts must be positive".into());
+                }
+            }
+        }
+        if self.pow.is_some() && self.consensus != ConsensusKind::Pow {
+            return bad("a [pow] table in a proof-of-stake spec".into());
+        }
+        if self.pos.is_some() && self.consensus != ConsensusKind::Pos {
+            return bad("a [pos] table in a proof-of-work spec".into());
         }
         if self.block_gas_limit == 0 {
             return bad("block_gas_limit must be positive".into());
@@ -233,6 +332,7 @@ impl ChainSpec {
         h.update(&self.chain_id.to_le_bytes());
         h.update(&[match self.consensus {
             ConsensusKind::Pow => 0,
+            ConsensusKind::Pos => 1,
         }]);
         h.update(&self.genesis_time.to_le_bytes());
         h.update(&self.block_reward.to_le_bytes());
@@ -250,6 +350,24 @@ impl ChainSpec {
                 h.update(&p.max_future_drift.to_le_bytes())
             }
         };
+        if let Some(p) = &self.pos {
+            h.update(&[2]);
+            h.update(&(p.validators.len() as u64).to_le_bytes());
+            for v in &p.validators {
+                h.update(&v.key.0);
+                h.update(&v.power.to_le_bytes());
+            }
+            for x in [
+                p.max_future_drift_ms,
+                p.timeout_propose_ms,
+                p.timeout_prevote_ms,
+                p.timeout_precommit_ms,
+                p.timeout_delta_ms,
+                p.min_block_interval_ms,
+            ] {
+                h.update(&x.to_le_bytes());
+            }
+        }
         h.update(&(self.alloc.len() as u64).to_le_bytes());
         for a in &self.alloc {
             h.update(&a.address.0);
@@ -305,6 +423,13 @@ fn algo<'de, D: Deserializer<'de>>(d: D) -> Result<Algo, D::Error> {
     s.parse().map_err(|e| D::Error::custom(format!("{e}")))
 }
 
+fn public_key<'de, D: Deserializer<'de>>(d: D) -> Result<cinder_engine::sig::PublicKey, D::Error> {
+    use serde::de::Error;
+    let s = String::deserialize(d)?;
+    let b = hex::decode(s.strip_prefix("0x").unwrap_or(&s)).map_err(|e| D::Error::custom(format!("key {s:?}: {e}")))?;
+    cinder_engine::sig::PublicKey::from_slice(&b).map_err(|e| D::Error::custom(format!("key {s:?}: {e}")))
+}
+
 fn address<'de, D: Deserializer<'de>>(d: D) -> Result<Address, D::Error> {
     use serde::de::Error;
     let s = String::deserialize(d)?;
@@ -348,7 +473,8 @@ mod tests {
             (SPEC.replace("target_block_time = 2", "target_block_time = 0"), "at least 1 second"),
             (SPEC.replace("\"0x1f00ffff\"", "\"0x2100ffff\""), "initial_bits"),
             (SPEC.replace("\"0x1f00ffff\"", "\"0x207fffff\"\nlimit_bits = \"0x1f00ffff\""), "easier than"),
-            (SPEC.replace("consensus = \"pow\"", "consensus = \"pos\""), "does not parse"),
+            (SPEC.replace("consensus = \"pow\"", "consensus = \"pos\""), "needs a [pos] table"),
+            (SPEC.replace("consensus = \"pow\"", "consensus = \"pbft\""), "does not parse"),
             (SPEC.replace("block_reward = 50", "block_reward = -5"), "negative"),
             (SPEC.replace("chain_id = 7", "chain_id = 7\nsurprise = 1"), "unknown field"),
             (SPEC.replace("balance = \"1_000\"", "balance = \"2000000000000000000000000000000000000\""), "2^120"),

@@ -64,6 +64,8 @@ pub enum Traffic {
     Blocks,
     /// Gossiped transaction batches.
     TxBatches,
+    /// Gossiped consensus messages (votes, proposals, evidence).
+    Consensus,
 }
 
 impl Traffic {
@@ -73,6 +75,9 @@ impl Traffic {
             Traffic::Requests => (20.0, 60.0),
             Traffic::Blocks => (10.0, 30.0),
             Traffic::TxBatches => (100.0, 300.0),
+            // Votes of every validator pass through each peer: 2 per
+            // validator per round.
+            Traffic::Consensus => (500.0, 2000.0),
         }
     }
     fn index(self) -> usize {
@@ -106,7 +111,7 @@ impl Bucket {
 struct Record {
     score: f64,
     updated: Instant,
-    buckets: [Bucket; 3],
+    buckets: [Bucket; 4],
 }
 
 impl Record {
@@ -115,7 +120,12 @@ impl Record {
         Record {
             score: 0.0,
             updated: now,
-            buckets: [full(Traffic::Requests), full(Traffic::Blocks), full(Traffic::TxBatches)],
+            buckets: [
+                full(Traffic::Requests),
+                full(Traffic::Blocks),
+                full(Traffic::TxBatches),
+                full(Traffic::Consensus),
+            ],
         }
     }
     fn decay(&mut self, now: Instant) {

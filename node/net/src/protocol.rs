@@ -102,6 +102,12 @@ pub fn topics(genesis: &Hash) -> (String, String) {
     (format!("/cinder/{tag}/blocks/1"), format!("/cinder/{tag}/txs/1"))
 }
 
+/// The consensus gossip topic of the chain with `genesis` (proof of stake:
+/// proposals, votes and evidence).
+pub fn consensus_topic(genesis: &Hash) -> String {
+    format!("/cinder/{}/consensus/1", hex_prefix(genesis))
+}
+
 /// The Kademlia protocol name of the chain with `genesis` (so DHTs of
 /// different chains never mix).
 pub fn kad_protocol(genesis: &Hash) -> StreamProtocol {

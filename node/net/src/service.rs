@@ -12,6 +12,7 @@ use anyhow::{Context, Result};
 use cinder_chain::{BlockInvalid, ImportError, ImportStatus};
 use cinder_mempool::Rejected;
 use cinder_node::{NetworkView, Node};
+use cinder_pos::message::ConsensusMessage;
 use cinder_primitives::{Block, Bounded, Hash, SignedTransaction, decode, encode};
 use cinder_rpc::{NetInfoJson, PeerJson, SyncingJson};
 use futures::StreamExt;
@@ -29,7 +30,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::behaviour::{Behaviour, BehaviourEvent, build_swarm};
 use crate::config::{NetConfig, peer_of};
 use crate::peers::{PeerBook, Penalty, REWARD_VALID_BLOCK, Traffic};
-use crate::protocol::{MAX_TX_BATCH, Request, Response, Status, TxBatch, topics};
+use crate::protocol::{MAX_TX_BATCH, Request, Response, Status, TxBatch, consensus_topic, topics};
 use crate::serve;
 use crate::sync::{Fetch, SyncJob};
 
@@ -172,6 +173,14 @@ impl Network {
         let gs = &mut swarm.behaviour_mut().gossipsub;
         gs.subscribe(&blocks_topic).map_err(|e| anyhow::anyhow!("subscribing to blocks: {e}"))?;
         gs.subscribe(&txs_topic).map_err(|e| anyhow::anyhow!("subscribing to transactions: {e}"))?;
+        let consensus = match cinder_consensus::Pos::new(node.chain().spec()) {
+            Ok(pos) => {
+                let topic = IdentTopic::new(consensus_topic(&genesis));
+                gs.subscribe(&topic).map_err(|e| anyhow::anyhow!("subscribing to consensus: {e}"))?;
+                Some(ConsensusGossip { topic, keys: Arc::new(pos.validators(0).keys.clone()) })
+            }
+            Err(_) => None,
+        };
         if let Some(allow) = &cfg.allowlist {
             swarm.behaviour_mut().gate.set_filter(Some(allow.iter().copied().collect()), []);
         }
@@ -217,6 +226,7 @@ impl Network {
             cfg,
             blocks_topic,
             txs_topic,
+            consensus,
             peers: HashMap::new(),
             known: HashMap::new(),
             last_dial: HashMap::new(),
@@ -330,6 +340,7 @@ enum Pending {
 pub(crate) enum Done {
     BlockChecked { msg: MessageId, source: PeerId, verdict: Result<Option<Box<Block>>, (Penalty, String)> },
     TxsChecked { msg: MessageId, source: PeerId, verdict: Verdict },
+    ConsensusChecked { msg: MessageId, source: PeerId, verdict: Verdict },
     Answered { peer: PeerId, channel: ResponseChannel<Response>, response: Option<Response> },
     GossipImported { source: PeerId, id: Hash, result: Result<ImportStatus, ImportError> },
     SyncImported { seq: u64, imported: usize, error: Option<ImportError> },
@@ -373,6 +384,11 @@ fn spawn_importer(node: Arc<Node>, done: mpsc::Sender<Done>) -> Result<std::sync
     Ok(tx)
 }
 
+struct ConsensusGossip {
+    topic: IdentTopic,
+    keys: Arc<Vec<cinder_engine::sig::VerifyingKey>>,
+}
+
 struct Service {
     swarm: Swarm<Behaviour>,
     node: Arc<Node>,
@@ -380,6 +396,8 @@ struct Service {
     cfg: NetConfig,
     blocks_topic: IdentTopic,
     txs_topic: IdentTopic,
+    /// Proof of stake: the consensus topic and the validators' keys.
+    consensus: Option<ConsensusGossip>,
     book: PeerBook,
     peers: HashMap<PeerId, Peer>,
     known: HashMap<PeerId, HashSet<Multiaddr>>,
@@ -406,6 +424,7 @@ impl Service {
     async fn run(mut self, mut cmds: mpsc::Receiver<Command>, mut done: mpsc::Receiver<Done>) {
         let mut local_blocks = self.node.subscribe_local_blocks();
         let mut local_txs = self.node.subscribe_local_txs();
+        let mut consensus_out = self.node.subscribe_consensus();
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -427,6 +446,13 @@ impl Service {
                     Ok(t) => self.publish_txs(&t),
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
                         tracing::warn!("{n} transaction batches were not gossiped (the network fell behind)");
+                    }
+                    Err(_) => break,
+                },
+                m = consensus_out.recv() => match m {
+                    Ok(m) => self.publish_consensus(&m),
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!("{n} consensus messages were not gossiped (the network fell behind)");
                     }
                     Err(_) => break,
                 },
@@ -736,6 +762,15 @@ impl Service {
         }
     }
 
+    fn publish_consensus(&mut self, m: &ConsensusMessage) {
+        let Some(c) = &self.consensus else { return };
+        let topic = c.topic.clone();
+        if let Err(e) = self.swarm.behaviour_mut().gossipsub.publish(topic, encode(m)) {
+            // InsufficientPeers when alone (a one-validator devnet).
+            tracing::debug!("gossiping a consensus message: {e}");
+        }
+    }
+
     fn report(&mut self, msg: &MessageId, source: &PeerId, a: MessageAcceptance) {
         self.swarm.behaviour_mut().gossipsub.report_message_validation_result(msg, source, a);
     }
@@ -743,6 +778,12 @@ impl Service {
     fn on_gossip(&mut self, source: PeerId, msg: MessageId, message: gossipsub::Message) {
         let now = Instant::now();
         let is_block = message.topic == self.blocks_topic.hash();
+        if let Some(c) = &self.consensus
+            && message.topic == c.topic.hash()
+        {
+            self.on_consensus_gossip(source, msg, message.data, now);
+            return;
+        }
         if !is_block && message.topic != self.txs_topic.hash() {
             self.report(&msg, &source, MessageAcceptance::Reject);
             self.penalize(source, Penalty::InvalidGossip, "a message on an unknown topic");
@@ -769,6 +810,40 @@ impl Service {
                 Done::TxsChecked { msg, source, verdict: admit_txs(&node, &data) }
             };
             let _ = done.blocking_send(d);
+        });
+    }
+
+    /// A consensus message: decoded, its signature checked against the
+    /// validator set, then forwarded and handed to the consensus thread.
+    fn on_consensus_gossip(&mut self, source: PeerId, msg: MessageId, data: Vec<u8>, now: Instant) {
+        if !self.book.allow(source, Traffic::Consensus, now) {
+            self.report(&msg, &source, MessageAcceptance::Ignore);
+            self.penalize(source, Penalty::RateLimited, "consensus gossip over its rate limit");
+            return;
+        }
+        if self.validating >= MAX_VALIDATING {
+            self.report(&msg, &source, MessageAcceptance::Ignore);
+            return;
+        }
+        let Some(c) = &self.consensus else { return };
+        self.validating += 1;
+        let (node, done, keys) = (self.node.clone(), self.done_tx.clone(), c.keys.clone());
+        tokio::task::spawn_blocking(move || {
+            let chain_id = node.chain().spec().chain_id;
+            let verdict = match decode::<ConsensusMessage>(&data) {
+                Err(e) => Verdict::Reject(format!("an undecodable consensus message: {e}")),
+                Ok(m) => match m.precheck(chain_id, &keys) {
+                    Err(why) => Verdict::Reject(format!("a consensus message: {why}")),
+                    Ok(()) => {
+                        if node.deliver_consensus(m) {
+                            Verdict::Accept
+                        } else {
+                            Verdict::Ignore
+                        }
+                    }
+                },
+            };
+            let _ = done.blocking_send(Done::ConsensusChecked { msg, source, verdict });
         });
     }
 
@@ -1053,6 +1128,18 @@ impl Service {
                         self.shared.stats.tx_batches_accepted.fetch_add(1, Ordering::Relaxed);
                         self.report(&msg, &source, MessageAcceptance::Accept);
                     }
+                    Verdict::Ignore => self.report(&msg, &source, MessageAcceptance::Ignore),
+                    Verdict::Reject(why) => {
+                        self.shared.stats.gossip_rejected.fetch_add(1, Ordering::Relaxed);
+                        self.report(&msg, &source, MessageAcceptance::Reject);
+                        self.penalize(source, Penalty::InvalidGossip, &why);
+                    }
+                }
+            }
+            Done::ConsensusChecked { msg, source, verdict } => {
+                self.validating -= 1;
+                match verdict {
+                    Verdict::Accept => self.report(&msg, &source, MessageAcceptance::Accept),
                     Verdict::Ignore => self.report(&msg, &source, MessageAcceptance::Ignore),
                     Verdict::Reject(why) => {
                         self.shared.stats.gossip_rejected.fetch_add(1, Ordering::Relaxed);

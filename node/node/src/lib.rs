@@ -21,15 +21,22 @@
 //!   node and its RPC; the node hands the network its own blocks and the
 //!   transactions its RPC admitted ([`Node::subscribe_local_blocks`],
 //!   [`Node::subscribe_local_txs`]).
+//! - [`Validator`]: proof of stake — the consensus driver (cinder-pos) on
+//!   its own thread: proposals checked with every import rule, votes,
+//!   timers, decided blocks imported with their certificates; consensus
+//!   messages in through [`Node::deliver_consensus`], out through
+//!   [`Node::subscribe_consensus`].
 
 pub mod metrics;
 mod network;
 mod node;
 mod producer;
 pub mod rpc;
+mod validator;
 pub mod work;
 
 pub use network::NetworkView;
 pub use node::{MiningStats, Node, NodeConfig};
 pub use producer::{MAX_TEMPLATE_TXS, Producer, REFRESH_AFTER};
 pub use rpc::{RpcConfig, RpcServer};
+pub use validator::{Finalized, Validator, now_ms};

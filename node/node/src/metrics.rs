@@ -32,6 +32,10 @@ pub struct Metrics {
     pub rpc_calls: AtomicU64,
     /// RPC calls refused by the rate limit.
     pub rpc_rate_limited: AtomicU64,
+    /// Blocks this node's consensus finalized.
+    pub pos_finalized: AtomicU64,
+    /// Double-vote evidence seen or raised.
+    pub pos_evidence: AtomicU64,
 }
 
 fn metric(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
@@ -58,6 +62,24 @@ pub fn render(node: &Node) -> String {
     );
     metric(&mut o, "cinder_mempool_transactions", "gauge", "Transactions in the pool.", node.mempool().len());
     metric(&mut o, "cinder_blocks_imported_total", "counter", "Blocks imported.", l(&m.blocks_imported));
+    if node.chain().spec().consensus == cinder_consensus::ConsensusKind::Pos {
+        let fin = node.finalized_height().ok().flatten().unwrap_or(0);
+        metric(&mut o, "cinder_finalized_height", "gauge", "Height of the newest finalized block.", fin);
+        metric(
+            &mut o,
+            "cinder_pos_finalized_total",
+            "counter",
+            "Blocks this node's consensus decided.",
+            l(&m.pos_finalized),
+        );
+        metric(
+            &mut o,
+            "cinder_pos_evidence_total",
+            "counter",
+            "Double-vote evidence seen or raised.",
+            l(&m.pos_evidence),
+        );
+    }
     metric(
         &mut o,
         "cinder_import_seconds_total",

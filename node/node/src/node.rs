@@ -10,13 +10,15 @@ use anyhow::{Context, Result};
 use cinder_chain::{Chain, ChainConfig, ImportError, ImportStatus, Imported};
 use cinder_consensus::ChainSpec;
 use cinder_mempool::{Mempool, MempoolConfig, Rejected};
-use cinder_primitives::{Account, Address, Block, Hash, SignedTransaction};
+use cinder_pos::message::ConsensusMessage;
+use cinder_primitives::{Account, Address, Block, CommitCertificate, Hash, SignedTransaction};
 use cinder_rpc::HeadEvent;
 use cinder_state::Version;
 use tokio::sync::{broadcast, oneshot};
 
 use crate::metrics::Metrics;
 use crate::network::NetworkView;
+use crate::validator::Finalized;
 
 /// How to open a node.
 #[derive(Clone, Debug)]
@@ -81,7 +83,13 @@ pub struct Node {
     local_blocks: broadcast::Sender<Arc<Block>>,
     local_txs: broadcast::Sender<Arc<Vec<SignedTransaction>>>,
     network: OnceLock<Arc<dyn NetworkView>>,
+    consensus_out: broadcast::Sender<Arc<ConsensusMessage>>,
+    consensus_in: OnceLock<std::sync::mpsc::SyncSender<ConsensusMessage>>,
+    finalized: broadcast::Sender<Finalized>,
 }
+
+/// Consensus messages queued for the consensus thread.
+const CONSENSUS_QUEUE: usize = 8192;
 
 /// A transaction waiting for batched admission.
 struct Admit {
@@ -118,6 +126,9 @@ impl Node {
             local_blocks: broadcast::channel(64).0,
             local_txs: broadcast::channel(1024).0,
             network: OnceLock::new(),
+            consensus_out: broadcast::channel(4096).0,
+            consensus_in: OnceLock::new(),
+            finalized: broadcast::channel(1024).0,
         });
         let weak = Arc::downgrade(&node);
         std::thread::Builder::new()
@@ -256,6 +267,66 @@ impl Node {
         }
         for (r, reply) in results.into_iter().zip(replies) {
             let _ = reply.send(r);
+        }
+    }
+
+    /// Consensus messages this node sends, for the network to gossip.
+    pub fn subscribe_consensus(&self) -> broadcast::Receiver<Arc<ConsensusMessage>> {
+        self.consensus_out.subscribe()
+    }
+
+    /// Sends a consensus message to the network.
+    pub fn publish_consensus(&self, m: ConsensusMessage) {
+        let _ = self.consensus_out.send(Arc::new(m));
+    }
+
+    /// Hands a consensus message from the network to the consensus thread;
+    /// false if none runs or its queue is full (the message is dropped).
+    pub fn deliver_consensus(&self, m: ConsensusMessage) -> bool {
+        self.consensus_in.get().is_some_and(|tx| tx.try_send(m).is_ok())
+    }
+
+    /// The consensus thread's inbox; `None` if one was opened already.
+    pub(crate) fn open_consensus_inbox(&self) -> Option<std::sync::mpsc::Receiver<ConsensusMessage>> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(CONSENSUS_QUEUE);
+        self.consensus_in.set(tx).ok().map(|()| rx)
+    }
+
+    /// Blocks this node's consensus finalizes, as it does.
+    pub fn subscribe_finalized(&self) -> broadcast::Receiver<Finalized> {
+        self.finalized.subscribe()
+    }
+
+    pub(crate) fn note_finalized(&self, f: Finalized) {
+        self.metrics.pos_finalized.fetch_add(1, Ordering::Relaxed);
+        let _ = self.finalized.send(f);
+    }
+
+    /// Proof of stake: the newest finalized height — the head's if this
+    /// node holds its certificate, else its parent's (the head carries that
+    /// one). `None` under PoW.
+    pub fn finalized_height(&self) -> Result<Option<u64>> {
+        let head = self.chain.head()?;
+        let Some(floor) = self.chain.consensus().finalized_height(&head) else { return Ok(None) };
+        if head.height == 0 || self.chain.db().commit(&head.id)?.is_some() {
+            return Ok(Some(head.height));
+        }
+        Ok(Some(floor))
+    }
+
+    /// Proof of stake: the certificate that finalized the canonical block
+    /// at `height` — from its child's body, or the one this node stored.
+    pub fn commit_at(&self, height: u64) -> Result<Option<CommitCertificate>> {
+        let db = self.chain.db();
+        if let Some((child, _)) = db.canonical(height.saturating_add(1))?
+            && let Some(b) = db.block(&child)?
+            && let Some(c) = b.last_commit
+        {
+            return Ok(Some(c));
+        }
+        match db.canonical(height)? {
+            Some((id, _)) => db.commit(&id),
+            None => Ok(None),
         }
     }
 

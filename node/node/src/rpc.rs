@@ -192,6 +192,63 @@ pub fn module(node: Arc<Node>, admin_token: Option<String>) -> Result<RpcModule<
             proof: format!("0x{}", hex::encode(proof.to_bytes())),
         })
     })?;
+    md.register_blocking_method(m::FINALIZED_BLOCK_NUMBER, |_, n, _| -> R<u64> {
+        n.finalized_height().map_err(internal)?.ok_or_else(|| error(codes::NOT_POS, "this chain is proof of work"))
+    })?;
+    md.register_blocking_method(m::GET_VALIDATORS, |p, n, _| -> R<cinder_rpc::ValidatorsJson> {
+        let number: Option<u64> = p.sequence().optional_next()?;
+        let pos = cinder_consensus::Pos::new(n.chain().spec())
+            .map_err(|_| error(codes::NOT_POS, "this chain is proof of work"))?;
+        let head = n.chain().head().map_err(internal)?.height;
+        let number = number.unwrap_or(head + 1);
+        if number > head + 1 {
+            return Err(error(codes::UNKNOWN_BLOCK, format!("height {number} is past the next one ({})", head + 1)));
+        }
+        let v = pos.validators(number);
+        let powers = v.powers();
+        let total = v.set.total();
+        let validators = (0..v.public_keys.len())
+            .map(|i| cinder_rpc::ValidatorJson {
+                index: u16::try_from(i).unwrap_or(u16::MAX),
+                public_key: format!("0x{}", hex::encode(v.public_keys[i].0)),
+                address: v.addresses[i],
+                stake: u128::from(powers[i]),
+                voting_power: powers[i],
+            })
+            .collect();
+        Ok(cinder_rpc::ValidatorsJson {
+            number,
+            total_voting_power: total,
+            quorum_above: u64::try_from(u128::from(total) * 2 / 3).unwrap_or(u64::MAX),
+            validators,
+        })
+    })?;
+    md.register_blocking_method(m::GET_COMMIT, |p, n, _| -> R<Option<cinder_rpc::CommitJson>> {
+        let number: u64 = p.one()?;
+        let pos = cinder_consensus::Pos::new(n.chain().spec())
+            .map_err(|_| error(codes::NOT_POS, "this chain is proof of work"))?;
+        let Some(c) = n.commit_at(number).map_err(internal)? else { return Ok(None) };
+        let v = pos.validators(number);
+        let powers = v.powers();
+        let signed = c.signatures.iter().map(|(i, _)| powers.get(usize::from(*i)).copied().unwrap_or(0)).sum();
+        Ok(Some(cinder_rpc::CommitJson {
+            number: c.height,
+            hash: c.block,
+            round: c.round,
+            chain_id: c.chain_id,
+            signed_power: signed,
+            total_voting_power: v.set.total(),
+            signatures: c
+                .signatures
+                .iter()
+                .map(|(i, s)| cinder_rpc::CommitSignatureJson {
+                    validator: *i,
+                    signature: format!("0x{}", hex::encode(s)),
+                })
+                .collect(),
+            raw: format!("0x{}", hex::encode(cinder_primitives::encode(&c))),
+        }))
+    })?;
     md.register_async_method(m::SEND_RAW_TRANSACTION, |p, n, _| async move {
         let raw: String = p.one()?;
         let bytes = hex_bytes(&raw, "transaction")?;

@@ -195,6 +195,21 @@ impl Driver {
         self.me
     }
 
+    /// Whether this height is decided (the driver waits for the next).
+    pub fn decided(&self) -> bool {
+        self.core.decided().is_some()
+    }
+
+    /// The signed votes of this height the driver counted (its own among
+    /// them), newest rounds first, at most `max`. Gossip does not deliver
+    /// what was sent before a peer joined; re-sending these while a height
+    /// stalls is what lets a restarted validator see the polka others are
+    /// locked on (Tendermint's liveness assumes every message of a correct
+    /// process eventually reaches every correct process).
+    pub fn signed_votes(&self, max: usize) -> Vec<SignedVote> {
+        self.signed.iter().rev().take(max).map(|(_, v)| v.clone()).collect()
+    }
+
     /// Moves to `height` (after committing the one before) with its
     /// validators and seed, and replays what arrived early for it.
     pub fn next_height(&mut self, height: Height, validators: Validators, seed: [u8; 32]) -> Vec<Output> {

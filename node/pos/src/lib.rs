@@ -9,6 +9,10 @@
 //! - [`driver`]: the [`driver::Driver`]: signed votes and proposals in
 //!   (votes verified as one batch), signed messages, timers, decisions
 //!   with certificates of signed precommits and double-vote evidence out.
+//! - [`message`]: the [`message::ConsensusMessage`] gossiped between
+//!   validators, with the checks a relay makes before forwarding.
+//! - [`propose`]: the consensus fields of a proposed block (VRF proof and
+//!   seed, millisecond time, the parent's certificate).
 //!
 //! The node wires these to libp2p gossip, tokio timers and block
 //! building and import (docs/design/pos.md).
@@ -16,4 +20,6 @@
 #![forbid(unsafe_code)]
 
 pub mod driver;
+pub mod message;
+pub mod propose;
 pub mod validator;

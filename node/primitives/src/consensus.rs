@@ -349,6 +349,72 @@ impl CommitCertificate {
     }
 }
 
+/// The consensus data of a proof-of-stake header (its borsh encoding is
+/// the header's `consensus_data`).
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct PosHeaderData {
+    /// [`CONSENSUS_VERSION`].
+    pub version: u8,
+    /// Milliseconds since the Unix epoch (the PoW header's `time` holds
+    /// the same instant in seconds).
+    pub time_ms: u64,
+    /// The round the block was proposed in.
+    pub round: u32,
+    /// The proposer's validator index.
+    pub proposer: u16,
+    /// The proposer's VRF proof (RFC 9381) over [`PosHeaderData::vrf_input`].
+    pub vrf_proof: [u8; sig::VRF_PROOF_LEN],
+    /// The randomness seed after this block: [`PosHeaderData::next_seed`]
+    /// of the parent's seed and the VRF output. It picks the proposers of
+    /// the next height.
+    pub seed: Hash,
+    /// [`commit_hash`] of the block's `last_commit`.
+    pub last_commit: Hash,
+}
+
+impl PosHeaderData {
+    /// What the proposer of `height` proves its VRF over: the chain, the
+    /// height and the parent's seed. Not the round: a proposer cannot get
+    /// another output by waiting for a later round.
+    pub fn vrf_input(chain_id: u64, height: u64, parent_seed: &Hash) -> Vec<u8> {
+        let mut v = b"cinder seed v1".to_vec();
+        v.extend_from_slice(&chain_id.to_le_bytes());
+        v.extend_from_slice(&height.to_le_bytes());
+        v.extend_from_slice(&parent_seed.0);
+        v
+    }
+
+    /// The seed after a block: BLAKE3 (derive-key "cinder seed v1") of the
+    /// parent's seed and the block's VRF output.
+    pub fn next_seed(parent_seed: &Hash, output: &sig::VrfOutput) -> Hash {
+        let mut h = blake3::Hasher::new_derive_key("cinder seed v1");
+        h.update(&parent_seed.0);
+        h.update(output);
+        Hash(*h.finalize().as_bytes())
+    }
+
+    /// The encoding for the header.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        encode(self)
+    }
+
+    /// Decodes a header's consensus data (exactly, no trailing bytes).
+    pub fn from_bytes(bytes: &[u8]) -> Result<PosHeaderData, crate::DecodeError> {
+        crate::decode(bytes)
+    }
+}
+
+impl Limited for PosHeaderData {
+    const NAME: &'static str = "PoS header data";
+    const MAX_BYTES: usize = 1 + 8 + 4 + 2 + sig::VRF_PROOF_LEN + 32 + 32;
+}
+
+/// The hash a PoS header commits to for a block's `last_commit`: BLAKE3 of
+/// the certificate's encoding, all zeros for none.
+pub fn commit_hash(c: Option<&CommitCertificate>) -> Hash {
+    c.map_or(Hash::default(), |c| Hash::of(&encode(c)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,7 +17,7 @@ mod types;
 
 pub use codec::{Bounded, BoundedBytes, BoundedString, DecodeError, Limited, decode, encode};
 pub use consensus::{
-    CONSENSUS_VERSION, CertError, CommitCertificate, DoubleVote, EvidenceError, ProposalData, SignedProposal,
-    SignedVote, VoteData, VoteType, verify_votes,
+    CONSENSUS_VERSION, CertError, CommitCertificate, DoubleVote, EvidenceError, PosHeaderData, ProposalData,
+    SignedProposal, SignedVote, VoteData, VoteType, commit_hash, verify_votes,
 };
 pub use types::*;

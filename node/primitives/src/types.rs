@@ -430,6 +430,10 @@ pub struct Block {
     pub header: Header,
     /// The transactions, in execution order.
     pub transactions: Bounded<SignedTransaction, MAX_BLOCK_TXS>,
+    /// Proof of stake: the certificate that finalized the parent (the
+    /// header's consensus data commits to its hash); `None` under PoW and
+    /// for the first block after genesis.
+    pub last_commit: Option<crate::consensus::CommitCertificate>,
 }
 
 impl Limited for Block {

@@ -42,3 +42,5 @@ pub const INVALID_WORK: i32 = -32012;
 pub const RATE_LIMITED: i32 = -32020;
 /// An admin method without the node's token.
 pub const UNAUTHORIZED: i32 = -32021;
+/// The method needs a proof-of-stake chain.
+pub const NOT_POS: i32 = -32030;

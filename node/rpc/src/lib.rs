@@ -15,8 +15,8 @@ mod types;
 
 pub use client::{Client, ClientError};
 pub use types::{
-    BlockJson, HeadEvent, NetInfoJson, PeerJson, PendingEvent, ProofJson, ReceiptJson, SubmitWorkResult, SyncingJson,
-    TxJson, Work, amount,
+    BlockJson, CommitJson, CommitSignatureJson, HeadEvent, NetInfoJson, PeerJson, PendingEvent, ProofJson, ReceiptJson,
+    SubmitWorkResult, SyncingJson, TxJson, ValidatorJson, ValidatorsJson, Work, amount,
 };
 
 /// The method names.
@@ -69,4 +69,12 @@ pub mod methods {
     /// (null: all): connect only to the listed peers, dropping the others
     /// (needs the admin token). Tests partition a network with it.
     pub const ADMIN_SET_PEER_FILTER: &str = "cinder_adminSetPeerFilter";
+    /// `[]` -> the newest finalized height (number); proof of stake only.
+    pub const FINALIZED_BLOCK_NUMBER: &str = "cinder_finalizedBlockNumber";
+    /// `[number?]` -> [`crate::ValidatorsJson`]: the validator set of a
+    /// height (default: the next one); proof of stake only.
+    pub const GET_VALIDATORS: &str = "cinder_getValidators";
+    /// `[number]` -> [`crate::CommitJson`] or null: the certificate that
+    /// finalized the canonical block at that height.
+    pub const GET_COMMIT: &str = "cinder_getCommit";
 }

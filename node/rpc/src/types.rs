@@ -322,3 +322,66 @@ pub struct HeadEvent {
 
 /// A `newPendingTransactions` notification: the hash.
 pub type PendingEvent = Hash;
+
+/// One validator of a height's set.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ValidatorJson {
+    /// Its index (what votes and certificates name).
+    pub index: u16,
+    /// Its consensus key (ed25519, hex).
+    pub public_key: String,
+    /// The address its blocks pay.
+    pub address: Address,
+    /// Its bonded stake (decimal string).
+    #[serde(with = "amount")]
+    pub stake: u128,
+    /// Its voting power.
+    pub voting_power: u64,
+}
+
+/// A height's validator set.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ValidatorsJson {
+    /// The height the set votes on.
+    pub number: u64,
+    /// The sum of the voting power.
+    pub total_voting_power: u64,
+    /// More than this much power finalizes a block (2/3 of the total).
+    pub quorum_above: u64,
+    /// The validators, by index.
+    pub validators: Vec<ValidatorJson>,
+}
+
+/// One precommit signature of a certificate.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CommitSignatureJson {
+    /// The signer's index.
+    pub validator: u16,
+    /// Its precommit signature (hex).
+    pub signature: String,
+}
+
+/// A commit certificate.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CommitJson {
+    /// The finalized height.
+    pub number: u64,
+    /// The finalized block.
+    pub hash: Hash,
+    /// The round it was decided in.
+    pub round: u32,
+    /// The chain.
+    pub chain_id: u64,
+    /// The voting power that signed.
+    pub signed_power: u64,
+    /// The total voting power of the height.
+    pub total_voting_power: u64,
+    /// The signers, by increasing index.
+    pub signatures: Vec<CommitSignatureJson>,
+    /// The certificate's canonical encoding (hex), for light clients.
+    pub raw: String,
+}

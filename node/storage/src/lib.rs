@@ -20,20 +20,20 @@ use std::path::Path;
 
 use anyhow::{Context, Result, anyhow, bail};
 use borsh::{BorshDeserialize, BorshSerialize};
-use cinder_primitives::{Block, Hash, Header, Receipt, decode, encode};
+use cinder_primitives::{Block, CommitCertificate, Hash, Header, Receipt, decode, encode};
 use cinder_state::{Link, StateBatch, StateStore};
 use jmt::storage::{Node, NodeKey};
 use jmt::{KeyHash, OwnedValue, Version};
 use rocksdb::{ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch, WriteOptions};
 
 /// The on-disk format this build reads and writes.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// Column families.
 pub mod cf {
     /// Block id -> header.
     pub const HEADERS: &str = "headers";
-    /// Block id -> transactions.
+    /// Block id -> transactions and the parent's commit certificate.
     pub const BODIES: &str = "bodies";
     /// Block id -> receipts.
     pub const RECEIPTS: &str = "receipts";
@@ -57,8 +57,11 @@ pub mod cf {
     pub const VERSIONS: &str = "versions";
     /// Metadata: schema version, head, newest state version.
     pub const META: &str = "meta";
+    /// Block id -> the commit certificate that finalized it (proof of
+    /// stake; a block's child carries it too, this also holds the head's).
+    pub const COMMITS: &str = "commits";
     /// All of them.
-    pub const ALL: [&str; 12] = [
+    pub const ALL: [&str; 13] = [
         HEADERS,
         BODIES,
         RECEIPTS,
@@ -71,6 +74,7 @@ pub mod cf {
         STATE_STALE,
         VERSIONS,
         META,
+        COMMITS,
     ];
 }
 
@@ -197,8 +201,8 @@ impl Db {
             .db
             .get_cf(self.cf(cf::BODIES)?, id.0)?
             .with_context(|| format!("block {id} has a header but no body"))?;
-        let transactions = borsh::from_slice(&body).with_context(|| format!("body of {id} on disk"))?;
-        Ok(Some(Block { header, transactions }))
+        let (transactions, last_commit) = borsh::from_slice(&body).with_context(|| format!("body of {id} on disk"))?;
+        Ok(Some(Block { header, transactions, last_commit }))
     }
 
     /// The receipts of block `id`.
@@ -229,6 +233,21 @@ impl Db {
             bail!("metadata record {} belongs to the storage layer", String::from_utf8_lossy(name));
         }
         self.db.put_cf_opt(self.cf(cf::META)?, name, value, &Self::sync_opts()).context("writing metadata")
+    }
+
+    /// The commit certificate that finalized block `id`, if this node
+    /// holds one.
+    pub fn commit(&self, id: &Hash) -> Result<Option<CommitCertificate>> {
+        match self.db.get_cf(self.cf(cf::COMMITS)?, id.0)? {
+            None => Ok(None),
+            Some(b) => Ok(Some(decode::<CommitCertificate>(&b).with_context(|| format!("commit of {id} on disk"))?)),
+        }
+    }
+
+    /// Stores the commit certificate of block `id` (WAL on). The caller
+    /// has verified it.
+    pub fn put_commit(&self, id: &Hash, cert: &CommitCertificate) -> Result<()> {
+        self.db.put_cf_opt(self.cf(cf::COMMITS)?, id.0, encode(cert), &Self::sync_opts()).context("writing a commit")
     }
 
     /// Where transaction `id` is on the canonical chain: block id, index.
@@ -276,7 +295,7 @@ impl Db {
     fn stage_block(&self, batch: &mut WriteBatch, w: &BlockWrite<'_>) -> Result<()> {
         let id = w.block.id();
         batch.put_cf(self.cf(cf::HEADERS)?, id.0, encode(&w.block.header));
-        batch.put_cf(self.cf(cf::BODIES)?, id.0, encode(&w.block.transactions));
+        batch.put_cf(self.cf(cf::BODIES)?, id.0, borsh::to_vec(&(&w.block.transactions, &w.block.last_commit))?);
         batch.put_cf(self.cf(cf::RECEIPTS)?, id.0, borsh::to_vec(&w.receipts.to_vec())?);
         let meta = BlockMeta { height: w.block.header.height(), version: w.state.version, weight: w.weight };
         batch.put_cf(self.cf(cf::BLOCK_META)?, id.0, borsh::to_vec(&meta)?);

@@ -24,7 +24,7 @@ fn reseal(f: &Fixture, mut block: Block) -> Block {
 fn with_txs(f: &Fixture, block: &Block, edit: impl FnOnce(&mut Vec<SignedTransaction>)) -> Block {
     let mut txs = block.transactions.as_slice().to_vec();
     edit(&mut txs);
-    let mut b = Block { header: block.header.clone(), transactions: Bounded::new(txs).unwrap() };
+    let mut b = Block { header: block.header.clone(), transactions: Bounded::new(txs).unwrap(), ..block.clone() };
     b.header.fields.transactions_root = b.transactions_root();
     reseal(f, b)
 }

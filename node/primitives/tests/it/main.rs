@@ -23,6 +23,7 @@ fn header(height: u64, txs: &[SignedTransaction]) -> Header {
     let block = Block {
         header: Header::new(Hash::default(), 0, 0, HeaderFields::default()),
         transactions: Bounded::new(txs.to_vec()).unwrap(),
+        last_commit: None,
     };
     let fields = HeaderFields {
         height,
@@ -215,7 +216,7 @@ proptest! {
         }
         let mut h = header(height, &[]);
         h.fields.consensus_data = BoundedBytes::new(data).unwrap();
-        let block = Block { header: h, transactions: Bounded::new(txs).unwrap() };
+        let block = Block { header: h, transactions: Bounded::new(txs).unwrap(), last_commit: None };
         prop_assert_eq!(&decode::<Block>(&encode(&block)).unwrap(), &block);
         let r = Receipt { tx_id: Hash::of(reason.as_bytes()), status: ReceiptStatus::Failed(BoundedString::truncated(&reason)), gas_used: height };
         prop_assert_eq!(decode::<Receipt>(&encode(&r)).unwrap(), r);

@@ -182,7 +182,11 @@ fn branch_block(height: u64, prev: Hash, seed: u8, ntx: u8) -> Block {
         })
         .collect();
     let fields = HeaderFields { height, extra_nonce: u64::from(seed), ..HeaderFields::default() };
-    Block { header: Header::new(prev, 1_700_000_000, 0x207f_ffff, fields), transactions: Bounded::new(txs).unwrap() }
+    Block {
+        header: Header::new(prev, 1_700_000_000, 0x207f_ffff, fields),
+        transactions: Bounded::new(txs).unwrap(),
+        last_commit: None,
+    }
 }
 
 #[test]
