@@ -260,3 +260,231 @@ impl Consensus for Pos {
         vec![(header.fields.coinbase, self.reward)]
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use cinder_engine::sig::SecretKey;
+    use cinder_primitives::{BoundedBytes, CommitCertificate, HeaderFields, SignedVote, VoteData, VoteType};
+
+    use super::*;
+    use crate::{Alloc, ConsensusKind, PosValidator};
+
+    const CHAIN: u64 = 77;
+    const GENESIS_TIME: u32 = 1_700_000_000;
+
+    fn key(i: u8) -> SecretKey {
+        SecretKey::from_seed(&[i + 1; 32])
+    }
+
+    fn spec() -> ChainSpec {
+        ChainSpec {
+            name: "pos-test".into(),
+            chain_id: CHAIN,
+            consensus: ConsensusKind::Pos,
+            genesis_time: GENESIS_TIME,
+            block_reward: 5,
+            block_gas_limit: crate::DEFAULT_BLOCK_GAS_LIMIT,
+            max_block_bytes: crate::DEFAULT_MAX_BLOCK_BYTES,
+            pow: None,
+            pos: Some(PosSpec {
+                validators: (0..4).map(|i| PosValidator { key: key(i).public_key(), power: 10 }).collect(),
+                max_future_drift_ms: 10_000,
+                timeout_propose_ms: 1_000,
+                timeout_prevote_ms: 500,
+                timeout_precommit_ms: 500,
+                timeout_delta_ms: 500,
+                min_block_interval_ms: 200,
+            }),
+            alloc: vec![Alloc { address: Address([1; 32]), balance: 1 }],
+        }
+    }
+
+    fn genesis() -> Header {
+        let fields = HeaderFields { extra_nonce: CHAIN, ..HeaderFields::default() };
+        Header::new(Hash::default(), GENESIS_TIME, 0, fields)
+    }
+
+    /// A correctly made child of `parent` at `round`, with `last_commit`.
+    fn child(pos: &Pos, parent: &Header, round: u32, last_commit: Option<&CommitCertificate>) -> Header {
+        let parent_id = parent.id();
+        let (seed, parent_ms) = pos.parent_seed_and_time(parent, &parent_id).unwrap();
+        let height = parent.height() + 1;
+        let proposer = pos.proposer(&seed, height, round);
+        let k = key(u8::try_from(proposer).unwrap());
+        let (vrf_proof, out) = k.vrf_prove(&PosHeaderData::vrf_input(CHAIN, height, &seed)).unwrap();
+        let time_ms = parent_ms + 1_000;
+        let data = PosHeaderData {
+            version: CONSENSUS_VERSION,
+            time_ms,
+            round,
+            proposer,
+            vrf_proof,
+            seed: PosHeaderData::next_seed(&seed, &out),
+            last_commit: commit_hash(last_commit),
+        };
+        let fields = HeaderFields {
+            height,
+            coinbase: Address::from_public_key(&k.public_key()),
+            consensus_data: BoundedBytes::new(data.to_bytes()).unwrap(),
+            ..HeaderFields::default()
+        };
+        Header::new(parent_id, u32::try_from(time_ms / 1000).unwrap(), 0, fields)
+    }
+
+    fn with_data(h: &Header, edit: impl FnOnce(&mut PosHeaderData)) -> Header {
+        let mut d = Pos::data(h).unwrap();
+        edit(&mut d);
+        let mut fields = h.fields.clone();
+        fields.consensus_data = BoundedBytes::new(d.to_bytes()).unwrap();
+        Header::new(h.prev(), u32::try_from(d.time_ms / 1000).unwrap(), 0, fields)
+    }
+
+    fn cert(block: &Header, signers: &[u8]) -> CommitCertificate {
+        let votes: Vec<SignedVote> = signers
+            .iter()
+            .map(|i| {
+                VoteData {
+                    version: CONSENSUS_VERSION,
+                    chain_id: CHAIN,
+                    height: block.height(),
+                    round: 0,
+                    kind: VoteType::Precommit,
+                    block: Some(block.id()),
+                    validator: u16::from(*i),
+                }
+                .sign(&key(*i))
+            })
+            .collect();
+        CommitCertificate::from_votes(&votes).unwrap()
+    }
+
+    fn block(header: Header, last_commit: Option<CommitCertificate>) -> Block {
+        Block { header, transactions: Default::default(), last_commit }
+    }
+
+    fn ancestry(parent: &Header) -> Ancestry<'_> {
+        Ancestry { parent, parent_id: parent.id(), recent_times: &[] }
+    }
+
+    #[test]
+    fn a_well_made_chain_passes_every_rule() {
+        let pos = Pos::new(&spec()).unwrap();
+        let g = genesis();
+        let h1 = child(&pos, &g, 0, None);
+        let now = u64::from(GENESIS_TIME) + 10;
+        pos.check_header(&h1, now).unwrap();
+        pos.check_with_parent(&h1, &ancestry(&g)).unwrap();
+        pos.check_body(&block(h1.clone(), None), &ancestry(&g)).unwrap();
+        let c1 = cert(&h1, &[0, 1, 2]);
+        let h2 = child(&pos, &h1, 1, Some(&c1));
+        pos.check_header(&h2, now).unwrap();
+        pos.check_with_parent(&h2, &ancestry(&h1)).unwrap();
+        pos.check_body(&block(h2, Some(c1)), &ancestry(&h1)).unwrap();
+        assert_eq!(pos.finalized_height(&Tip { id: Hash::default(), height: 9, weight: 9 }), Some(8));
+        assert!(pos.prefers(
+            &Tip { id: Hash([1; 32]), height: 3, weight: 3 },
+            &Tip { id: Hash([2; 32]), height: 2, weight: 2 }
+        ));
+        assert!(!pos.prefers(
+            &Tip { id: Hash([1; 32]), height: 3, weight: 3 },
+            &Tip { id: Hash([2; 32]), height: 3, weight: 3 }
+        ));
+    }
+
+    #[test]
+    fn broken_headers_are_refused_with_their_reason() {
+        let pos = Pos::new(&spec()).unwrap();
+        let g = genesis();
+        let h1 = child(&pos, &g, 0, None);
+        let now = u64::from(GENESIS_TIME) + 10;
+        let a = ancestry(&g);
+        let d = Pos::data(&h1).unwrap();
+        // Another validator as proposer of the round.
+        let other = (d.proposer + 1) % 4;
+        let wrong = with_data(&h1, |x| x.proposer = other);
+        assert!(matches!(pos.check_with_parent(&wrong, &a), Err(ConsensusInvalid::Proposer { .. })), "proposer");
+        // A later round picks its own proposer; claiming round 1 with round 0's may not match.
+        let seed = pos.parent_seed_and_time(&g, &g.id()).unwrap().0;
+        let r = (1..50).find(|r| pos.proposer(&seed, 1, *r) != d.proposer).unwrap();
+        let wrong_round = with_data(&h1, |x| x.round = r);
+        assert!(matches!(pos.check_with_parent(&wrong_round, &a), Err(ConsensusInvalid::Proposer { .. })));
+        // A VRF proof of another input, a damaged proof, a seed not from the output.
+        let (other_proof, _) = key(u8::try_from(d.proposer).unwrap()).vrf_prove(b"something else").unwrap();
+        let bad_vrf = with_data(&h1, |x| x.vrf_proof = other_proof);
+        assert!(matches!(pos.check_with_parent(&bad_vrf, &a), Err(ConsensusInvalid::Vrf(_))), "vrf");
+        let bad_seed = with_data(&h1, |x| x.seed = Hash([7; 32]));
+        assert!(matches!(pos.check_with_parent(&bad_seed, &a), Err(ConsensusInvalid::Vrf(_))), "seed");
+        // Time: not after genesis, too far ahead, seconds disagreeing.
+        let old = with_data(&h1, |x| x.time_ms = u64::from(GENESIS_TIME) * 1000);
+        assert!(matches!(pos.check_with_parent(&old, &a), Err(ConsensusInvalid::PosTimeTooOld { .. })));
+        let ahead = with_data(&h1, |x| x.time_ms = (now + 11) * 1000);
+        assert!(matches!(pos.check_header(&ahead, now), Err(ConsensusInvalid::PosTimeTooNew { .. })));
+        let mut secs = h1.clone();
+        secs.pow = cinder_engine::pow::Header::new(1, g.id().0, h1.fields.commitment().0, GENESIS_TIME + 99, 0, 0);
+        assert!(matches!(pos.check_header(&secs, now), Err(ConsensusInvalid::PosData(_))));
+        // Bits or nonce set, a coinbase other than the proposer's, garbage data.
+        let mut bits = h1.clone();
+        bits.pow =
+            cinder_engine::pow::Header::new(1, g.id().0, h1.fields.commitment().0, h1.pow.time(), 0x207f_ffff, 0);
+        assert!(pos.check_header(&bits, now).is_err());
+        let mut f = h1.fields.clone();
+        f.coinbase = Address([9; 32]);
+        let coinbase = Header::new(g.id(), h1.pow.time(), 0, f);
+        assert!(matches!(pos.check_header(&coinbase, now), Err(ConsensusInvalid::PosData(_))));
+        let mut f = h1.fields.clone();
+        f.consensus_data = BoundedBytes::new(vec![1, 2, 3]).unwrap();
+        let garbage = Header::new(g.id(), h1.pow.time(), 0, f);
+        assert!(matches!(pos.check_header(&garbage, now), Err(ConsensusInvalid::PosData(_))));
+        assert!(pos.seal_job(&h1).is_err());
+    }
+
+    #[test]
+    fn the_last_commit_must_certify_the_parent_with_a_quorum() {
+        let pos = Pos::new(&spec()).unwrap();
+        let g = genesis();
+        let h1 = child(&pos, &g, 0, None);
+        let a = ancestry(&h1);
+        let good = cert(&h1, &[0, 1, 3]);
+        // Missing, or present but not committed by the header.
+        let h2 = child(&pos, &h1, 0, Some(&good));
+        assert!(matches!(pos.check_body(&block(h2.clone(), None), &a), Err(ConsensusInvalid::LastCommit(_))));
+        let h2_none = child(&pos, &h1, 0, None);
+        assert!(matches!(pos.check_body(&block(h2_none, None), &a), Err(ConsensusInvalid::LastCommit(_))));
+        // Two of four signers: no quorum.
+        let weak = cert(&h1, &[0, 1]);
+        let h2w = child(&pos, &h1, 0, Some(&weak));
+        let e = pos.check_body(&block(h2w, Some(weak)), &a).unwrap_err();
+        assert!(e.to_string().contains("not more than 2/3"), "{e}");
+        // A certificate of another block.
+        let other = cert(&with_data(&h1, |x| x.round = 5), &[0, 1, 2]);
+        let h2o = child(&pos, &h1, 0, Some(&other));
+        assert!(matches!(pos.check_body(&block(h2o, Some(other)), &a), Err(ConsensusInvalid::LastCommit(_))));
+        // A forged signature.
+        let mut forged = good.clone();
+        forged.signatures[1].1[0] ^= 1;
+        let h2f = child(&pos, &h1, 0, Some(&forged));
+        assert!(pos.check_body(&block(h2f, Some(forged)), &a).is_err());
+        // The first block after genesis carries none.
+        let g_a = ancestry(&g);
+        let h1c = child(&pos, &g, 0, Some(&good));
+        assert!(pos.check_body(&block(h1c, Some(good.clone())), &g_a).is_err());
+        pos.check_body(&block(h2, Some(good)), &a).unwrap();
+    }
+
+    #[test]
+    fn specs_are_checked() {
+        let mut s = spec();
+        s.pos.as_mut().unwrap().validators[1].key = s.pos.as_ref().unwrap().validators[0].key;
+        assert!(s.validate().unwrap_err().to_string().contains("listed twice"));
+        let mut s = spec();
+        s.pos.as_mut().unwrap().validators[2].power = 0;
+        assert!(s.validate().unwrap_err().to_string().contains("positive"));
+        let mut s = spec();
+        s.pos.as_mut().unwrap().validators.clear();
+        assert!(s.validate().unwrap_err().to_string().contains("empty"));
+        let mut s = spec();
+        s.pos = None;
+        assert!(s.validate().unwrap_err().to_string().contains("[pos] table"));
+        spec().validate().unwrap();
+    }
+}

@@ -40,6 +40,11 @@ use crate::producer::MAX_TEMPLATE_TXS;
 const MAX_BLOCKS_PER_HEIGHT: usize = 16;
 /// Proposals kept for heights the driver has not reached.
 const MAX_FUTURE_PROPOSALS: usize = 64;
+/// Fault injection for crash tests: `HEIGHT:VALIDATOR` makes that
+/// validator abort right after its signer persisted its first vote at that
+/// height, before the vote is sent.
+pub const CRASH_ENV: &str = "CINDER_FAULT_CRASH_BEFORE_SEND";
+
 /// The longest the loop sleeps before it looks at the head again.
 const POLL: Duration = Duration::from_millis(100);
 
@@ -118,6 +123,10 @@ impl Validator {
             height_since: Instant::now(),
             last_sent: Instant::now(),
             head_precommits: Vec::new(),
+            crash_before_send: std::env::var(CRASH_ENV).ok().and_then(|v| {
+                let (h, i) = v.split_once(':')?;
+                Some((h.parse().ok()?, i.parse().ok()?))
+            }),
             stop: stop.clone(),
         };
         let handle = std::thread::Builder::new()
@@ -184,6 +193,8 @@ struct Service {
     last_sent: Instant,
     /// Precommits seen for the head block while its certificate is missing.
     head_precommits: Vec<SignedVote>,
+    /// [`CRASH_ENV`], parsed.
+    crash_before_send: Option<(u64, u16)>,
     stop: Arc<AtomicBool>,
 }
 
@@ -436,7 +447,15 @@ impl Service {
         let mut queue: std::collections::VecDeque<Output> = outputs.into();
         while let Some(o) = queue.pop_front() {
             match o {
-                Output::SendVote(v) => self.node.publish_consensus(ConsensusMessage::Vote(v)),
+                Output::SendVote(v) => {
+                    if self.crash_before_send == Some((v.data.height, v.data.validator)) {
+                        // Fault injection (tests): die with the vote
+                        // persisted by the signer but never sent.
+                        tracing::error!(height = v.data.height, "{CRASH_ENV}: aborting before sending a signed vote");
+                        std::process::abort();
+                    }
+                    self.node.publish_consensus(ConsensusMessage::Vote(v));
+                }
                 Output::SendProposal(p) => match self.blocks.get(&p.data.block) {
                     Some(b) => {
                         let block = Box::new(Block::clone(b));

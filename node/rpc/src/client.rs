@@ -10,7 +10,10 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::methods as m;
-use crate::types::{BlockJson, NetInfoJson, PeerJson, ReceiptJson, SubmitWorkResult, SyncingJson, TxJson, Work};
+use crate::types::{
+    BlockJson, CommitJson, NetInfoJson, PeerJson, ReceiptJson, SubmitWorkResult, SyncingJson, TxJson, ValidatorsJson,
+    Work,
+};
 
 /// A failed call.
 #[derive(Debug, thiserror::Error)]
@@ -169,5 +172,18 @@ impl Client {
     /// to anyone (`None`).
     pub async fn set_peer_filter(&self, token: &str, allow: Option<Vec<String>>) -> Result<usize, ClientError> {
         self.call(m::ADMIN_SET_PEER_FILTER, vec![json!(token), json!(allow)]).await
+    }
+    /// `cinder_finalizedBlockNumber` (proof of stake).
+    pub async fn finalized_block_number(&self) -> Result<u64, ClientError> {
+        self.call(m::FINALIZED_BLOCK_NUMBER, vec![]).await
+    }
+    /// `cinder_getValidators` of `number` (default: the next height).
+    pub async fn validators(&self, number: Option<u64>) -> Result<ValidatorsJson, ClientError> {
+        let params = number.map(|n| vec![json!(n)]).unwrap_or_default();
+        self.call(m::GET_VALIDATORS, params).await
+    }
+    /// `cinder_getCommit`: the certificate that finalized block `number`.
+    pub async fn commit(&self, number: u64) -> Result<Option<CommitJson>, ClientError> {
+        self.call(m::GET_COMMIT, vec![json!(number)]).await
     }
 }

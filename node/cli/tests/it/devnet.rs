@@ -24,9 +24,14 @@ struct Devnet {
 
 impl Devnet {
     fn start(datadir: &Path) -> Devnet {
+        Devnet::start_with(datadir, &[])
+    }
+
+    fn start_with(datadir: &Path, flags: &[&str]) -> Devnet {
         let mut child = Command::new(BIN)
             .args(["devnet", "--rpc-port", "0", "--metrics-addr", "off", "--datadir"])
             .arg(datadir)
+            .args(flags)
             .env("CINDER_HIDE_GPU", "1")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -166,6 +171,66 @@ fn devnet_wallet_transfer_restarts_and_checkpoints() {
     let out = Command::new(BIN).args(["db", "restore"]).arg(&cp).arg("--datadir").arg(&data2).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--force"));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// `devnet --consensus pos`: one validator, every block final as it is
+/// made; a wallet transfer, its certificate, and the chain and the
+/// double-sign guard surviving a clean stop and a SIGKILL.
+#[test]
+fn pos_devnet_finalizes_each_block_and_survives_restarts() {
+    let _serial = crate::serial();
+    let dir = tmp("pos-devnet");
+    let data = dir.join("data");
+    let keystore = dir.join("keystore");
+    std::fs::create_dir_all(&dir).unwrap();
+    let pw = dir.join("pw");
+    std::fs::write(&pw, "correct horse battery\n").unwrap();
+    let d = Devnet::start_with(&data, &["--consensus", "pos"]);
+    let c = d.client();
+    let me = wallet(&keystore, &pw, &d.url, &["new", "--scrypt-log-n", "12"]);
+    let dev0 = wallet(&keystore, &pw, &d.url, &["import", "--devnet", "0", "--scrypt-log-n", "12"]);
+    let hash =
+        wallet(&keystore, &pw, &d.url, &["send", "--from", &dev0, "--to", &me, "--amount", "2CIN", "--wait", "120"]);
+    let receipt = rt().block_on(c.receipt(cinder_primitives::Hash::from_hex(&hash).unwrap())).unwrap().unwrap();
+    assert_eq!(receipt.status, "success");
+    let fin = rt().block_on(c.finalized_block_number()).unwrap();
+    assert!(fin >= receipt.block_number, "finalized {fin}, receipt in {}", receipt.block_number);
+    let cert = rt().block_on(c.commit(receipt.block_number)).unwrap().expect("certificate");
+    assert_eq!(cert.signatures.len(), 1);
+    assert_eq!(cert.signed_power, cert.total_voting_power);
+    let set = rt().block_on(c.validators(None)).unwrap();
+    assert_eq!(set.validators.len(), 1);
+    assert!(std::fs::metadata(data.join("validator.key")).is_ok());
+
+    let stopped = d.stop();
+    assert!(stopped.starts_with("Stopped at height"), "{stopped}");
+    let d = Devnet::start_with(&data, &["--consensus", "pos"]);
+    let c = d.client();
+    let h = rt().block_on(c.block_number()).unwrap();
+    wait_height(&c, h + 2);
+    d.kill();
+    let d = Devnet::start_with(&data, &["--consensus", "pos"]);
+    let c = d.client();
+    let h = rt().block_on(c.block_number()).unwrap();
+    wait_height(&c, h + 2);
+    assert!(rt().block_on(c.finalized_block_number()).unwrap() >= h + 2);
+    assert_eq!(rt().block_on(c.balance(Address::from_hex(&me).unwrap())).unwrap(), 2_000_000_000_000_000_000);
+    let out = d.stop();
+    assert!(out.starts_with("Stopped"), "{out}");
+    // A PoW devnet's folder is not silently turned into a PoS one.
+    let pow = dir.join("pow");
+    let d = Devnet::start(&pow);
+    d.stop();
+    let out = Command::new(BIN).args(["devnet", "--consensus", "pos", "--datadir"]).arg(&pow).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("proof-of-work devnet"), "{out:?}");
+    let out = Command::new(BIN)
+        .args(["devnet", "--consensus", "pos", "--mine", "cpu", "--datadir"])
+        .arg(dir.join("x"))
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not mined"), "{out:?}");
     std::fs::remove_dir_all(dir).unwrap();
 }
 

@@ -8,6 +8,7 @@
 
 mod devnet;
 mod nat;
+mod pos;
 mod testnet;
 
 /// Held for the whole of a multi-process test.

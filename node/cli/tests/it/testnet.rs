@@ -16,16 +16,16 @@ const BIN: &str = env!("CARGO_BIN_EXE_cinder");
 /// loaded 2-core CI does not flake.
 const WAIT: Duration = Duration::from_secs(600);
 
-struct Member {
-    pid: u32,
-    client: Client,
-    peer_id: String,
+pub(crate) struct Member {
+    pub(crate) pid: u32,
+    pub(crate) client: Client,
+    pub(crate) peer_id: String,
 }
 
-struct Testnet {
+pub(crate) struct Testnet {
     child: Child,
     lines: mpsc::Receiver<String>,
-    nodes: Vec<Member>,
+    pub(crate) nodes: Vec<Member>,
     stopped: bool,
 }
 
@@ -50,7 +50,7 @@ impl Drop for Testnet {
 }
 
 /// `n` consecutive ports free for TCP and UDP on loopback, from `lo` up.
-fn free_ports(n: u16, lo: u16) -> u16 {
+pub(crate) fn free_ports(n: u16, lo: u16) -> u16 {
     let seed = u16::try_from(std::process::id() % 1000).unwrap();
     (0..200u16)
         .map(|k| lo + (seed * 7 + k * 37) % 10_000)
@@ -65,17 +65,24 @@ fn free_ports(n: u16, lo: u16) -> u16 {
 
 /// One runtime for every call: the clients' pooled connections live on it
 /// (a runtime per call would strand them).
-fn rt() -> &'static tokio::runtime::Runtime {
+pub(crate) fn rt() -> &'static tokio::runtime::Runtime {
     static RT: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
     RT.get_or_init(|| tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap())
 }
 
 impl Testnet {
     fn start(dir: &Path, rpc: u16, p2p: u16) -> Testnet {
+        Testnet::start_with(dir, rpc, p2p, &[], &[])
+    }
+
+    /// [`Testnet::start`] with more `cinder testnet` flags and environment.
+    pub(crate) fn start_with(dir: &Path, rpc: u16, p2p: u16, flags: &[&str], env: &[(&str, &str)]) -> Testnet {
         let mut child = Command::new(BIN)
             .args(["testnet", "--nodes", "4", "--metrics-port", "0"])
             .args(["--rpc-port", &rpc.to_string(), "--p2p-port", &p2p.to_string(), "--datadir"])
             .arg(dir)
+            .args(flags)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -113,7 +120,7 @@ impl Testnet {
 }
 
 /// A process killed if the test fails before it is stopped.
-struct KillOnDrop(Child);
+pub(crate) struct KillOnDrop(pub(crate) Child);
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
@@ -124,12 +131,12 @@ impl Drop for KillOnDrop {
     }
 }
 
-fn alive(pid: u32) -> bool {
+pub(crate) fn alive(pid: u32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
         && !std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z "))
 }
 
-fn wait(what: &str, mut f: impl FnMut() -> bool) {
+pub(crate) fn wait(what: &str, mut f: impl FnMut() -> bool) {
     let start = Instant::now();
     while !f() {
         assert!(start.elapsed() < WAIT, "timed out waiting for {what}");
@@ -142,13 +149,13 @@ fn height(c: &Client) -> u64 {
 }
 
 /// (hash, state root) of block `h` on `c`, if it has one.
-fn block_at(c: &Client, h: u64) -> Option<(Hash, Hash)> {
+pub(crate) fn block_at(c: &Client, h: u64) -> Option<(Hash, Hash)> {
     rt().block_on(c.block_by_number(h, false)).ok().flatten().map(|b| (b.hash, b.state_root))
 }
 
 /// Whether all of `clients` hold the same block (and state root) at the
 /// lowest of their heights, and it is at least `min`.
-fn agree(clients: &[&Client], min: u64) -> bool {
+pub(crate) fn agree(clients: &[&Client], min: u64) -> bool {
     let h = clients.iter().map(|c| height(c)).min().unwrap_or(0);
     if h < min {
         return false;

@@ -1,0 +1,104 @@
+//! `cinder testnet --consensus pos`: four validator processes on loopback
+//! finalize blocks with certificates; one down (killed between persisting
+//! a vote and sending it), the rest keep finalizing; two down, finality
+//! stops without a fork and resumes when they return; no validator is
+//! ever caught double-signing.
+
+use std::process::{Command, Stdio};
+
+use cinder_chain::workload::Accounts;
+use cinder_primitives::{Transaction, TxKind};
+use cinder_rpc::Client;
+
+use crate::testnet::{KillOnDrop, Testnet, agree, alive, block_at, free_ports, rt, wait};
+
+fn finalized(c: &Client) -> u64 {
+    rt().block_on(c.finalized_block_number()).unwrap_or(0)
+}
+
+fn restart(dir: &std::path::Path, i: usize) -> KillOnDrop {
+    let cmdline: Vec<String> =
+        std::fs::read_to_string(dir.join(format!("node-{i}/command"))).unwrap().lines().map(String::from).collect();
+    KillOnDrop(
+        Command::new(&cmdline[0]).args(&cmdline[1..]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap(),
+    )
+}
+
+#[test]
+fn pos_testnet_finalizes_tolerates_one_down_halts_safely_with_two_and_resumes() {
+    let _serial = crate::serial();
+    let dir = std::env::temp_dir().join(format!("cinder-cli-it-{}-pos", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let rpc = free_ports(4, 21_000);
+    let p2p = free_ports(4, 41_000);
+    // Validator 3 dies between persisting its first vote at height 6 and
+    // sending it.
+    let crash_height = 6u64;
+    let net = Testnet::start_with(
+        &dir,
+        rpc,
+        p2p,
+        &["--consensus", "pos", "--block-interval-ms", "300"],
+        &[(cinder_node::CRASH_ENV, &format!("{crash_height}:3"))],
+    );
+    let c: Vec<&Client> = net.nodes.iter().map(|m| &m.client).collect();
+
+    // 1. The set, a finalized chain, a transfer with a receipt everywhere,
+    //    and the certificate of its block.
+    wait("four validators to finalize block 2", || c.iter().all(|c| finalized(c) >= 2) && agree(&c, 2));
+    let set = rt().block_on(c[0].validators(None)).unwrap();
+    assert_eq!(set.validators.len(), 4);
+    assert_eq!(set.total_voting_power, 400);
+    let keys = Accounts::derive("cinder-devnet", 8);
+    let tx = Transaction {
+        chain_id: rt().block_on(c[1].chain_id()).unwrap(),
+        sender: keys.keys[4].public_key(),
+        nonce: 0,
+        gas_limit: 21_000,
+        gas_price: rt().block_on(c[1].gas_price()).unwrap(),
+        kind: TxKind::Transfer { to: keys.addresses[5], amount: 777 },
+    }
+    .sign(&keys.keys[4]);
+    let txid = rt().block_on(c[1].send(&tx)).unwrap();
+    wait("the transfer's receipt on the live validators", || {
+        c[..3].iter().all(|c| rt().block_on(c.receipt(txid)).ok().flatten().is_some_and(|r| r.status == "success"))
+    });
+    let at = rt().block_on(c[0].receipt(txid)).unwrap().unwrap().block_number;
+    wait("the transfer's block to be final", || finalized(c[0]) >= at);
+    let cert = rt().block_on(c[0].commit(at)).unwrap().expect("a certificate");
+    assert_eq!(cert.number, at);
+    assert_eq!(Some(cert.hash), block_at(c[0], at).map(|b| b.0));
+    assert!(u128::from(cert.signed_power) * 3 > u128::from(cert.total_voting_power) * 2, "{cert:?}");
+
+    // 2. Validator 3 crashed at its injected fault; the other three keep
+    //    finalizing.
+    wait("validator 3 to crash before sending", || !alive(net.nodes[3].pid));
+    let f = finalized(c[0]);
+    wait("three validators to finalize on", || c[..3].iter().all(|c| finalized(c) >= f + 3));
+
+    // 3. Validator 2 down too: two of four hold half the power, nothing is
+    //    finalized, and the two agree on what was.
+    assert!(Command::new("kill").args(["-KILL", &net.nodes[2].pid.to_string()]).status().unwrap().success());
+    wait("validator 2 to die", || !alive(net.nodes[2].pid));
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let stuck = finalized(c[0]).max(finalized(c[1]));
+    std::thread::sleep(std::time::Duration::from_secs(6));
+    assert_eq!(finalized(c[0]).max(finalized(c[1])), stuck, "finality went on with half the power");
+    let common = finalized(c[0]).min(finalized(c[1]));
+    assert_eq!(block_at(c[0], common), block_at(c[1], common), "validators 0 and 1 forked");
+
+    // 4. Both come back from their command lines: finality resumes and all
+    //    four agree; nobody signed two different votes (3 was killed after
+    //    persisting a vote; its restarted signer must not contradict it).
+    let _v2 = restart(&dir, 2);
+    let _v3 = restart(&dir, 3);
+    wait("finality to resume with all four", || c.iter().all(|c| finalized(c) >= stuck + 3) && agree(&c, stuck + 3));
+    for i in 0..4 {
+        let log = std::fs::read_to_string(dir.join(format!("node-{i}/node.log"))).unwrap();
+        assert!(!log.contains("evidence"), "node {i} saw double-vote evidence");
+    }
+    let log3 = std::fs::read_to_string(dir.join("node-3/node.log")).unwrap();
+    assert!(log3.contains("aborting before sending a signed vote"), "the fault did not fire");
+    drop(net);
+    let _ = std::fs::remove_dir_all(&dir);
+}
