@@ -236,3 +236,21 @@ fn import_rejects_bad_options_with_one_line() {
         assert!(err.contains(needle), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn pos_reports_finality_and_throughput_in_json() {
+    let o = bench(&["pos", "--txs", "600", "--idle-blocks", "5", "--block-interval-ms", "100", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["validators"].as_u64(), Some(4), "{v}");
+    assert_eq!(v["quorum_rank"].as_u64(), Some(3), "{v}");
+    assert_eq!(v["finalized"]["txs"].as_u64(), Some(600), "{v}");
+    assert!(v["idle_finality_ms"]["blocks"].as_u64().unwrap() >= 5, "{v}");
+    assert!(v["idle_finality_ms"]["p50"].as_f64().unwrap() >= 0.0, "{v}");
+    assert!(v["finalized"]["tx_per_s"].as_f64().unwrap() > 0.0, "{v}");
+    assert_eq!(v["single_node_import"]["txs"].as_u64(), Some(600), "{v}");
+    assert!(v["finalized_vs_import"].as_f64().unwrap() > 0.0, "{v}");
+    let o = bench(&["pos", "--validators", "0"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--validators"), "{}", stderr(&o));
+}

@@ -8,7 +8,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use cinder_consensus::{ChainSpec, Consensus, Tip, for_spec};
 use cinder_engine::exec::{ExecStats, Mode};
 use cinder_primitives::{Account, Address, Block, Hash, Receipt, encode, receipts_root, verify_signatures};
-use cinder_state::State;
+use cinder_state::{State, StateStore};
 use cinder_storage::{BlockWrite, Db};
 use rayon::prelude::*;
 
@@ -118,6 +118,15 @@ impl Imported {
             stats: ExecStats::default(),
         }
     }
+}
+
+/// A block [`Chain::check`] passed: its execution and state batch, for
+/// [`Chain::import_checked`].
+pub struct Checked {
+    id: Hash,
+    ctx: BlockContext,
+    verified: Verified,
+    batch: cinder_state::StateBatch,
 }
 
 /// A block checked and executed, before its state root.
@@ -333,19 +342,45 @@ impl Chain {
     /// Every check import makes, execution and the state root included,
     /// without writing anything: whether a proposed block is valid before
     /// consensus decides it. Signatures marked in `verified` are skipped as
-    /// in [`Chain::import_presigned`].
-    pub fn check(&self, block: &Block, verified: &[bool]) -> Result<(), ImportError> {
+    /// in [`Chain::import_presigned`]. The result can be committed later
+    /// with [`Chain::import_checked`] without executing the block again.
+    pub fn check(&self, block: &Block, verified: &[bool]) -> Result<Checked, ImportError> {
         let id = block.id();
         let internal = |source: anyhow::Error| ImportError::Internal { id, source };
+        let t = Instant::now();
         let parent = block.header.prev();
         let ctx = self.context(&parent).map_err(internal)?.ok_or(ImportError::UnknownParent { id, parent })?;
-        let v = self.verify(block, &ctx, None, unix_now(), Presigned::Mask(verified))?;
-        let (computed, _) = self.state().apply(Some(ctx.parent_version), &v.updates).map_err(internal)?;
+        let mut v = self.verify(block, &ctx, None, unix_now(), Presigned::Mask(verified))?;
+        v.phases.checks += t.elapsed() - v.elapsed;
+        let t = Instant::now();
+        let (computed, batch) = self.state().apply(Some(ctx.parent_version), &v.updates).map_err(internal)?;
         if computed != block.header.fields.state_root {
             let reason = BlockInvalid::StateRoot { header: block.header.fields.state_root, computed };
             return Err(ImportError::Invalid { id, reason });
         }
-        Ok(())
+        v.phases.state_root = t.elapsed();
+        Ok(Checked { id, ctx, verified: v, batch })
+    }
+
+    /// Imports a block [`Chain::check`] passed, reusing its execution and
+    /// state batch when nothing was written since (else it checks again).
+    pub fn import_checked(&self, block: &Block, checked: Checked) -> Result<Imported, ImportError> {
+        let id = block.id();
+        if checked.id != id {
+            return self.import(block);
+        }
+        let _guard = self.import_lock.lock().unwrap_or_else(PoisonError::into_inner);
+        let internal = |source: anyhow::Error| ImportError::Internal { id, source };
+        if self.db.block_meta(&id).map_err(internal)?.is_some() {
+            return Ok(Imported::known(block));
+        }
+        let fresh = self.db.latest().map_err(internal)?.is_none_or(|l| checked.batch.version > l);
+        let head = self.head().map_err(internal)?;
+        if !fresh || head.id != checked.ctx.parent_id {
+            drop(_guard);
+            return self.import(block);
+        }
+        self.commit_with(block, &checked.ctx, &head, &[], checked.verified, Some(checked.batch))
     }
 
     /// Makes stored block `id` the head when consensus finalized it but it
@@ -544,6 +579,20 @@ impl Chain {
         branch: &[(Hash, cinder_state::Version)],
         v: Verified,
     ) -> Result<Imported, ImportError> {
+        self.commit_with(block, ctx, head, branch, v, None)
+    }
+
+    /// [`Chain::commit`] with the state batch computed already (by
+    /// [`Chain::check`], on the same parent and newest version).
+    fn commit_with(
+        &self,
+        block: &Block,
+        ctx: &BlockContext,
+        head: &Tip,
+        branch: &[(Hash, cinder_state::Version)],
+        v: Verified,
+        precomputed: Option<cinder_state::StateBatch>,
+    ) -> Result<Imported, ImportError> {
         let id = block.id();
         let height = block.header.height();
         let header = &block.header;
@@ -552,12 +601,17 @@ impl Chain {
         let invalid = |reason: BlockInvalid| ImportError::Invalid { id, reason };
         let mut phases = v.phases;
         let t = Instant::now();
-        let state = self.state();
-        let (computed, batch) = state.apply(Some(ctx.parent_version), &v.updates).map_err(internal)?;
-        if computed != header.fields.state_root {
-            return Err(invalid(BlockInvalid::StateRoot { header: header.fields.state_root, computed }));
-        }
-        phases.state_root = t.elapsed();
+        let batch = match precomputed {
+            Some(b) => b,
+            None => {
+                let (computed, batch) = self.state().apply(Some(ctx.parent_version), &v.updates).map_err(internal)?;
+                if computed != header.fields.state_root {
+                    return Err(invalid(BlockInvalid::StateRoot { header: header.fields.state_root, computed }));
+                }
+                phases.state_root = t.elapsed();
+                batch
+            }
+        };
 
         let t = Instant::now();
         let weight =

@@ -31,7 +31,7 @@ pub mod vm;
 pub mod workload;
 
 pub use build::{Built, build_block, build_block_from, build_block_proposed, seal_cpu};
-pub use chain::{Chain, ChainConfig, ImportStatus, Imported, Phases, unix_now};
+pub use chain::{Chain, ChainConfig, Checked, ImportStatus, Imported, Phases, unix_now};
 pub use error::{BlockInvalid, ImportError};
 pub use exec::BlockContext;
 pub use produce::{produce, seal};

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 use cinder_bft::{Height, Round, TimeoutKind};
-use cinder_chain::{ImportError, ImportStatus, build_block_proposed};
+use cinder_chain::{Checked, ImportError, ImportStatus, build_block_proposed};
 use cinder_consensus::Pos;
 use cinder_engine::sig::SecretKey;
 use cinder_pos::driver::{Driver, Output, Timeouts, Validators};
@@ -117,6 +117,7 @@ impl Validator {
             timers: Vec::new(),
             blocks: HashMap::new(),
             valid: HashMap::new(),
+            checked: HashMap::new(),
             future: BTreeMap::new(),
             build: None,
             own: None,
@@ -182,6 +183,9 @@ struct Service {
     blocks: HashMap<Hash, Arc<Block>>,
     /// Whether each of those passed every import check.
     valid: HashMap<Hash, bool>,
+    /// The checked execution of the valid ones, for import without a
+    /// second execution.
+    checked: HashMap<Hash, Checked>,
     future: BTreeMap<Height, Vec<(SignedProposal, Box<Block>)>>,
     /// A proposal to build once the minimum block interval has passed.
     build: Option<(Instant, Height, Round)>,
@@ -331,7 +335,13 @@ impl Service {
                 if self.blocks.len() >= MAX_BLOCKS_PER_HEIGHT {
                     return;
                 }
-                let v = self.check(&block);
+                let v = match self.check(&block) {
+                    Some(c) => {
+                        self.checked.insert(id, c);
+                        true
+                    }
+                    None => false,
+                };
                 self.valid.insert(id, v);
                 self.blocks.insert(id, Arc::from(block));
                 v
@@ -343,25 +353,28 @@ impl Service {
 
     /// Every import check, without writing; a valid block's certificate
     /// of its parent is kept (this node may need it to propose).
-    fn check(&self, block: &Block) -> bool {
-        let verified: Vec<bool> = {
-            let pool = self.node.mempool();
-            block.transactions.iter().map(|t| pool.get(&t.id()) == Some(t)).collect()
-        };
-        match self.node.chain().check(block, &verified) {
-            Ok(()) => {
+    fn check(&self, block: &Block) -> Option<Checked> {
+        match self.node.chain().check(block, &self.pooled(block)) {
+            Ok(checked) => {
                 if let Some(c) = &block.last_commit
                     && let Err(e) = self.node.chain().db().put_commit(&c.block, c)
                 {
                     tracing::error!("storing the parent's certificate: {e:#}");
                 }
-                true
+                Some(checked)
             }
             Err(e) => {
                 tracing::warn!(height = block.header.height(), id = %block.id(), "a proposed block is invalid: {e}");
-                false
+                None
             }
         }
+    }
+
+    /// Which of `block`'s transactions the pool holds byte for byte (their
+    /// signatures were verified at admission).
+    fn pooled(&self, block: &Block) -> Vec<bool> {
+        let pool = self.node.mempool();
+        block.transactions.iter().map(|t| pool.get(&t.id()) == Some(t)).collect()
     }
 
     fn fire_timers(&mut self) {
@@ -428,6 +441,7 @@ impl Service {
         };
         self.blocks.clear();
         self.valid.clear();
+        self.checked.clear();
         self.own = None;
         self.height_since = Instant::now();
         self.head_precommits.clear();
@@ -589,18 +603,20 @@ impl Service {
             tracing::warn!(height, %id, "decided a block this node has not received: waiting for sync");
             return;
         };
-        let result = if self.own == Some(id) { chain.import_own(&block) } else { node.import(&block) };
+        let result = if self.own == Some(id) {
+            chain.import_own(&block)
+        } else if let Some(c) = self.checked.remove(&id) {
+            chain.import_checked(&block, c)
+        } else {
+            chain.import_presigned(&block, &self.pooled(&block))
+        };
         let imported = match result {
             Ok(r) if r.status == ImportStatus::Side => chain.adopt_finalized(&id),
             other => other,
         };
         match imported {
             Ok(r) => {
-                if self.own == Some(id) {
-                    node.after_import(&r, Some(&block));
-                } else if matches!(r.status, ImportStatus::Reorg { .. }) {
-                    node.after_import(&r, None);
-                }
+                node.after_import(&r, Some(&block));
                 if self.own == Some(id) {
                     // Followers outside consensus import it from gossip.
                     node.announce(&block);

@@ -22,6 +22,7 @@ mod import;
 mod load;
 mod merkle;
 mod net;
+mod pos;
 mod sig;
 
 use std::process::ExitCode;
@@ -51,6 +52,9 @@ enum Command {
     /// Block propagation across nodes on loopback, and a new node's sync
     /// speed next to the single-node import rate.
     Net(net::Args),
+    /// Proof-of-stake finality latency and finalized throughput of
+    /// validators on loopback, next to the single-node import rate.
+    Pos(pos::Args),
 }
 
 /// A failure and whose fault it is.
@@ -88,6 +92,7 @@ fn main() -> ExitCode {
         Command::Import(a) => import::run(a),
         Command::Load(a) => load::run(a),
         Command::Net(a) => net::run(a),
+        Command::Pos(a) => pos::run(a),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
