@@ -362,6 +362,21 @@ impl Chain {
         Ok(Checked { id, ctx, verified: v, batch })
     }
 
+    /// The [`Checked`] of a block this node built itself on `ctx` (its
+    /// receipts and the state batch the builder computed on the database's
+    /// newest version): [`Chain::import_checked`] then commits it without a
+    /// second execution, as [`Chain::import_own`] would after one.
+    pub fn own_checked(&self, block: &Block, ctx: BlockContext, built: crate::Built) -> Checked {
+        let verified = Verified {
+            updates: Vec::new(),
+            receipts: built.receipts,
+            stats: ExecStats::default(),
+            phases: Phases::default(),
+            elapsed: Duration::ZERO,
+        };
+        Checked { id: block.id(), ctx, verified, batch: built.state }
+    }
+
     /// Imports a block [`Chain::check`] passed, reusing its execution and
     /// state batch when nothing was written since (else it checks again).
     pub fn import_checked(&self, block: &Block, checked: Checked) -> Result<Imported, ImportError> {

@@ -331,6 +331,31 @@ impl Mempool {
         Ok(out)
     }
 
+    /// After the head moved onto a child of the old head whose
+    /// transactions are `included` (all of them): drops those and, for
+    /// their senders only, any entry below the new nonce — no other
+    /// sender's nonce can have moved. O(block), where
+    /// [`Mempool::on_new_head`] reads every pooled sender's account.
+    pub fn on_extended(&mut self, included: &[SignedTransaction], view: &dyn AccountView) -> Result<()> {
+        for t in included {
+            if let Some((sender, nonce)) = self.ids.get(&t.id()).copied() {
+                self.remove(&sender, nonce);
+            }
+        }
+        let mut senders: Vec<Address> = included.iter().map(|t| t.tx.sender_address()).collect();
+        senders.sort_unstable_by_key(|a| a.0);
+        senders.dedup();
+        for sender in senders {
+            let Some(queue) = self.senders.get(&sender) else { continue };
+            let next = view.account(&sender)?.map_or(0, |a| a.nonce);
+            let stale: Vec<u64> = queue.range(..next).map(|(n, _)| *n).collect();
+            for n in stale {
+                self.remove(&sender, n);
+            }
+        }
+        Ok(())
+    }
+
     /// After the head moved: drops transactions `included` in the new
     /// chain and any below its senders' nonces, then offers the
     /// transactions of `reverted` blocks (a reorg) again. Returns how many

@@ -174,6 +174,29 @@ fn a_new_head_drops_included_and_stale_and_returns_reverted() {
     assert_eq!(chosen.len(), 3);
 }
 
+#[test]
+fn an_extension_drops_included_and_its_senders_stale_entries_only() {
+    let s = State::new();
+    let mut p = Mempool::new(CHAIN, MempoolConfig::default());
+    // Sender 1 nonces 0-2, sender 2 nonce 0 (its nonce-0 slot taken by a
+    // transaction the block includes but the pool never saw), sender 3.
+    for t in [tx(1, 0, 1), tx(1, 1, 1), tx(1, 2, 1), tx(2, 0, 1), tx(3, 0, 1)] {
+        add1(&mut p, t, &s).unwrap();
+    }
+    let other = tx(2, 0, 9);
+    assert_ne!(other.id(), tx(2, 0, 1).id());
+    s.set_nonce(1, 2);
+    s.set_nonce(2, 1);
+    p.on_extended(&[tx(1, 0, 1), tx(1, 1, 1), other], &s).unwrap();
+    assert!(!p.contains(&tx(1, 0, 1).id()) && !p.contains(&tx(1, 1, 1).id()));
+    assert!(p.contains(&tx(1, 2, 1).id()), "a later nonce stays");
+    assert!(!p.contains(&tx(2, 0, 1).id()), "the slot the block filled is stale");
+    assert!(p.contains(&tx(3, 0, 1).id()), "an untouched sender stays");
+    assert_eq!(p.len(), 2);
+    let chosen = p.select(&s, u64::MAX, 10).unwrap();
+    assert_eq!(chosen.len(), 2);
+}
+
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
     /// Whatever arrives, the pool stays within its limits, no sender's

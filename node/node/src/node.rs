@@ -388,7 +388,12 @@ impl Node {
             Ok((_, _, v)) => {
                 let state = self.chain.state();
                 let view = |a: &Address| state.account(v, a);
-                if let Err(e) = self.mempool().on_new_head(&included, reverted, &view) {
+                let r = if depth == 0 {
+                    self.mempool().on_extended(&included, &view)
+                } else {
+                    self.mempool().on_new_head(&included, reverted, &view).map(|_| ())
+                };
+                if let Err(e) = r {
                     tracing::error!("updating the mempool: {e:#}");
                 }
             }

@@ -525,11 +525,12 @@ impl Service {
 
     fn build_outputs(&mut self, height: Height, round: Round) -> Vec<Output> {
         match self.build_block(height, round) {
-            Ok(block) => {
+            Ok((block, checked)) => {
                 let id = block.id();
                 tracing::debug!(height, round, %id, txs = block.transactions.len(), "proposing");
                 self.blocks.insert(id, Arc::new(block));
                 self.valid.insert(id, true);
+                self.checked.insert(id, checked);
                 self.own = Some(id);
                 self.driver.on_block_built(round, id)
             }
@@ -540,7 +541,7 @@ impl Service {
         }
     }
 
-    fn build_block(&self, height: Height, round: Round) -> Result<Block> {
+    fn build_block(&self, height: Height, round: Round) -> Result<(Block, Checked)> {
         let node = &self.node;
         let chain = node.chain();
         let key = self.key.as_ref().context("no validator key")?;
@@ -583,7 +584,9 @@ impl Service {
             last_commit,
             chain.config().exec_threads,
         )?;
-        Ok(built.block)
+        let block = built.block.clone();
+        let checked = chain.own_checked(&block, ctx, built);
+        Ok((block, checked))
     }
 
     fn decided(&mut self, height: Height, round: Round, id: Hash, certificate: &[SignedVote]) {
@@ -603,9 +606,7 @@ impl Service {
             tracing::warn!(height, %id, "decided a block this node has not received: waiting for sync");
             return;
         };
-        let result = if self.own == Some(id) {
-            chain.import_own(&block)
-        } else if let Some(c) = self.checked.remove(&id) {
+        let result = if let Some(c) = self.checked.remove(&id) {
             chain.import_checked(&block, c)
         } else {
             chain.import_presigned(&block, &self.pooled(&block))
