@@ -259,7 +259,7 @@ async fn bench(a: Args) -> Result<()> {
                         idle_after = Some(f.height);
                     }
                     if let Some(h) = idle_after
-                        && f.height >= h + u64::from(a.idle_blocks) + 1
+                        && f.height > h + u64::from(a.idle_blocks)
                     {
                         break;
                     }
