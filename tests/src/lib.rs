@@ -22,6 +22,7 @@ pub const VECTOR_FILES: &[(&str, &str)] = &[
     ("ed25519_zip215_edge.json", "signatures::zip215_edge_cases_single_and_batch"),
     ("ed25519_speccheck.json", "signatures::speccheck_cases_agree_single_and_batch"),
     ("merkle_blake3.json", "merkle::merkle_vectors_on_every_path"),
+    ("ecvrf_edwards25519_sha512_tai.json", "signatures::ecvrf_matches_rfc9381_vectors"),
 ];
 
 /// The `vectors/` directory.

@@ -9,7 +9,8 @@
 //!
 //! Written here on curve25519-dalek (no maintained crate implements the
 //! final RFC 9381 suite on ed25519 keys); it is held to the RFC's
-//! Appendix B.3 vectors (tests/vectors/rfc9381-ecvrf-tai.txt).
+//! Appendix B.3 vectors (tests/vectors/ecvrf_edwards25519_sha512_tai.json,
+//! checked in tests/tests/it/signatures.rs).
 
 use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
 use curve25519_dalek::scalar::Scalar;
