@@ -39,4 +39,4 @@ pub use network::NetworkView;
 pub use node::{MiningStats, Node, NodeConfig};
 pub use producer::{MAX_TEMPLATE_TXS, Producer, REFRESH_AFTER};
 pub use rpc::{RpcConfig, RpcServer};
-pub use validator::{CRASH_ENV, Finalized, Validator, now_ms};
+pub use validator::{CRASH_ENV, EQUIVOCATE_ENV, Finalized, Validator, now_ms};

@@ -45,6 +45,10 @@ const MAX_FUTURE_PROPOSALS: usize = 64;
 /// height, before the vote is sent.
 pub const CRASH_ENV: &str = "CINDER_FAULT_CRASH_BEFORE_SEND";
 
+/// Fault injection for evidence tests: `HEIGHT:VALIDATOR` makes that
+/// validator send a second, conflicting prevote at that height.
+pub const EQUIVOCATE_ENV: &str = "CINDER_FAULT_EQUIVOCATE";
+
 /// The longest the loop sleeps before it looks at the head again.
 const POLL: Duration = Duration::from_millis(100);
 
@@ -124,10 +128,8 @@ impl Validator {
             height_since: Instant::now(),
             last_sent: Instant::now(),
             head_precommits: Vec::new(),
-            crash_before_send: std::env::var(CRASH_ENV).ok().and_then(|v| {
-                let (h, i) = v.split_once(':')?;
-                Some((h.parse().ok()?, i.parse().ok()?))
-            }),
+            crash_before_send: fault(CRASH_ENV),
+            equivocate: fault(EQUIVOCATE_ENV),
             stop: stop.clone(),
         };
         let handle = std::thread::Builder::new()
@@ -159,6 +161,13 @@ impl Drop for Validator {
     fn drop(&mut self) {
         self.halt();
     }
+}
+
+/// A fault-injection variable's `HEIGHT:VALIDATOR`.
+fn fault(var: &str) -> Option<(u64, u16)> {
+    let v = std::env::var(var).ok()?;
+    let (h, i) = v.split_once(':')?;
+    Some((h.parse().ok()?, i.parse().ok()?))
 }
 
 /// The height after the head, its validators and the head's seed.
@@ -199,6 +208,8 @@ struct Service {
     head_precommits: Vec<SignedVote>,
     /// [`CRASH_ENV`], parsed.
     crash_before_send: Option<(u64, u16)>,
+    /// [`EQUIVOCATE_ENV`], parsed; taken once it fired.
+    equivocate: Option<(u64, u16)>,
     stop: Arc<AtomicBool>,
 }
 
@@ -250,11 +261,12 @@ impl Service {
                 }
                 ConsensusMessage::Evidence(e) => {
                     self.node.metrics.pos_evidence.fetch_add(1, Ordering::Relaxed);
+                    let d = &e.first.data;
                     tracing::warn!(
-                        validator = e.first.data.validator,
-                        height = e.first.data.height,
-                        round = e.first.data.round,
-                        "double-vote evidence received"
+                        "double-vote evidence received against validator {} at height {} round {}",
+                        d.validator,
+                        d.height,
+                        d.round
                     );
                 }
             }
@@ -468,7 +480,11 @@ impl Service {
                         tracing::error!(height = v.data.height, "{CRASH_ENV}: aborting before sending a signed vote");
                         std::process::abort();
                     }
+                    let twin = self.equivocation(&v);
                     self.node.publish_consensus(ConsensusMessage::Vote(v));
+                    if let Some(t) = twin {
+                        self.node.publish_consensus(ConsensusMessage::Vote(t));
+                    }
                 }
                 Output::SendProposal(p) => match self.blocks.get(&p.data.block) {
                     Some(b) => {
@@ -493,16 +509,37 @@ impl Service {
                 }
                 Output::Evidence(e) => {
                     self.node.metrics.pos_evidence.fetch_add(1, Ordering::Relaxed);
+                    let d = &e.first.data;
                     tracing::warn!(
-                        validator = e.first.data.validator,
-                        height = e.first.data.height,
-                        "validator signed two different votes: evidence gossiped"
+                        "validator {} signed two different votes at height {} round {}: evidence gossiped",
+                        d.validator,
+                        d.height,
+                        d.round
                     );
                     self.node.publish_consensus(ConsensusMessage::Evidence(Box::new(e)));
                 }
                 Output::Refused(why) => tracing::warn!("the signer refused: {why}"),
             }
         }
+    }
+
+    /// Fault injection ([`EQUIVOCATE_ENV`]): a second prevote for another
+    /// value, signed with the bare key past the double-sign guard — what a
+    /// misbehaving validator sends.
+    fn equivocation(&mut self, v: &SignedVote) -> Option<SignedVote> {
+        let (h, i) = self.equivocate?;
+        if (v.data.height, v.data.validator) != (h, i) || v.data.kind != cinder_primitives::VoteType::Prevote {
+            return None;
+        }
+        self.equivocate = None;
+        let key = self.key.as_ref()?;
+        let mut data = v.data.clone();
+        data.block = match data.block {
+            Some(_) => None,
+            None => Some(Hash([0xee; 32])),
+        };
+        tracing::error!(height = h, "{EQUIVOCATE_ENV}: sending a second, conflicting prevote");
+        Some(data.sign(key))
     }
 
     /// When the block interval after the head has passed.

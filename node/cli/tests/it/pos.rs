@@ -1,8 +1,9 @@
 //! `cinder testnet --consensus pos`: four validator processes on loopback
 //! finalize blocks with certificates; one down (killed between persisting
 //! a vote and sending it), the rest keep finalizing; two down, finality
-//! stops without a fork and resumes when they return; no validator is
-//! ever caught double-signing.
+//! stops without a fork and resumes when they return; a validator made to
+//! send two different prevotes is caught and its evidence gossiped, while
+//! the one killed after persisting a vote never contradicts itself.
 
 use std::process::{Command, Stdio};
 
@@ -25,21 +26,21 @@ fn restart(dir: &std::path::Path, i: usize) -> KillOnDrop {
 }
 
 #[test]
-fn pos_testnet_finalizes_tolerates_one_down_halts_safely_with_two_and_resumes() {
+fn pos_testnet_finalizes_catches_a_double_vote_tolerates_one_down_halts_with_two_and_resumes() {
     let _serial = crate::serial();
     let dir = std::env::temp_dir().join(format!("cinder-cli-it-{}-pos", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let rpc = free_ports(4, 21_000);
     let p2p = free_ports(4, 41_000);
     // Validator 3 dies between persisting its first vote at height 6 and
-    // sending it.
+    // sending it; validator 1 sends two different prevotes at height 4.
     let crash_height = 6u64;
     let net = Testnet::start_with(
         &dir,
         rpc,
         p2p,
         &["--consensus", "pos", "--block-interval-ms", "300"],
-        &[(cinder_node::CRASH_ENV, &format!("{crash_height}:3"))],
+        &[(cinder_node::CRASH_ENV, &format!("{crash_height}:3")), (cinder_node::EQUIVOCATE_ENV, "4:1")],
     );
     let c: Vec<&Client> = net.nodes.iter().map(|m| &m.client).collect();
 
@@ -88,15 +89,24 @@ fn pos_testnet_finalizes_tolerates_one_down_halts_safely_with_two_and_resumes() 
     assert_eq!(block_at(c[0], common), block_at(c[1], common), "validators 0 and 1 forked");
 
     // 4. Both come back from their command lines: finality resumes and all
-    //    four agree; nobody signed two different votes (3 was killed after
-    //    persisting a vote; its restarted signer must not contradict it).
+    //    four agree. Validator 1's double vote was caught and its evidence
+    //    gossiped; validator 3 (killed after persisting a vote) never
+    //    contradicted itself after its restart.
     let _v2 = restart(&dir, 2);
     let _v3 = restart(&dir, 3);
     wait("finality to resume with all four", || c.iter().all(|c| finalized(c) >= stuck + 3) && agree(&c, stuck + 3));
-    for i in 0..4 {
-        let log = std::fs::read_to_string(dir.join(format!("node-{i}/node.log"))).unwrap();
-        assert!(!log.contains("evidence"), "node {i} saw double-vote evidence");
+    let logs: Vec<String> =
+        (0..4).map(|i| std::fs::read_to_string(dir.join(format!("node-{i}/node.log"))).unwrap()).collect();
+    for (i, log) in logs.iter().enumerate() {
+        assert!(!log.contains("validator 3 signed two different votes"), "node {i}: evidence against validator 3");
+        assert!(!log.contains("evidence received against validator 3"), "node {i}: evidence against validator 3");
     }
+    let caught = [0, 2, 3].iter().filter(|i| logs[**i].contains("validator 1 signed two different votes at height 4"));
+    assert!(caught.count() >= 1, "nobody caught validator 1's double vote");
+    assert!(
+        logs.iter().any(|l| l.contains("evidence received against validator 1 at height 4")),
+        "the evidence was not gossiped"
+    );
     let log3 = std::fs::read_to_string(dir.join("node-3/node.log")).unwrap();
     assert!(log3.contains("aborting before sending a signed vote"), "the fault did not fire");
     drop(net);
