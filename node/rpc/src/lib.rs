@@ -15,8 +15,8 @@ mod types;
 
 pub use client::{Client, ClientError};
 pub use types::{
-    BlockJson, CommitJson, CommitSignatureJson, HeadEvent, NetInfoJson, PeerJson, PendingEvent, ProofJson, ReceiptJson,
-    SubmitWorkResult, SyncingJson, TxJson, ValidatorJson, ValidatorsJson, Work, amount,
+    BlockJson, CommitJson, CommitSignatureJson, HeadEvent, NetInfoJson, PeerJson, PendingEvent, PosBlockJson,
+    ProofJson, ReceiptJson, SubmitWorkResult, SyncingJson, TxJson, ValidatorJson, ValidatorsJson, Work, amount,
 };
 
 /// The method names.

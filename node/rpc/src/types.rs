@@ -112,6 +112,25 @@ pub struct BlockJson {
     pub size: u64,
     /// Transaction hashes (or objects).
     pub transactions: serde_json::Value,
+    /// Proof of stake: the header's consensus fields (absent under PoW).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pos: Option<PosBlockJson>,
+}
+
+/// A PoS block's consensus fields.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PosBlockJson {
+    /// Milliseconds since the Unix epoch.
+    pub timestamp_ms: u64,
+    /// The round it was proposed in.
+    pub round: u32,
+    /// The proposer's validator index.
+    pub proposer: u16,
+    /// The randomness seed after it.
+    pub seed: Hash,
+    /// Whether the body carries the parent's certificate.
+    pub has_last_commit: bool,
 }
 
 impl BlockJson {
@@ -148,6 +167,16 @@ impl BlockJson {
             pow_header: hex0x(&h.pow.0),
             size: cinder_primitives::encode(block).len() as u64,
             transactions,
+            pos: (!h.fields.consensus_data.as_slice().is_empty())
+                .then(|| cinder_primitives::PosHeaderData::from_bytes(h.fields.consensus_data.as_slice()).ok())
+                .flatten()
+                .map(|d| PosBlockJson {
+                    timestamp_ms: d.time_ms,
+                    round: d.round,
+                    proposer: d.proposer,
+                    seed: d.seed,
+                    has_last_commit: block.last_commit.is_some(),
+                }),
         }
     }
 }

@@ -196,6 +196,11 @@ fn pos_devnet_finalizes_each_block_and_survives_restarts() {
     assert_eq!(receipt.status, "success");
     let fin = rt().block_on(c.finalized_block_number()).unwrap();
     assert!(fin >= receipt.block_number, "finalized {fin}, receipt in {}", receipt.block_number);
+    let b = rt().block_on(c.block_by_number(receipt.block_number, false)).unwrap().unwrap();
+    let pos = b.pos.expect("PoS fields in the block");
+    assert_eq!(pos.timestamp_ms / 1000, b.timestamp);
+    assert_eq!(pos.proposer, 0);
+    assert_eq!(pos.has_last_commit, receipt.block_number > 1);
     let cert = rt().block_on(c.commit(receipt.block_number)).unwrap().expect("certificate");
     assert_eq!(cert.signatures.len(), 1);
     assert_eq!(cert.signed_power, cert.total_voting_power);

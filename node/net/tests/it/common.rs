@@ -47,12 +47,24 @@ impl Peer {
     pub(crate) async fn restart(dir: PathBuf, cfg: NetConfig) -> Peer {
         let accounts = Accounts::derive("net-it", 8);
         let spec = workload::spec("net-it", CHAIN_ID, &accounts.addresses, BALANCE);
+        Peer::open(dir, cfg, spec, Some(accounts.addresses[7])).await
+    }
+
+    /// A fresh node of `spec` (the test accounts funded) with a network.
+    pub(crate) async fn start_spec(name: &str, cfg: NetConfig, spec: cinder_consensus::ChainSpec) -> Peer {
+        let dir = std::env::temp_dir().join(format!("cinder-net-it-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        Peer::open(dir, cfg, spec, None).await
+    }
+
+    async fn open(dir: PathBuf, cfg: NetConfig, spec: cinder_consensus::ChainSpec, coinbase: Option<Address>) -> Peer {
+        let accounts = Accounts::derive("net-it", 8);
         let node = Node::open(NodeConfig {
             datadir: dir.clone(),
             spec,
             chain: ChainConfig { exec_threads: 2, max_reorg_depth: 1_000, prune: true },
             mempool: MempoolConfig::default(),
-            coinbase: Some(accounts.addresses[7]),
+            coinbase,
         })
         .unwrap();
         let key = cinder_net::load_or_create_key(&dir.join("node.key")).unwrap();

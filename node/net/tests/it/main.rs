@@ -5,4 +5,5 @@
 mod common;
 mod discovery;
 mod gossip_sync;
+mod pos;
 mod reputation;
