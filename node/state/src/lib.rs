@@ -3,7 +3,9 @@
 //! The authenticated account state: a Jellyfish Merkle tree (the `jmt`
 //! crate) hashed with BLAKE3, keyed by BLAKE3 of the address, valued by the
 //! canonical encoding of [`Account`]. Its root goes in every header; it
-//! proves an account's presence or absence against that root.
+//! proves an account's presence or absence against that root. Data records
+//! that are not accounts (the staking ledger next) share the tree under
+//! domain-separated keys ([`data_key`], [`State::apply_all`]).
 //!
 //! **Versions** are a monotonic commit counter, not the height: every
 //! commit gets a version above every existing one, so two competing blocks
@@ -52,6 +54,19 @@ type Tree<'a, R> = JellyfishMerkleTree<'a, R, Blake3Hasher>;
 /// The tree key of an account.
 pub fn account_key(address: &Address) -> KeyHash {
     KeyHash::with::<Blake3Hasher>(address.0)
+}
+
+/// The tree key of a data record (what is not an account: the staking
+/// ledger, later contract storage): BLAKE3 in derive-key mode ("cinder
+/// state data v1") over the namespace's length, the namespace and the key.
+/// Account keys are plain BLAKE3 of 32 bytes, so the two never collide
+/// (short of a BLAKE3 collision).
+pub fn data_key(namespace: &str, key: &[u8]) -> KeyHash {
+    let mut h = blake3::Hasher::new_derive_key("cinder state data v1");
+    h.update(&(namespace.len() as u64).to_le_bytes());
+    h.update(namespace.as_bytes());
+    h.update(key);
+    KeyHash(*h.finalize().as_bytes())
 }
 
 /// The root of the empty state.
@@ -225,6 +240,11 @@ impl<S: StateStore> State<S> {
         }
     }
 
+    /// The data record `key` ([`data_key`]) in the state at `version`.
+    pub fn data(&self, version: Version, key: KeyHash) -> Result<Option<Vec<u8>>> {
+        Lineage::value(&self.store, key, version)
+    }
+
     /// The account at `address` at `version` with its proof.
     pub fn prove(&self, version: Version, address: &Address) -> Result<(Option<Account>, AccountProof)> {
         let reader = Reader { store: &self.store, pending: None };
@@ -237,10 +257,22 @@ impl<S: StateStore> State<S> {
     /// state, for genesis) with `updates` applied (`None` deletes). Writes
     /// nothing; [`StateStore::commit`] the batch to keep it.
     pub fn apply(&self, parent: Option<Version>, updates: &[(Address, Option<Account>)]) -> Result<(Hash, StateBatch)> {
+        self.apply_all(parent, updates, &[])
+    }
+
+    /// [`State::apply`] with data records too (`key` from [`data_key`];
+    /// `None` deletes). Accounts and records share one tree and one root.
+    pub fn apply_all(
+        &self,
+        parent: Option<Version>,
+        updates: &[(Address, Option<Account>)],
+        data: &[(KeyHash, Option<Vec<u8>>)],
+    ) -> Result<(Hash, StateBatch)> {
         let latest = self.store.latest()?;
         // Encoding and key hashing in parallel; the tree hashes its nodes.
         let mut set: Vec<(KeyHash, Option<OwnedValue>)> =
             updates.par_iter().map(|(a, acct)| (account_key(a), acct.as_ref().map(encode))).collect();
+        set.extend(data.iter().cloned());
         set.sort_by_key(|(k, _)| *k);
         set.dedup_by(|later, earlier| {
             // Keep the last update of a key.

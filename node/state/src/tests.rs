@@ -36,6 +36,51 @@ fn empty_state_and_genesis() {
 }
 
 #[test]
+fn data_records_share_the_tree_follow_versions_and_branches() {
+    let s = State::new(MemStore::default());
+    let ledger = data_key("staking", b"ledger");
+    assert_ne!(ledger, data_key("staking", b"ledger2"));
+    assert_ne!(data_key("a", b"bc"), data_key("ab", b"c"), "the namespace length separates them");
+    assert_ne!(ledger, account_key(&Address(*ledger.0.first_chunk().unwrap())));
+    let (v0, r0) = s.commit(None, &[(addr(1), Some(acct(10, 0)))]).unwrap();
+    // A record changes the root; reading it back at its version only.
+    let (r1, b1) = s.apply_all(Some(v0), &[], &[(ledger, Some(b"one".to_vec()))]).unwrap();
+    assert_ne!(r1, r0);
+    s.store().commit(&b1).unwrap();
+    let v1 = b1.version;
+    assert_eq!(s.data(v1, ledger).unwrap(), Some(b"one".to_vec()));
+    assert_eq!(s.data(v0, ledger).unwrap(), None);
+    assert_eq!(s.account(v1, &addr(1)).unwrap(), Some(acct(10, 0)), "accounts untouched");
+    // Accounts and records in one commit; the same content gives the same
+    // root whichever way it was built.
+    let (r2, b2) = s.apply_all(Some(v1), &[(addr(2), Some(acct(5, 1)))], &[(ledger, Some(b"two".to_vec()))]).unwrap();
+    s.store().commit(&b2).unwrap();
+    let fresh = State::new(MemStore::default());
+    let (_, fresh_r) = {
+        let (r, b) = fresh
+            .apply_all(
+                None,
+                &[(addr(1), Some(acct(10, 0))), (addr(2), Some(acct(5, 1)))],
+                &[(ledger, Some(b"two".to_vec()))],
+            )
+            .unwrap();
+        fresh.store().commit(&b).unwrap();
+        (b.version, r)
+    };
+    assert_eq!(r2, fresh_r);
+    // A competing branch on v1 sees its own record, not v2's.
+    let (_, b3) = s.apply_all(Some(v1), &[], &[(ledger, Some(b"branch".to_vec()))]).unwrap();
+    s.store().commit(&b3).unwrap();
+    assert_eq!(s.data(b3.version, ledger).unwrap(), Some(b"branch".to_vec()));
+    assert_eq!(s.data(b2.version, ledger).unwrap(), Some(b"two".to_vec()));
+    // Deleting it.
+    let (_, b4) = s.apply_all(Some(b2.version), &[], &[(ledger, None)]).unwrap();
+    s.store().commit(&b4).unwrap();
+    assert_eq!(s.data(b4.version, ledger).unwrap(), None);
+    assert_eq!(s.data(b2.version, ledger).unwrap(), Some(b"two".to_vec()));
+}
+
+#[test]
 fn proofs_of_presence_and_absence_verify_and_tampering_fails() {
     let s = State::new(MemStore::default());
     let updates: Vec<_> = (0..200).map(|i| (addr(i), Some(acct(u128::from(i) * 10, u64::from(i))))).collect();
