@@ -171,7 +171,24 @@ impl<V: Clone + Eq + std::fmt::Debug> Core<V> {
         seed: [u8; 32],
         me: Option<ValidatorIndex>,
     ) -> (Core<V>, Vec<Action<V>>) {
-        let mut core = Core { machine: Machine::new(height, set, seed, me), rounds: BTreeMap::new() };
+        Core::restarted(height, set, seed, me, None)
+    }
+
+    /// [`Core::new`] for a validator that restarted within `height` and
+    /// had precommitted `lock = (value, round)` there: it starts locked on
+    /// it ([`Machine::restore_lock`]).
+    pub fn restarted(
+        height: Height,
+        set: ValidatorSet,
+        seed: [u8; 32],
+        me: Option<ValidatorIndex>,
+        lock: Option<(V, Round)>,
+    ) -> (Core<V>, Vec<Action<V>>) {
+        let mut machine = Machine::new(height, set, seed, me);
+        if let Some((v, r)) = lock {
+            machine.restore_lock(v, r);
+        }
+        let mut core = Core { machine, rounds: BTreeMap::new() };
         let mut out = Vec::new();
         core.machine.start(&mut out);
         core.settle(&mut out, 0);
@@ -329,6 +346,46 @@ mod tests {
 
     fn vote(round: Round, kind: VoteKind, value: Option<u64>, who: u16) -> Event<u64> {
         Event::Vote(Vote { height: 1, round, kind, value, validator: ValidatorIndex(who) })
+    }
+
+    /// A validator that precommitted 7 in round 0 and restarted keeps its
+    /// lock: in round 1 it prevotes nil for another value without a newer
+    /// polka, and its own value when it is proposed again. Without the lock
+    /// (the control) it would prevote the other value: what a crash could
+    /// otherwise turn into a second decision at the height.
+    #[test]
+    fn a_restored_lock_survives_a_restart() {
+        let set = set4();
+        let seed = [3; 32];
+        let me = (0..4).map(ValidatorIndex).find(|m| set.proposer(&seed, 1, 1) != *m).unwrap();
+        let others: Vec<u16> = (0..4).filter(|i| *i != me.0).collect();
+        let proposer = set.proposer(&seed, 1, 1);
+        let prevote_of = |out: &[Action<u64>]| {
+            out.iter().find_map(|a| match a {
+                Action::Broadcast(Message::Vote(v)) if v.kind == VoteKind::Prevote && v.round == 1 => Some(v.value),
+                _ => None,
+            })
+        };
+        for (lock, want) in [(Some((7, 0)), None), (None, Some(8))] {
+            let (mut core, _) = Core::<u64>::restarted(1, set.clone(), seed, Some(me), lock);
+            // Two others in round 1: f + 1, so it moves there (line 55).
+            core.handle(vote(1, VoteKind::Prevote, None, others[0]));
+            core.handle(vote(1, VoteKind::Prevote, None, others[1]));
+            assert_eq!(core.round(), 1);
+            let p = Proposal { height: 1, round: 1, value: 8, pol_round: None, proposer };
+            let out = core.handle(Event::Proposal { proposal: p, valid: true });
+            assert_eq!(prevote_of(&out), Some(want), "lock {lock:?}: {out:?}");
+        }
+        // Locked on 7, it prevotes 7 when 7 is proposed again with its polka round.
+        let (mut core, _) = Core::<u64>::restarted(1, set.clone(), seed, Some(me), Some((7, 0)));
+        core.handle(vote(1, VoteKind::Prevote, None, others[0]));
+        core.handle(vote(1, VoteKind::Prevote, None, others[1]));
+        for w in 0..3u16 {
+            core.handle(vote(0, VoteKind::Prevote, Some(7), w));
+        }
+        let p = Proposal { height: 1, round: 1, value: 7, pol_round: Some(0), proposer };
+        let out = core.handle(Event::Proposal { proposal: p, valid: true });
+        assert_eq!(prevote_of(&out), Some(Some(7)), "{out:?}");
     }
 
     #[test]

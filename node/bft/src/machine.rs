@@ -175,6 +175,17 @@ impl<V: Clone + Eq + std::fmt::Debug> Machine<V> {
         self.start_round(0, out);
     }
 
+    /// Before [`Machine::start`], after a restart: this validator
+    /// precommitted `value` in `round` of this height before it stopped, so
+    /// it was locked on it (lines 36-41 set lockedValue, lockedRound,
+    /// validValue and validRound together). Tendermint's safety assumes the
+    /// lock survives a crash; the signer persists it with the precommit's
+    /// signature and this puts it back.
+    pub fn restore_lock(&mut self, value: V, round: Round) {
+        self.locked = Some((value.clone(), round));
+        self.valid = Some((value, round));
+    }
+
     /// The height.
     pub fn height(&self) -> Height {
         self.height

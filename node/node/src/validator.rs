@@ -406,7 +406,8 @@ impl Service {
     }
 
     /// While a height goes undecided past the round-0 timeouts, re-gossip
-    /// the votes counted for it (and keep doing so each such period): a
+    /// the votes counted for it and the head's certificate (and keep doing
+    /// so each such period): a
     /// validator that restarted or reconnected missed them, and without
     /// the polka the others are locked on it can never prevote their
     /// block.
@@ -419,7 +420,15 @@ impl Service {
             return;
         }
         self.last_sent = Instant::now();
-        let votes = self.driver.signed_votes(cinder_pos::message::MAX_VOTE_BUNDLE);
+        let mut votes = self.driver.signed_votes(cinder_pos::message::MAX_VOTE_BUNDLE / 2);
+        // And the precommits that decided the head, for validators still
+        // deciding it (a restart can leave some a height behind).
+        let chain = self.node.chain();
+        if let Ok(head) = chain.head()
+            && let Ok(Some(c)) = chain.db().commit(&head.id)
+        {
+            votes.extend(c.votes().take(cinder_pos::message::MAX_VOTE_BUNDLE / 2));
+        }
         if !votes.is_empty() {
             tracing::debug!(height = self.driver.height(), votes = votes.len(), "height stalled: re-sending votes");
             self.node.publish_consensus(ConsensusMessage::Votes { sent_ms: now_ms(), votes });

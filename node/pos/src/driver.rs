@@ -166,7 +166,10 @@ impl Driver {
         timeouts: Timeouts,
     ) -> (Driver, Vec<Output>) {
         let me = signer.as_ref().and_then(|s| index_of(&validators, &s.public_key().0));
-        let (core, actions) = Core::new(height, validators.set.clone(), seed, me);
+        // A validator restarted within this height keeps the lock of its
+        // last precommit (persisted with it by the signer).
+        let lock = signer.as_ref().and_then(|s| s.lock_at(height));
+        let (core, actions) = Core::restarted(height, validators.set.clone(), seed, me, lock);
         let mut d = Driver {
             chain_id,
             validators,

@@ -84,6 +84,18 @@ struct LastSigned {
     /// signature back.
     message: String,
     signature: String,
+    /// The newest precommit for a block: the value this validator is
+    /// locked on in that height (Tendermint's lock must survive a crash).
+    #[serde(default)]
+    lock: Option<Lock>,
+}
+
+/// A precommitted block, as persisted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Lock {
+    height: u64,
+    round: u32,
+    block: String,
 }
 
 /// Signs this validator's proposals and votes, never two that conflict.
@@ -168,6 +180,14 @@ impl Signer {
         self.key.public_key()
     }
 
+    /// The block this validator precommitted last at `height` and the
+    /// round, if it did: after a restart it is still locked on it.
+    pub fn lock_at(&self, height: u64) -> Option<(Hash, u32)> {
+        let l = self.last.as_ref()?.lock.as_ref().filter(|l| l.height == height)?;
+        let bytes: [u8; 32] = hex::decode(&l.block).ok()?.try_into().ok()?;
+        Some((Hash(bytes), l.round))
+    }
+
     /// Signs `vote` unless it conflicts with what was signed before.
     pub fn sign_vote(&mut self, vote: VoteData) -> Result<SignedVote, SignError> {
         let step = match vote.kind {
@@ -216,6 +236,10 @@ impl Signer {
             }
         }
         let signature = self.key.sign(message);
+        let lock = match block {
+            Some(b) if step == STEP_PRECOMMIT => Some(Lock { height, round, block: hex::encode(b.0) }),
+            _ => self.last.as_ref().and_then(|l| l.lock.clone()).filter(|l| l.height == height),
+        };
         let next = LastSigned {
             height,
             round,
@@ -223,6 +247,7 @@ impl Signer {
             block: block.map(|b| hex::encode(b.0)),
             message: digest,
             signature: hex::encode(signature.0),
+            lock,
         };
         self.persist(&next)?;
         self.last = Some(next);
@@ -275,6 +300,30 @@ mod tests {
             block: block.map(|b| Hash([b; 32])),
             validator: 0,
         }
+    }
+
+    #[test]
+    fn the_lock_of_the_last_precommit_survives_a_restart() {
+        let d = dir("lock");
+        let state = d.join("signer.json");
+        let key = || sig::SecretKey::from_seed(&[6; 32]);
+        let mut s = Signer::open(key(), state.clone()).unwrap();
+        s.sign_vote(vote(5, 0, VoteType::Prevote, Some(1))).unwrap();
+        assert_eq!(s.lock_at(5), None, "a prevote does not lock");
+        s.sign_vote(vote(5, 0, VoteType::Precommit, Some(1))).unwrap();
+        drop(s);
+        let mut s = Signer::open(key(), state.clone()).unwrap();
+        assert_eq!(s.lock_at(5), Some((Hash([1; 32]), 0)));
+        assert_eq!(s.lock_at(6), None);
+        // Nil votes keep it; a later precommit for a block replaces it.
+        s.sign_vote(vote(5, 1, VoteType::Prevote, None)).unwrap();
+        s.sign_vote(vote(5, 1, VoteType::Precommit, None)).unwrap();
+        assert_eq!(Signer::open(key(), state.clone()).unwrap().lock_at(5), Some((Hash([1; 32]), 0)));
+        s.sign_vote(vote(5, 2, VoteType::Precommit, Some(2))).unwrap();
+        assert_eq!(Signer::open(key(), state.clone()).unwrap().lock_at(5), Some((Hash([2; 32]), 2)));
+        // The next height starts unlocked.
+        s.sign_vote(vote(6, 0, VoteType::Prevote, Some(3))).unwrap();
+        assert_eq!(Signer::open(key(), state).unwrap().lock_at(5), None);
     }
 
     #[test]

@@ -104,7 +104,7 @@ impl Testnet {
     }
 
     /// SIGTERM; every node stops and the command exits cleanly.
-    fn stop(mut self) {
+    pub(crate) fn stop(mut self) {
         let pid = self.child.id().to_string();
         assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
         let status = self.child.wait().unwrap();
