@@ -209,6 +209,19 @@ pub trait Consensus: Send + Sync {
     fn block_credits(&self, header: &Header) -> Vec<(Address, u128)>;
 }
 
+/// The rules every consensus shares: `header` is at its parent's height + 1
+/// and names its parent.
+pub(crate) fn check_link(header: &Header, a: &Ancestry<'_>) -> Result<(), ConsensusInvalid> {
+    let expected = a.parent.height().saturating_add(1);
+    if header.height() != expected {
+        return Err(ConsensusInvalid::Height { got: header.height(), expected });
+    }
+    if header.prev() != a.parent_id {
+        return Err(ConsensusInvalid::Parent { got: header.prev(), expected: a.parent_id });
+    }
+    Ok(())
+}
+
 /// The consensus a spec names.
 pub fn for_spec(spec: &ChainSpec) -> Result<Box<dyn Consensus>, SpecError> {
     spec.validate()?;

@@ -176,13 +176,7 @@ impl Consensus for Pos {
     }
 
     fn check_with_parent(&self, header: &Header, a: &Ancestry<'_>) -> Result<(), ConsensusInvalid> {
-        let expected = a.parent.height().saturating_add(1);
-        if header.height() != expected {
-            return Err(ConsensusInvalid::Height { got: header.height(), expected });
-        }
-        if header.prev() != a.parent_id {
-            return Err(ConsensusInvalid::Parent { got: header.prev(), expected: a.parent_id });
-        }
+        crate::check_link(header, a)?;
         let d = Pos::data(header)?;
         let (seed, parent_ms) = self.parent_seed_and_time(a.parent, &a.parent_id)?;
         if d.time_ms <= parent_ms {

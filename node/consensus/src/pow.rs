@@ -155,13 +155,7 @@ impl Consensus for Pow {
     }
 
     fn check_with_parent(&self, header: &Header, a: &Ancestry<'_>) -> Result<(), ConsensusInvalid> {
-        let expected = a.parent.height().saturating_add(1);
-        if header.height() != expected {
-            return Err(ConsensusInvalid::Height { got: header.height(), expected });
-        }
-        if header.prev() != a.parent_id {
-            return Err(ConsensusInvalid::Parent { got: header.prev(), expected: a.parent_id });
-        }
+        crate::check_link(header, a)?;
         let time = header.pow.time();
         if let Some(mtp) = Pow::median_time_past(a.recent_times)
             && time <= mtp
