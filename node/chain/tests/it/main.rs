@@ -5,6 +5,7 @@ mod common;
 mod genesis;
 mod import;
 mod invalid;
+mod pos;
 mod produce;
 mod prune;
 mod reorg;

@@ -1,0 +1,108 @@
+//! Proof-of-stake blocks through the chain: each block proves its parent
+//! final, an unproven block of the same height loses to the decided one
+//! (`adopt_finalized`), and nothing below the finalized height reorgs.
+
+use cinder_chain::workload::{self, Accounts};
+use cinder_chain::{Chain, ChainConfig, ImportError, ImportStatus, build_block_proposed};
+use cinder_consensus::{Consensus, Pos};
+use cinder_engine::sig::SecretKey;
+use cinder_primitives::{Block, CONSENSUS_VERSION, CommitCertificate, Hash, SignedVote, VoteData, VoteType};
+use cinder_state::{Overlay, State};
+
+const CHAIN: u64 = 6_262;
+
+fn key(i: u16) -> SecretKey {
+    SecretKey::from_seed(&[u8::try_from(i).unwrap() + 40; 32])
+}
+
+fn now_ms() -> u64 {
+    u64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()).unwrap()
+}
+
+/// A block on `parent` at `round` by that round's proposer, carrying
+/// `last_commit`.
+fn propose(chain: &Chain, pos: &Pos, parent: &Hash, round: u32, last_commit: Option<CommitCertificate>) -> Block {
+    let ctx = chain.context(parent).unwrap().unwrap();
+    let (seed, _) = pos.parent_seed_and_time(&ctx.parent, parent).unwrap();
+    let proposer = pos.proposer(&seed, ctx.parent.height() + 1, round);
+    let k = key(proposer);
+    let fields = cinder_pos::propose::proposal_fields(
+        pos,
+        CHAIN,
+        &k,
+        proposer,
+        &ctx.parent,
+        parent,
+        round,
+        now_ms(),
+        last_commit.as_ref(),
+    )
+    .unwrap();
+    let coinbase = cinder_primitives::Address::from_public_key(&k.public_key());
+    let state = State::new(Overlay::new(chain.db()));
+    build_block_proposed(chain.consensus(), chain.spec(), &state, &ctx, Vec::new(), coinbase, fields, last_commit, 2)
+        .unwrap()
+        .block
+}
+
+/// Precommits of validators 0, 1 and 2 for `block`.
+fn certify(block: &Block) -> CommitCertificate {
+    let votes: Vec<SignedVote> = (0..3)
+        .map(|i| {
+            VoteData {
+                version: CONSENSUS_VERSION,
+                chain_id: CHAIN,
+                height: block.header.height(),
+                round: 0,
+                kind: VoteType::Precommit,
+                block: Some(block.id()),
+                validator: i,
+            }
+            .sign(&key(i))
+        })
+        .collect();
+    CommitCertificate::from_votes(&votes).unwrap()
+}
+
+#[test]
+fn the_decided_block_wins_its_height_and_finality_holds() {
+    let dir = std::env::temp_dir().join(format!("cinder-chain-it-{}-pos", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let accounts = Accounts::derive("chain-pos", 4);
+    let keys: Vec<_> = (0..4).map(|i| key(i).public_key()).collect();
+    let spec = workload::pos_spec("chain-pos", CHAIN, &accounts.addresses, 1_000_000, &keys);
+    let pos = Pos::new(&spec).unwrap();
+    let chain = Chain::open(&dir, spec, ChainConfig::default()).unwrap();
+    let genesis = chain.genesis_id();
+
+    // Two valid proposals for height 1 from two rounds' proposers: the one
+    // that lost its round (unproven) arrives first.
+    let lost = propose(&chain, &pos, &genesis, 0, None);
+    let round = (1..64).find(|r| propose(&chain, &pos, &genesis, *r, None).id() != lost.id()).unwrap();
+    let decided = propose(&chain, &pos, &genesis, round, None);
+    assert_eq!(chain.import(&lost).unwrap().status, ImportStatus::Head);
+    assert_eq!(chain.import(&decided).unwrap().status, ImportStatus::Side, "equal length: the first seen stays");
+    let r = chain.adopt_finalized(&decided.id()).unwrap();
+    assert!(matches!(r.status, ImportStatus::Reorg { depth: 1, .. }), "{:?}", r.status);
+    assert_eq!(chain.head().unwrap().id, decided.id());
+    assert_eq!(chain.adopt_finalized(&decided.id()).unwrap().status, ImportStatus::Known);
+
+    // Its child carries its certificate; a child of the lost block would
+    // have to revert a finalized block and is refused.
+    let child = propose(&chain, &pos, &decided.id(), 0, Some(certify(&decided)));
+    assert_eq!(chain.import(&child).unwrap().status, ImportStatus::Head);
+    assert_eq!(chain.consensus().finalized_height(&chain.head().unwrap()), Some(1));
+    let rival = propose(&chain, &pos, &lost.id(), 0, Some(certify(&lost)));
+    let e = chain.import(&rival).unwrap_err();
+    assert!(matches!(e, ImportError::ReorgTooDeep { .. }), "{e}");
+    assert!(matches!(chain.adopt_finalized(&lost.id()), Err(ImportError::ReorgTooDeep { .. })));
+    // A child without the parent's certificate, or with too few signers.
+    let bare = propose(&chain, &pos, &child.id(), 0, None);
+    assert!(chain.import(&bare).unwrap_err().to_string().contains("last commit"));
+    let mut weak = certify(&child);
+    weak.signatures.truncate(2);
+    let weak_block = propose(&chain, &pos, &child.id(), 0, Some(weak));
+    assert!(chain.import(&weak_block).unwrap_err().to_string().contains("2/3"));
+    assert_eq!(chain.head().unwrap().id, child.id());
+    let _ = std::fs::remove_dir_all(&dir);
+}
