@@ -4,7 +4,7 @@
 
 use cinder_chain::workload::{self, Accounts};
 use cinder_chain::{Chain, ChainConfig, ImportError, ImportStatus, build_block_proposed};
-use cinder_consensus::{Consensus, Pos};
+use cinder_consensus::Pos;
 use cinder_engine::sig::SecretKey;
 use cinder_primitives::{Block, CONSENSUS_VERSION, CommitCertificate, Hash, SignedVote, VoteData, VoteType};
 use cinder_state::{Overlay, State};
