@@ -171,18 +171,20 @@ impl<V: Clone + Eq + std::fmt::Debug> Core<V> {
         seed: [u8; 32],
         me: Option<ValidatorIndex>,
     ) -> (Core<V>, Vec<Action<V>>) {
-        Core::restarted(height, set, seed, me, None)
+        Core::restarted(height, set, seed, me, None, 0)
     }
 
-    /// [`Core::new`] for a validator that restarted within `height` and
-    /// had precommitted `lock = (value, round)` there: it starts locked on
-    /// it ([`Machine::restore_lock`]).
+    /// [`Core::new`] for a validator that restarted within `height`: it
+    /// had precommitted `lock = (value, round)` there (it starts locked on
+    /// it, [`Machine::restore_lock`]) and starts at `round` (after the last
+    /// round it signed in, [`Machine::start_at`]).
     pub fn restarted(
         height: Height,
         set: ValidatorSet,
         seed: [u8; 32],
         me: Option<ValidatorIndex>,
         lock: Option<(V, Round)>,
+        round: Round,
     ) -> (Core<V>, Vec<Action<V>>) {
         let mut machine = Machine::new(height, set, seed, me);
         if let Some((v, r)) = lock {
@@ -190,7 +192,7 @@ impl<V: Clone + Eq + std::fmt::Debug> Core<V> {
         }
         let mut core = Core { machine, rounds: BTreeMap::new() };
         let mut out = Vec::new();
-        core.machine.start(&mut out);
+        core.machine.start_at(round, &mut out);
         core.settle(&mut out, 0);
         (core, out)
     }
@@ -367,7 +369,7 @@ mod tests {
             })
         };
         for (lock, want) in [(Some((7, 0)), None), (None, Some(8))] {
-            let (mut core, _) = Core::<u64>::restarted(1, set.clone(), seed, Some(me), lock);
+            let (mut core, _) = Core::<u64>::restarted(1, set.clone(), seed, Some(me), lock, 0);
             // Two others in round 1: f + 1, so it moves there (line 55).
             core.handle(vote(1, VoteKind::Prevote, None, others[0]));
             core.handle(vote(1, VoteKind::Prevote, None, others[1]));
@@ -377,7 +379,7 @@ mod tests {
             assert_eq!(prevote_of(&out), Some(want), "lock {lock:?}: {out:?}");
         }
         // Locked on 7, it prevotes 7 when 7 is proposed again with its polka round.
-        let (mut core, _) = Core::<u64>::restarted(1, set.clone(), seed, Some(me), Some((7, 0)));
+        let (mut core, _) = Core::<u64>::restarted(1, set.clone(), seed, Some(me), Some((7, 0)), 0);
         core.handle(vote(1, VoteKind::Prevote, None, others[0]));
         core.handle(vote(1, VoteKind::Prevote, None, others[1]));
         for w in 0..3u16 {

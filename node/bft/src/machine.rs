@@ -175,6 +175,15 @@ impl<V: Clone + Eq + std::fmt::Debug> Machine<V> {
         self.start_round(0, out);
     }
 
+    /// `StartRound(round)` instead of round 0: a validator restarted within
+    /// a height skips the rounds it already signed in (it could only
+    /// repeat or refuse those votes, and when every validator restarts
+    /// together nobody would vote there at all). Moving to a later round
+    /// is always allowed (line 55 does it on f + 1 messages).
+    pub fn start_at(&mut self, round: Round, out: &mut Vec<Action<V>>) {
+        self.start_round(round, out);
+    }
+
     /// Before [`Machine::start`], after a restart: this validator
     /// precommitted `value` in `round` of this height before it stopped, so
     /// it was locked on it (lines 36-41 set lockedValue, lockedRound,

@@ -38,6 +38,11 @@ use crate::producer::MAX_TEMPLATE_TXS;
 /// Proposed blocks kept per height (an equivocating proposer may send
 /// several).
 const MAX_BLOCKS_PER_HEIGHT: usize = 16;
+/// Blocks checked per round (an equivocating proposer's extra blocks).
+const MAX_BLOCKS_PER_ROUND: usize = 2;
+/// Rounds ahead of the driver whose proposals are checked (the core keeps
+/// messages this far ahead).
+const MAX_ROUNDS_AHEAD: u32 = 64;
 /// Proposals kept for heights the driver has not reached.
 const MAX_FUTURE_PROPOSALS: usize = 64;
 /// Fault injection for crash tests: `HEIGHT:VALIDATOR` makes that
@@ -122,6 +127,8 @@ impl Validator {
             blocks: HashMap::new(),
             valid: HashMap::new(),
             checked: HashMap::new(),
+            per_round: HashMap::new(),
+            seed,
             future: BTreeMap::new(),
             build: None,
             own: None,
@@ -195,6 +202,10 @@ struct Service {
     /// The checked execution of the valid ones, for import without a
     /// second execution.
     checked: HashMap<Hash, Checked>,
+    /// Blocks checked per round at this height.
+    per_round: HashMap<Round, usize>,
+    /// The seed that picks this height's proposers.
+    seed: [u8; 32],
     future: BTreeMap<Height, Vec<(SignedProposal, Box<Block>)>>,
     /// A proposal to build once the minimum block interval has passed.
     build: Option<(Instant, Height, Round)>,
@@ -340,13 +351,25 @@ impl Service {
             }
             return;
         }
+        // Before any execution: only the round's own proposer (the relay
+        // checked its signature), within the rounds the core keeps, and a
+        // few blocks per round — a validator cannot fill the height's slots
+        // with blocks for rounds it does not propose.
+        let round = p.data.round;
+        if round > self.driver.round().saturating_add(MAX_ROUNDS_AHEAD)
+            || self.pos.proposer(&Hash(self.seed), height, round) != p.data.proposer
+        {
+            return;
+        }
         let id = p.data.block;
         let valid = match self.valid.get(&id) {
             Some(v) => *v,
             None => {
-                if self.blocks.len() >= MAX_BLOCKS_PER_HEIGHT {
+                let in_round = self.per_round.entry(round).or_default();
+                if self.blocks.len() >= MAX_BLOCKS_PER_HEIGHT || *in_round >= MAX_BLOCKS_PER_ROUND {
                     return;
                 }
+                *in_round += 1;
                 let v = match self.check(&block) {
                     Some(c) => {
                         self.checked.insert(id, c);
@@ -463,6 +486,8 @@ impl Service {
         self.blocks.clear();
         self.valid.clear();
         self.checked.clear();
+        self.per_round.clear();
+        self.seed = seed;
         self.own = None;
         self.height_since = Instant::now();
         self.head_precommits.clear();

@@ -169,7 +169,11 @@ impl Driver {
         // A validator restarted within this height keeps the lock of its
         // last precommit (persisted with it by the signer).
         let lock = signer.as_ref().and_then(|s| s.lock_at(height));
-        let (core, actions) = Core::restarted(height, validators.set.clone(), seed, me, lock);
+        // And starts after the last round it signed in: it could only repeat
+        // or refuse those votes (if every validator restarted at once,
+        // nobody would vote in that round and it would never time out).
+        let round = signer.as_ref().map_or(0, |s| s.resume_round(height));
+        let (core, actions) = Core::restarted(height, validators.set.clone(), seed, me, lock, round);
         let mut d = Driver {
             chain_id,
             validators,
@@ -582,6 +586,45 @@ mod tests {
         let _ = std::fs::remove_dir_all(&d);
     }
 
+    /// Every validator prevotes round 0's block and all crash before any
+    /// vote leaves (a power cut). Restarted, none can vote in round 0 again
+    /// (their signers refuse anything else there): they resume in round 1
+    /// and decide; started at round 0 they would wait forever.
+    #[test]
+    fn all_validators_restarting_mid_height_still_decide() {
+        let d = dir("all-restart");
+        let mut net = Net::new(&d);
+        net.queue.clear();
+        let proposer = net.nodes[0].core.machine().proposer(0);
+        let p = ProposalData {
+            version: CONSENSUS_VERSION,
+            chain_id: CHAIN,
+            height: 1,
+            round: 0,
+            block: Hash([5; 32]),
+            pol_round: None,
+            proposer: proposer.0,
+        }
+        .sign(&key(usize::from(proposer.0)));
+        for n in &mut net.nodes {
+            let out = n.on_proposal(p.clone(), true);
+            assert!(out.iter().any(|o| matches!(o, Output::SendVote(_))), "each signed a prevote: {out:?}");
+        }
+        for i in 0..4 {
+            let (n, out) = driver(&d, i, 1);
+            assert_eq!(n.round(), 1);
+            net.nodes[i] = n;
+            net.queue.extend(out.into_iter().map(|o| (i, o)));
+        }
+        net.run(1);
+        for i in 0..4 {
+            assert!(net.decided[i].contains_key(&1), "validator {i} did not decide");
+            assert_eq!(net.decided[i], net.decided[0]);
+        }
+        assert!(net.refused.is_empty(), "{:?}", net.refused);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
     #[test]
     fn a_restart_between_persisting_and_sending_never_double_signs() {
         let d = dir("restart");
@@ -592,10 +635,12 @@ mod tests {
         net.run(1);
         net.mute = None;
         let block = net.decided[0][&1];
-        // Restarted from its signer state, back at height 1 round 0.
+        // Restarted from its signer state: back at height 1, after the
+        // round it signed in.
         let (n, out) = driver(&d, 1, 1);
         net.nodes[1] = n;
-        assert!(!out.iter().any(|o| matches!(o, Output::SendVote(_))));
+        assert!(net.nodes[1].round() >= 1, "it resumes after round 0");
+        assert!(!out.iter().any(|o| matches!(o, Output::SendVote(v) if v.data.round == 0)));
         let proposer = net.nodes[1].core.machine().proposer(0);
         let propose = |b: Hash| {
             ProposalData {
@@ -609,13 +654,12 @@ mod tests {
             }
             .sign(&key(usize::from(proposer.0)))
         };
-        // A different block for round 0 (an equivocating proposer): the
-        // signer refuses the prevote it already signed differently (or
-        // an earlier step than its last).
+        // A different block for round 0 (an equivocating proposer): no
+        // vote for it leaves (the round is behind it, and the signer would
+        // refuse the step anyway).
         let (mut probe, _) = driver(&d, 1, 1);
         let out = probe.on_proposal(propose(Hash([8; 32])), true);
-        assert!(out.iter().any(|o| matches!(o, Output::Refused(_))), "{out:?}");
-        assert!(!out.iter().any(|o| matches!(o, Output::SendVote(_))), "{out:?}");
+        assert!(!out.iter().any(|o| matches!(o, Output::SendVote(v) if v.data.round == 0)), "{out:?}");
         // The real proposal: nothing conflicting leaves either.
         let out = net.nodes[1].on_proposal(propose(block), true);
         assert!(!out.iter().any(|o| matches!(o, Output::SendVote(v) if v.data.block != Some(block))), "{out:?}");

@@ -180,6 +180,13 @@ impl Signer {
         self.key.public_key()
     }
 
+    /// The round to start `height` at after a restart: the one after the
+    /// last round this validator signed anything in at `height` (0 if it
+    /// signed nothing there).
+    pub fn resume_round(&self, height: u64) -> u32 {
+        self.last.as_ref().filter(|l| l.height == height).map_or(0, |l| l.round.saturating_add(1))
+    }
+
     /// The block this validator precommitted last at `height` and the
     /// round, if it did: after a restart it is still locked on it.
     pub fn lock_at(&self, height: u64) -> Option<(Hash, u32)> {
@@ -315,6 +322,7 @@ mod tests {
         let mut s = Signer::open(key(), state.clone()).unwrap();
         assert_eq!(s.lock_at(5), Some((Hash([1; 32]), 0)));
         assert_eq!(s.lock_at(6), None);
+        assert_eq!((s.resume_round(5), s.resume_round(6)), (1, 0), "a restart resumes after the round it signed in");
         // Nil votes keep it; a later precommit for a block replaces it.
         s.sign_vote(vote(5, 1, VoteType::Prevote, None)).unwrap();
         s.sign_vote(vote(5, 1, VoteType::Precommit, None)).unwrap();
