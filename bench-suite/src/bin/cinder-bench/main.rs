@@ -57,6 +57,27 @@ enum Command {
     Pos(pos::Args),
 }
 
+/// Polls `f` every 5 ms until it holds, or fails after `limit`.
+pub(crate) async fn wait(what: &str, limit: std::time::Duration, mut f: impl FnMut() -> bool) -> anyhow::Result<()> {
+    let t = std::time::Instant::now();
+    while !f() {
+        if t.elapsed() > limit {
+            anyhow::bail!("timed out after {limit:?} waiting for {what}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    Ok(())
+}
+
+/// The `p`th percentile (nearest rank) of sorted values.
+pub(crate) fn percentile(sorted: &[f64], p: usize) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((sorted.len() - 1) * p + 50) / 100;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
 /// A failure and whose fault it is.
 pub(crate) enum Failure {
     /// Bad input: exit 2.

@@ -22,7 +22,7 @@ use cinder_net::{NetConfig, Network};
 use cinder_node::{Node, NodeConfig};
 use cinder_primitives::{Block, Hash};
 
-use crate::Failure;
+use crate::{Failure, percentile, wait};
 
 /// Options of `cinder-bench net`.
 #[derive(Debug, clap::Args)]
@@ -91,26 +91,6 @@ async fn join(name: &str, spec: &ChainSpec, boot: Option<&Network>) -> Result<Me
     let node = open(name, spec)?;
     let net = Network::start(node.clone(), cinder_net::Keypair::generate_ed25519(), net_config(boot)?).await?;
     Ok(Member { node, net })
-}
-
-async fn wait(what: &str, limit: Duration, mut f: impl FnMut() -> bool) -> Result<()> {
-    let t = Instant::now();
-    while !f() {
-        if t.elapsed() > limit {
-            bail!("timed out after {limit:?} waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    Ok(())
-}
-
-/// The `p`th percentile (nearest rank) of sorted values.
-fn percentile(sorted: &[f64], p: usize) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = ((sorted.len() - 1) * p + 50) / 100;
-    sorted[rank.min(sorted.len() - 1)]
 }
 
 pub(crate) fn run(a: Args) -> Result<(), Failure> {

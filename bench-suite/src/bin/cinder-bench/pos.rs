@@ -30,7 +30,7 @@ use cinder_node::{Finalized, Node, NodeConfig, Validator, now_ms};
 use cinder_pos::message::ConsensusMessage;
 use cinder_primitives::{Hash, SignedTransaction, Transaction, TxKind};
 
-use crate::Failure;
+use crate::{Failure, percentile, wait};
 
 /// Options of `cinder-bench pos`.
 #[derive(Debug, clap::Args)]
@@ -68,14 +68,6 @@ fn key(i: u32) -> SecretKey {
     SecretKey::from_seed(&seed)
 }
 
-fn percentile(sorted: &[f64], p: usize) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = ((sorted.len() - 1) * p + 50) / 100;
-    sorted[rank.min(sorted.len() - 1)]
-}
-
 pub(crate) fn run(a: Args) -> Result<(), Failure> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -83,17 +75,6 @@ pub(crate) fn run(a: Args) -> Result<(), Failure> {
         .build()
         .map_err(anyhow::Error::from)?;
     rt.block_on(bench(a)).map_err(Failure::Runtime)
-}
-
-async fn wait(what: &str, limit: Duration, mut f: impl FnMut() -> bool) -> Result<()> {
-    let t = Instant::now();
-    while !f() {
-        if t.elapsed() > limit {
-            bail!("timed out after {limit:?} waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    Ok(())
 }
 
 #[expect(clippy::too_many_lines, reason = "one measurement, start to end")]
