@@ -63,27 +63,7 @@ pub fn build_block_from<S: StateStore>(
     signatures_verified: bool,
 ) -> Result<Built> {
     let started = Instant::now();
-    let mut dropped = Vec::new();
-    // Envelope and signature checks: a producer never includes what import rejects.
-    let ok: Vec<bool> = candidates.par_iter().map(|t| t.check_envelope(spec.chain_id).is_ok()).collect();
-    let mut txs = Vec::with_capacity(candidates.len());
-    let mut index = Vec::with_capacity(candidates.len());
-    for (i, (t, ok)) in candidates.into_iter().zip(ok).enumerate() {
-        if ok {
-            txs.push(t);
-            index.push(i);
-        } else {
-            dropped.push((i, "bad chain id or oversized".to_string()));
-        }
-    }
-    if let Err(mut bad) = if signatures_verified { Ok(()) } else { verify_signatures(&txs) } {
-        bad.sort_unstable();
-        bad.dedup();
-        for &b in bad.iter().rev() {
-            txs.remove(b);
-            dropped.push((index.remove(b), "bad signature".to_string()));
-        }
-    }
+    let (txs, index, dropped) = screen(candidates, spec.chain_id, signatures_verified);
     let proposal = consensus.propose(&ctx.ancestry(), now);
     build_with(consensus, spec, state, ctx, txs, index, dropped, coinbase, proposal, None, threads, started)
 }
@@ -105,18 +85,37 @@ pub fn build_block_proposed<S: StateStore>(
     threads: usize,
 ) -> Result<Built> {
     let started = Instant::now();
+    let (txs, index, dropped) = screen(candidates, spec.chain_id, true);
+    build_with(consensus, spec, state, ctx, txs, index, dropped, coinbase, proposal, last_commit, threads, started)
+}
+
+/// Envelope and (unless `signatures_verified`) signature checks, so a
+/// producer never includes what import rejects: the candidates kept, their
+/// original indexes, and the dropped ones with the reason.
+type Screened = (Vec<SignedTransaction>, Vec<usize>, Vec<(usize, String)>);
+
+fn screen(candidates: Vec<SignedTransaction>, chain_id: u64, signatures_verified: bool) -> Screened {
     let mut dropped = Vec::new();
+    let ok: Vec<bool> = candidates.par_iter().map(|t| t.check_envelope(chain_id).is_ok()).collect();
     let mut txs = Vec::with_capacity(candidates.len());
     let mut index = Vec::with_capacity(candidates.len());
-    for (i, t) in candidates.into_iter().enumerate() {
-        if t.check_envelope(spec.chain_id).is_ok() {
+    for (i, (t, ok)) in candidates.into_iter().zip(ok).enumerate() {
+        if ok {
             txs.push(t);
             index.push(i);
         } else {
             dropped.push((i, "bad chain id or oversized".to_string()));
         }
     }
-    build_with(consensus, spec, state, ctx, txs, index, dropped, coinbase, proposal, last_commit, threads, started)
+    if let Err(mut bad) = if signatures_verified { Ok(()) } else { verify_signatures(&txs) } {
+        bad.sort_unstable();
+        bad.dedup();
+        for &b in bad.iter().rev() {
+            txs.remove(b);
+            dropped.push((index.remove(b), "bad signature".to_string()));
+        }
+    }
+    (txs, index, dropped)
 }
 
 #[expect(clippy::too_many_arguments, reason = "the block's parts, each needed")]

@@ -222,6 +222,15 @@ pub(crate) fn check_link(header: &Header, a: &Ancestry<'_>) -> Result<(), Consen
     Ok(())
 }
 
+/// The block reward to the coinbase, none at genesis or when the reward is
+/// zero: what both rules credit for now.
+pub(crate) fn reward_to_coinbase(header: &Header, reward: u128) -> Vec<(Address, u128)> {
+    if header.height() == 0 || reward == 0 {
+        return Vec::new();
+    }
+    vec![(header.fields.coinbase, reward)]
+}
+
 /// The consensus a spec names.
 pub fn for_spec(spec: &ChainSpec) -> Result<Box<dyn Consensus>, SpecError> {
     spec.validate()?;

@@ -248,10 +248,7 @@ impl Consensus for Pos {
     }
 
     fn block_credits(&self, header: &Header) -> Vec<(Address, u128)> {
-        if header.height() == 0 || self.reward == 0 {
-            return Vec::new();
-        }
-        vec![(header.fields.coinbase, self.reward)]
+        crate::reward_to_coinbase(header, self.reward)
     }
 }
 

@@ -200,10 +200,7 @@ impl Consensus for Pow {
     }
 
     fn block_credits(&self, header: &Header) -> Vec<(Address, u128)> {
-        if header.height() == 0 || self.reward == 0 {
-            return Vec::new();
-        }
-        vec![(header.fields.coinbase, self.reward)]
+        crate::reward_to_coinbase(header, self.reward)
     }
 }
 
