@@ -135,17 +135,28 @@ fn build_with<S: StateStore>(
 ) -> Result<Built> {
     let height = ctx.parent.height() + 1;
     let draft = HeaderFields { height, coinbase, ..HeaderFields::default() };
-    let credits = consensus.block_credits(&Header::new(ctx.parent_id, proposal.time, proposal.bits, draft));
+    let draft = Header::new(ctx.parent_id, proposal.time, proposal.bits, draft);
+    let credits = consensus.block_credits(&draft);
+    let pass = spec.pos.as_ref().map(|p| {
+        crate::staking::Pass::new(
+            &p.staking,
+            spec.chain_id,
+            height,
+            last_commit.as_ref(),
+            ctx.parent_validators.as_deref(),
+        )
+    });
     let ex = match execute_block(
         state,
         ctx.parent_version,
         None,
         &txs,
-        coinbase,
+        consensus.fee_recipient(&draft),
         &credits,
         Mode::Build,
         spec.block_gas_limit,
         threads,
+        pass.as_ref(),
     )? {
         Ok(ex) => ex,
         Err(e) => bail!("building a block: {e}"),
@@ -162,7 +173,7 @@ fn build_with<S: StateStore>(
             dropped.push((index[i], "invalid at its position or over the gas limit".to_string()));
         }
     }
-    let (state_root, batch) = state.apply(Some(ctx.parent_version), &ex.updates)?;
+    let (state_root, batch) = state.apply_all(Some(ctx.parent_version), &ex.updates, &ex.data)?;
     let transactions = Bounded::new(included).map_err(|v| anyhow::anyhow!("{} transactions: too many", v.len()))?;
     let mut block =
         Block { header: Header::new(ctx.parent_id, 0, 0, HeaderFields::default()), transactions, last_commit };

@@ -1,14 +1,14 @@
 //! The chain: a database, a spec, consensus, and the import pipeline.
 
 use std::path::Path;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, anyhow, bail};
-use cinder_consensus::{ChainSpec, Consensus, Tip, for_spec};
+use cinder_consensus::{ChainSpec, Consensus, Tip, Validators, for_spec};
 use cinder_engine::exec::{ExecStats, Mode};
 use cinder_primitives::{Account, Address, Block, Hash, Receipt, encode, receipts_root, verify_signatures};
-use cinder_state::{State, StateStore};
+use cinder_state::{KeyHash, State, StateStore};
 use cinder_storage::{BlockWrite, Db};
 use rayon::prelude::*;
 
@@ -132,6 +132,7 @@ pub struct Checked {
 /// A block checked and executed, before its state root.
 struct Verified {
     updates: Vec<(Address, Option<Account>)>,
+    data: Vec<(KeyHash, Option<Vec<u8>>)>,
     receipts: Vec<Receipt>,
     stats: ExecStats,
     phases: Phases,
@@ -176,6 +177,8 @@ pub struct Chain {
     genesis: Hash,
     config: ChainConfig,
     import_lock: Mutex<()>,
+    /// Recently read validator sets, by the BLAKE3 of their record.
+    sets: Mutex<Vec<(Hash, Arc<Validators>)>>,
 }
 
 /// Local time in Unix seconds.
@@ -211,7 +214,8 @@ impl Chain {
             }
             None => {
                 let state = State::new(&db);
-                let (root, batch) = state.apply(None, &genesis::allocations(&spec)).context("the genesis state")?;
+                let (accounts, data) = genesis::state(&spec)?;
+                let (root, batch) = state.apply_all(None, &accounts, &data).context("the genesis state")?;
                 let block =
                     Block { header: genesis::header(&spec, root), transactions: Default::default(), last_commit: None };
                 let weight = consensus.block_weight(&block.header).map_err(|e| anyhow!("genesis bits: {e}"))?;
@@ -221,7 +225,7 @@ impl Chain {
                 block.id()
             }
         };
-        Ok(Chain { db, spec, consensus, genesis, config, import_lock: Mutex::new(()) })
+        Ok(Chain { db, spec, consensus, genesis, config, import_lock: Mutex::new(()), sets: Mutex::new(Vec::new()) })
     }
 
     /// The genesis block id.
@@ -271,13 +275,74 @@ impl Chain {
             recent_times.push(h.pow.time());
         }
         recent_times.reverse();
+        let (validators, parent_validators) = match self.spec.pos.as_ref().map(|p| &p.staking) {
+            None => (None, None),
+            Some(st) => {
+                let h = header.height();
+                let parent_set = match h {
+                    0 => None,
+                    _ => self.validators_of_epoch(meta.version, st.epoch_of(h))?,
+                };
+                (self.validators_of_epoch(meta.version, st.epoch_of(h + 1))?, parent_set)
+            }
+        };
         Ok(Some(BlockContext {
             parent: header,
             parent_id: *parent,
             parent_version: meta.version,
             parent_weight: meta.weight,
             recent_times,
+            validators,
+            parent_validators,
         }))
+    }
+
+    /// PoS: the validator set of `epoch` as the state at `version` records
+    /// it (`None` if it records none: too old, or not yet chosen).
+    pub fn validators_of_epoch(&self, version: cinder_state::Version, epoch: u64) -> Result<Option<Arc<Validators>>> {
+        let key = crate::staking::record_key(&cinder_staking::store::set_key(epoch));
+        let Some(bytes) = self.state().data(version, key)? else { return Ok(None) };
+        let digest = Hash::of(&bytes);
+        let mut cache = self.sets.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, v)) = cache.iter().find(|(d, _)| *d == digest) {
+            return Ok(Some(v.clone()));
+        }
+        let set = cinder_staking::store::decode_set(&bytes)
+            .with_context(|| format!("the validator set of epoch {epoch} does not decode"))?;
+        let v = Arc::new(Validators::from_set(&set).map_err(|e| anyhow!("the validator set of epoch {epoch}: {e}"))?);
+        if cache.len() >= 4 {
+            cache.remove(0);
+        }
+        cache.push((digest, v.clone()));
+        Ok(Some(v))
+    }
+
+    /// PoS: the validators of a child of stored block `parent` (`None`
+    /// under PoW or if `parent` is not stored).
+    pub fn validators_after(&self, parent: &Hash) -> Result<Option<Arc<Validators>>> {
+        Ok(self.context(parent)?.and_then(|c| c.validators))
+    }
+
+    /// PoS: the validators of canonical height `height` (at least 1), from
+    /// the head's state while it keeps that epoch's set (the sets of the
+    /// unbonding period and one more).
+    pub fn validators_at_height(&self, height: u64) -> Result<Option<Arc<Validators>>> {
+        let Some(st) = self.spec.pos.as_ref().map(|p| &p.staking) else { return Ok(None) };
+        let Some(head) = self.db.head()? else { return Ok(None) };
+        if height > head.height.saturating_add(1) {
+            return Ok(None);
+        }
+        let meta = self.db.block_meta(&head.id)?.context("the head has no metadata")?;
+        self.validators_of_epoch(meta.version, st.epoch_of(height.max(1)))
+    }
+
+    /// PoS: the staking ledger of the head's state, with the delegations
+    /// `pairs` (delegator, operator) loaded.
+    pub fn staking_ledger(&self, pairs: &[(Address, Address)]) -> Result<Option<cinder_staking::store::Loaded>> {
+        let Some(st) = self.spec.pos.as_ref().map(|p| &p.staking) else { return Ok(None) };
+        let head = self.db.head()?.context("the database has no head")?;
+        let meta = self.db.block_meta(&head.id)?.context("the head has no metadata")?;
+        crate::staking::load(&self.state(), meta.version, st, pairs).map(Some)
     }
 
     /// Imports `block` with the local clock.
@@ -353,7 +418,8 @@ impl Chain {
         let mut v = self.verify(block, &ctx, None, unix_now(), Presigned::Mask(verified))?;
         v.phases.checks += t.elapsed() - v.elapsed;
         let t = Instant::now();
-        let (computed, batch) = self.state().apply(Some(ctx.parent_version), &v.updates).map_err(internal)?;
+        let (computed, batch) =
+            self.state().apply_all(Some(ctx.parent_version), &v.updates, &v.data).map_err(internal)?;
         if computed != block.header.fields.state_root {
             let reason = BlockInvalid::StateRoot { header: block.header.fields.state_root, computed };
             return Err(ImportError::Invalid { id, reason });
@@ -369,6 +435,7 @@ impl Chain {
     pub fn own_checked(&self, block: &Block, ctx: BlockContext, built: crate::Built) -> Checked {
         let verified = Verified {
             updates: Vec::new(),
+            data: Vec::new(),
             receipts: built.receipts,
             stats: ExecStats::default(),
             phases: Phases::default(),
@@ -443,8 +510,10 @@ impl Chain {
         let Some((first, rest)) = blocks.split_first() else { return (done, None) };
         let linear = blocks.windows(2).all(|w| w[1].header.prev() == w[0].id());
         let head = self.head().ok();
-        if !linear || head.is_none_or(|h| h.id != first.header.prev()) {
-            // Not a plain extension of the head: one at a time.
+        if !linear || head.is_none_or(|h| h.id != first.header.prev()) || self.spec.pos.is_some() {
+            // Not a plain extension of the head: one at a time. PoS blocks
+            // too: each one's validator set and ledger come from its
+            // parent's committed state.
             return self.import_each(blocks, now);
         }
         let _guard = self.import_lock.lock().unwrap_or_else(PoisonError::into_inner);
@@ -562,16 +631,26 @@ impl Chain {
             Some((v, p)) => (v, Some(p)),
             None => (ctx.parent_version, None),
         };
+        let pass = self.spec.pos.as_ref().map(|p| {
+            crate::staking::Pass::new(
+                &p.staking,
+                self.spec.chain_id,
+                header.height(),
+                block.last_commit.as_ref(),
+                ctx.parent_validators.as_deref(),
+            )
+        });
         let ex = execute_block(
             &state,
             base,
             pending,
             txs,
-            header.fields.coinbase,
+            self.consensus.fee_recipient(header),
             &credits,
             Mode::Verify,
             self.spec.block_gas_limit,
             self.config.exec_threads,
+            pass.as_ref(),
         )
         .map_err(internal)?
         .map_err(invalid)?;
@@ -582,7 +661,14 @@ impl Chain {
             return Err(invalid(BlockInvalid::ReceiptsRoot { header: header.fields.receipts_root, computed }));
         }
         phases.execution = ex.execution + t.elapsed();
-        Ok(Verified { updates: ex.updates, receipts: ex.receipts, stats: ex.stats, phases, elapsed: started.elapsed() })
+        Ok(Verified {
+            updates: ex.updates,
+            data: ex.data,
+            receipts: ex.receipts,
+            stats: ex.stats,
+            phases,
+            elapsed: started.elapsed(),
+        })
     }
 
     /// The state root check, fork choice, the atomic write and pruning.
@@ -619,7 +705,8 @@ impl Chain {
         let batch = match precomputed {
             Some(b) => b,
             None => {
-                let (computed, batch) = self.state().apply(Some(ctx.parent_version), &v.updates).map_err(internal)?;
+                let (computed, batch) =
+                    self.state().apply_all(Some(ctx.parent_version), &v.updates, &v.data).map_err(internal)?;
                 if computed != header.fields.state_root {
                     return Err(invalid(BlockInvalid::StateRoot { header: header.fields.state_root, computed }));
                 }

@@ -5,12 +5,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use cinder_consensus::Ancestry;
+use std::sync::Arc;
+
+use cinder_consensus::{Ancestry, Validators};
 use cinder_engine::exec::{self, ExecStats, Mode, StateView, Strategy, TxStatus};
 use cinder_primitives::{
-    Account, Address, Block, BoundedString, Hash, Header, Receipt, ReceiptStatus, SignedTransaction, TxKind,
+    Account, Address, Block, BoundedString, Hash, Header, Receipt, ReceiptStatus, STAKING_ADDRESS, SignedTransaction,
+    TxKind,
 };
-use cinder_state::{State, StateStore, Version};
+use cinder_state::{KeyHash, State, StateStore, Version};
 use hashbrown::HashMap;
 use rayon::prelude::*;
 
@@ -31,16 +34,28 @@ pub struct BlockContext {
     pub parent_weight: u128,
     /// Times of the parent and its predecessors, oldest first.
     pub recent_times: Vec<u32>,
+    /// PoS: the validators of the child's height (from the parent's state).
+    pub validators: Option<Arc<Validators>>,
+    /// PoS: the validators of the parent's height (who certify it).
+    pub parent_validators: Option<Arc<Validators>>,
 }
 
 impl BlockContext {
     /// The ancestry as consensus sees it.
     pub fn ancestry(&self) -> Ancestry<'_> {
-        Ancestry { parent: &self.parent, parent_id: self.parent_id, recent_times: &self.recent_times }
+        Ancestry {
+            parent: &self.parent,
+            parent_id: self.parent_id,
+            recent_times: &self.recent_times,
+            validators: self.validators.as_deref(),
+            parent_validators: self.parent_validators.as_deref(),
+        }
     }
 
     /// The context of a child of this context's parent: `block`, committed
-    /// at `version` with cumulative `weight`, keeping `window` times.
+    /// at `version` with cumulative `weight`, keeping `window` times. The
+    /// validator sets are not carried over (they come from state: PoS
+    /// blocks are not pipelined).
     pub fn child(&self, block: &Block, version: Version, weight: u128, window: usize) -> BlockContext {
         let mut recent_times = self.recent_times.clone();
         recent_times.push(block.header.pow.time());
@@ -52,6 +67,8 @@ impl BlockContext {
             parent_version: version,
             parent_weight: weight,
             recent_times,
+            validators: None,
+            parent_validators: None,
         }
     }
 }
@@ -88,6 +105,8 @@ pub(crate) struct Executed {
     pub receipts: Vec<Receipt>,
     /// Account updates, transactions and credits applied, by address.
     pub updates: Vec<(Address, Option<Account>)>,
+    /// Data records the block writes (PoS: the staking ledger).
+    pub data: Vec<(KeyHash, Option<Vec<u8>>)>,
     /// Reading the touched accounts.
     pub state_read: Duration,
     /// Running the transactions.
@@ -103,8 +122,8 @@ pub(crate) fn strategy(threads: usize) -> Strategy {
 
 /// Executes `txs` on the state at `parent_version` (with `pending`
 /// account updates on top, when the parent is not committed yet), paying
-/// fees to `coinbase`, then applies `credits`. `Ok(Err(_))`: the block is
-/// invalid (Verify) or a credit overflows.
+/// fees to `coinbase`, then applies `credits`, then (PoS) the staking pass.
+/// `Ok(Err(_))`: the block is invalid (Verify) or a credit overflows.
 #[expect(clippy::too_many_arguments, reason = "the block's parts, each needed")]
 pub(crate) fn execute_block<S: StateStore>(
     state: &State<S>,
@@ -116,14 +135,12 @@ pub(crate) fn execute_block<S: StateStore>(
     mode: Mode,
     gas_limit: u64,
     threads: usize,
+    staking: Option<&crate::staking::Pass<'_>>,
 ) -> Result<Result<Executed, BlockInvalid>> {
     let t = Instant::now();
     let senders: Vec<Address> = txs.par_iter().map(|t| t.tx.sender_address()).collect();
     let mut touched: Vec<Address> = senders.clone();
-    touched.extend(txs.iter().map(|t| {
-        let TxKind::Transfer { to, .. } = t.tx.kind;
-        to
-    }));
+    touched.extend(txs.iter().map(|t| t.tx.kind.payment().0));
     touched.push(coinbase);
     touched.extend(credits.iter().map(|(a, _)| *a));
     touched.par_sort_unstable();
@@ -149,7 +166,7 @@ pub(crate) fn execute_block<S: StateStore>(
     if view.miss.load(Ordering::Relaxed) {
         bail!("the executor read an account that was not prefetched");
     }
-    let receipts: Vec<Receipt> = out
+    let mut receipts: Vec<Receipt> = out
         .included
         .par_iter()
         .map(|&i| {
@@ -171,14 +188,72 @@ pub(crate) fn execute_block<S: StateStore>(
             StateKey::Nonce(_) => acct.nonce = u64::try_from(n).context("a nonce above u64")?,
         }
     }
-    for (a, amount) in credits {
-        let acct = accounts.entry(*a).or_insert_with(|| view.accounts.get(a).copied().flatten().unwrap_or_default());
-        match acct.balance.checked_add(*amount) {
-            Some(b) => acct.balance = b,
-            None => return Ok(Err(BlockInvalid::CreditOverflow(*a))),
+    // An account's balance before the block's credits: written, read, or
+    // (staking payouts may reach accounts the block did not touch) read now.
+    let base = |a: &Address| -> Result<Account> {
+        if let Some(acct) = view.accounts.get(a) {
+            return Ok(acct.unwrap_or_default());
         }
+        match pending.and_then(|p| p.get(a)) {
+            Some(acct) => Ok(*acct),
+            None => Ok(state.account(parent_version, a)?.unwrap_or_default()),
+        }
+    };
+    let credit = |accounts: &mut HashMap<Address, Account>, a: &Address, amount: u128| -> Result<bool> {
+        let acct = match accounts.entry(*a) {
+            hashbrown::hash_map::Entry::Occupied(o) => o.into_mut(),
+            hashbrown::hash_map::Entry::Vacant(v) => v.insert(base(a)?),
+        };
+        Ok(match acct.balance.checked_add(amount) {
+            Some(b) => {
+                acct.balance = b;
+                true
+            }
+            None => false,
+        })
+    };
+    for (a, amount) in credits {
+        if !credit(&mut accounts, a, *amount)? {
+            return Ok(Err(BlockInvalid::CreditOverflow(*a)));
+        }
+    }
+    let mut data = Vec::new();
+    if let Some(pass) = staking {
+        let mut ops = Vec::new();
+        let mut income = credits.iter().filter(|(a, _)| *a == STAKING_ADDRESS).map(|(_, x)| *x).sum::<u128>();
+        for (r, &i) in out.included.iter().enumerate() {
+            let fee = u128::from(receipts[r].gas_used) * u128::from(txs[i].tx.gas_price);
+            income = income.checked_add(fee).context("the block's income overflows")?;
+            if let (TxKind::Stake(op), ReceiptStatus::Success) = (&txs[i].tx.kind, &receipts[r].status) {
+                ops.push((r, senders[i], op));
+            }
+        }
+        let ledger = crate::staking::load(state, parent_version, pass.spec, &crate::staking::pairs(txs, &senders))?;
+        let outcome = crate::staking::run(state, parent_version, pass, ledger, &ops, income)?;
+        for (r, reason) in &outcome.refused {
+            receipts[*r].status = ReceiptStatus::Failed(BoundedString::truncated(reason));
+        }
+        for (a, amount) in &outcome.credits {
+            if !credit(&mut accounts, a, *amount)? {
+                return Ok(Err(BlockInvalid::CreditOverflow(*a)));
+            }
+        }
+        let staking_account = match accounts.entry(STAKING_ADDRESS) {
+            hashbrown::hash_map::Entry::Occupied(o) => o.into_mut(),
+            hashbrown::hash_map::Entry::Vacant(v) => v.insert(base(&STAKING_ADDRESS)?),
+        };
+        staking_account.balance = crate::staking::debit_staking(staking_account.balance, outcome.debit)?;
+        data = outcome.data;
     }
     let mut updates: Vec<(Address, Option<Account>)> = accounts.into_iter().map(|(a, acct)| (a, Some(acct))).collect();
     updates.par_sort_unstable_by_key(|(a, _)| *a);
-    Ok(Ok(Executed { included: out.included, receipts, updates, state_read, execution: t.elapsed(), stats: out.stats }))
+    Ok(Ok(Executed {
+        included: out.included,
+        receipts,
+        updates,
+        data,
+        state_read,
+        execution: t.elapsed(),
+        stats: out.stats,
+    }))
 }

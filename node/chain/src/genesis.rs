@@ -8,7 +8,9 @@
 
 use anyhow::Result;
 use cinder_consensus::ChainSpec;
-use cinder_primitives::{Account, Address, Block, Bounded, BoundedBytes, Hash, Header, HeaderFields, receipts_root};
+use cinder_primitives::{
+    Account, Address, Block, Bounded, BoundedBytes, Hash, Header, HeaderFields, STAKING_ADDRESS, receipts_root,
+};
 use cinder_state::{MemStore, State};
 
 /// The genesis accounts.
@@ -16,7 +18,22 @@ pub fn allocations(spec: &ChainSpec) -> Vec<(Address, Option<Account>)> {
     spec.alloc.iter().map(|a| (a.address, Some(Account { balance: a.balance, nonce: 0 }))).collect()
 }
 
-/// The genesis header over `state_root` (the root of [`allocations`]).
+/// The genesis state: the accounts and data records (PoS: the staking
+/// ledger with the genesis validators bonded, and the staking account
+/// holding their stake).
+pub fn state(spec: &ChainSpec) -> Result<GenesisState> {
+    let mut accounts = allocations(spec);
+    let (data, staked) = crate::staking::genesis(spec)?;
+    if spec.pos.is_some() {
+        accounts.push((STAKING_ADDRESS, Some(Account { balance: staked, nonce: 0 })));
+    }
+    Ok((accounts, data))
+}
+
+/// Accounts and data records of a genesis state.
+pub type GenesisState = (Vec<(Address, Option<Account>)>, Vec<crate::staking::DataWrite>);
+
+/// The genesis header over `state_root` (the root of [`state`]).
 pub fn header(spec: &ChainSpec, state_root: Hash) -> Header {
     let fields = HeaderFields {
         height: 0,
@@ -33,7 +50,8 @@ pub fn header(spec: &ChainSpec, state_root: Hash) -> Header {
 
 /// The genesis block (its state root computed in memory).
 pub fn block(spec: &ChainSpec) -> Result<Block> {
-    let (root, _) = State::new(MemStore::default()).apply(None, &allocations(spec))?;
+    let (accounts, data) = state(spec)?;
+    let (root, _) = State::new(MemStore::default()).apply_all(None, &accounts, &data)?;
     Ok(Block { header: header(spec, root), transactions: Bounded::default(), last_commit: None })
 }
 

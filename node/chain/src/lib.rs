@@ -27,6 +27,7 @@ mod error;
 mod exec;
 pub mod genesis;
 mod produce;
+pub mod staking;
 pub mod vm;
 pub mod workload;
 

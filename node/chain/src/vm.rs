@@ -22,6 +22,9 @@ use cinder_primitives::{Address, SignedTransaction, TxKind};
 
 /// The gas a transfer uses.
 pub const TRANSFER_GAS: u64 = 21_000;
+/// The gas a staking operation uses (its ledger work and, for evidence,
+/// two signature checks).
+pub const STAKE_GAS: u64 = 60_000;
 /// The largest amount one transfer may move (2^126; balances stay far
 /// below it: the genesis supply is at most 2^120).
 pub const MAX_TRANSFER: u128 = 1 << 126;
@@ -53,6 +56,7 @@ impl Value for Word {
 pub struct TransferTask {
     sender: Address,
     coinbase: Address,
+    gas: u64,
     nonce: u64,
     gas_limit: u64,
     gas_price: u64,
@@ -62,12 +66,19 @@ pub struct TransferTask {
 
 impl TransferTask {
     /// The task of `tx` from `sender` (its address, computed once) in a
-    /// block paying fees to `coinbase`.
+    /// block paying fees to `coinbase`. A staking operation runs as a
+    /// transfer of what it bonds to the staking account, at
+    /// [`STAKE_GAS`]; its ledger part runs after the block.
     pub fn new(tx: &SignedTransaction, sender: Address, coinbase: Address) -> TransferTask {
-        let TxKind::Transfer { to, amount } = tx.tx.kind;
+        let (to, amount) = tx.tx.kind.payment();
+        let gas = match tx.tx.kind {
+            TxKind::Transfer { .. } => TRANSFER_GAS,
+            TxKind::Stake(_) => STAKE_GAS,
+        };
         TransferTask {
             sender,
             coinbase,
+            gas,
             nonce: tx.tx.nonce,
             gas_limit: tx.tx.gas_limit,
             gas_price: tx.tx.gas_price,
@@ -128,7 +139,7 @@ impl Task for TransferTask {
         if balance < max_fee {
             return Ok(invalid(format!("balance {balance} cannot pay gas_limit x gas_price = {max_fee}")));
         }
-        let gas_used = self.gas_limit.min(TRANSFER_GAS);
+        let gas_used = self.gas_limit.min(self.gas);
         let fee = u128::from(gas_used) * u128::from(self.gas_price);
         let after_fee = balance - fee;
         let mut failure = Writes::default();
@@ -141,11 +152,8 @@ impl Task for TransferTask {
             writes: Vec::new(),
             failure_writes: failure.0,
         };
-        if self.gas_limit < TRANSFER_GAS {
-            return Ok(failed(
-                format!("out of gas: a transfer needs {TRANSFER_GAS}, the limit is {}", self.gas_limit),
-                failure,
-            ));
+        if self.gas_limit < self.gas {
+            return Ok(failed(format!("out of gas: it needs {}, the limit is {}", self.gas, self.gas_limit), failure));
         }
         if self.amount > MAX_TRANSFER {
             return Ok(failed(format!("amount {} is above the largest transfer 2^126", self.amount), failure));

@@ -84,6 +84,7 @@ pub fn pos_spec(
             timeout_precommit_ms: 500,
             timeout_delta_ms: 500,
             min_block_interval_ms: 200,
+            staking: cinder_consensus::StakingSpec::default(),
         }),
         ..spec(name, chain_id, addresses, balance)
     }

@@ -150,9 +150,9 @@ async fn serve(s: Settings) -> Result<()> {
                 Some(p) => Some(cinder_pos::validator::load_or_create_validator_key(p)?),
                 None => None,
             };
-            let pos = cinder_consensus::Pos::new(&s.spec)?;
+            let set = node.chain().validators_at_height(head.height + 1)?;
             match &key {
-                Some(k) => match pos.validators(head.height + 1).index_of(&k.public_key()) {
+                Some(k) => match set.and_then(|v| v.index_of(&k.public_key())) {
                     Some(i) => {
                         say!("Consensus: proof of stake, validator {i} (key 0x{})", hex::encode(k.public_key().0))
                     }

@@ -19,7 +19,7 @@ pub use pos::{Pos, Validators, genesis_seed};
 pub use pow::{BASE_VERSION, MTP_WINDOW, Pow, VERSION_ROLL_MASK, work_of_bits};
 pub use spec::{
     Alloc, ChainSpec, ConsensusKind, DEFAULT_BLOCK_GAS_LIMIT, DEFAULT_LIMIT_BITS, DEFAULT_MAX_BLOCK_BYTES,
-    MAX_GENESIS_SUPPLY, PosSpec, PosValidator, PowSpec, SpecError,
+    MAX_GENESIS_SUPPLY, PosSpec, PosValidator, PowSpec, SpecError, StakingSpec,
 };
 
 /// Why a header breaks the consensus rules.
@@ -141,6 +141,12 @@ pub struct Ancestry<'a> {
     /// Times of the parent and its predecessors, oldest first, the parent's
     /// last: [`Consensus::ancestry_window`] of them (fewer near genesis).
     pub recent_times: &'a [u32],
+    /// PoS: the validators of the block's height, as the parent's state
+    /// records them (`None` under PoW).
+    pub validators: Option<&'a Validators>,
+    /// PoS: the validators of the parent's height, who signed its commit
+    /// certificate (`None` under PoW and for genesis).
+    pub parent_validators: Option<&'a Validators>,
 }
 
 /// A chain tip as fork choice sees it.
@@ -205,8 +211,13 @@ pub trait Consensus: Send + Sync {
     /// What sealing `header` takes.
     fn seal_job(&self, header: &Header) -> Result<SealJob, ConsensusInvalid>;
     /// Balances the block credits after its transactions (PoW: the block
-    /// reward to the coinbase; later: validator-set changes).
+    /// reward to the coinbase; PoS: to the staking account).
     fn block_credits(&self, header: &Header) -> Vec<(Address, u128)>;
+    /// Where the block's transaction fees go (PoW: the coinbase; PoS: the
+    /// staking account, which shares them with the set).
+    fn fee_recipient(&self, header: &Header) -> Address {
+        header.fields.coinbase
+    }
 }
 
 /// The rules every consensus shares: `header` is at its parent's height + 1
@@ -220,15 +231,6 @@ pub(crate) fn check_link(header: &Header, a: &Ancestry<'_>) -> Result<(), Consen
         return Err(ConsensusInvalid::Parent { got: header.prev(), expected: a.parent_id });
     }
     Ok(())
-}
-
-/// The block reward to the coinbase, none at genesis or when the reward is
-/// zero: what both rules credit for now.
-pub(crate) fn reward_to_coinbase(header: &Header, reward: u128) -> Vec<(Address, u128)> {
-    if header.height() == 0 || reward == 0 {
-        return Vec::new();
-    }
-    vec![(header.fields.coinbase, reward)]
 }
 
 /// The consensus a spec names.

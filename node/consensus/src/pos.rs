@@ -7,9 +7,12 @@
 //! seed after the block and the hash of the block's `last_commit`. The
 //! rules:
 //!
+//! - the validator set of a block is the one its parent's state records
+//!   for the block's epoch (cinder-staking; the chain hands it over in the
+//!   [`Ancestry`]), and the set that signed the parent is there too;
 //! - the proposer is the one [`ValidatorSet::proposer`] picks for the
 //!   height and round from the parent's seed, and the coinbase is its
-//!   address;
+//!   operator's address;
 //! - its VRF proof over (chain, height, parent seed) verifies under its
 //!   key, and the seed is [`PosHeaderData::next_seed`] of the parent's seed
 //!   and that output (genesis's seed is derived from its id);
@@ -18,6 +21,9 @@
 //! - the body's `last_commit` certifies the parent with more than 2/3 of
 //!   the parent height's validator power (none for the first block).
 //!
+//! The block reward and the fees go to the staking account
+//! ([`STAKING_ADDRESS`]), which pays them out to the set pro rata to stake.
+//!
 //! Every block's child proves it final, so the finalized height is the
 //! head's parent at least (the node also holds the head's own
 //! certificate once it decides); fork choice is the longer chain, which can
@@ -25,7 +31,8 @@
 
 use cinder_bft::{Height, ValidatorSet};
 use cinder_engine::sig::{PublicKey, VerifyingKey, vrf_verify};
-use cinder_primitives::{Address, Block, CONSENSUS_VERSION, Hash, Header, PosHeaderData, commit_hash};
+use cinder_primitives::{Address, Block, CONSENSUS_VERSION, Hash, Header, PosHeaderData, STAKING_ADDRESS, commit_hash};
+use cinder_staking::store::{ConsensusSet, SetMember};
 
 use crate::{
     Ancestry, BASE_VERSION, ChainSpec, Consensus, ConsensusInvalid, PosSpec, Proposal, SealJob, SpecError, Tip,
@@ -40,11 +47,36 @@ pub struct Validators {
     pub keys: Vec<VerifyingKey>,
     /// Public keys as bytes.
     pub public_keys: Vec<PublicKey>,
-    /// Where each one's blocks pay.
+    /// Each one's operator (its blocks' coinbase).
     pub addresses: Vec<Address>,
 }
 
 impl Validators {
+    /// The validators of a recorded consensus set.
+    pub fn from_set(set: &ConsensusSet) -> Result<Validators, String> {
+        let mut keys = Vec::with_capacity(set.members.len());
+        for (i, m) in set.members.iter().enumerate() {
+            keys.push(VerifyingKey::from_bytes(&m.key).map_err(|e| format!("validator {i}'s key: {e}"))?);
+        }
+        Ok(Validators {
+            set: ValidatorSet::new(set.members.iter().map(|m| m.power).collect()).map_err(|e| e.to_string())?,
+            keys,
+            public_keys: set.members.iter().map(|m| PublicKey(m.key)).collect(),
+            addresses: set.members.iter().map(|m| m.operator).collect(),
+        })
+    }
+
+    /// The genesis set of a PoS spec: each validator its own operator.
+    pub fn genesis(spec: &PosSpec) -> ConsensusSet {
+        ConsensusSet {
+            members: spec
+                .validators
+                .iter()
+                .map(|v| SetMember { operator: Address::from_public_key(&v.key), key: v.key.0, power: v.power })
+                .collect(),
+        }
+    }
+
     /// The index of `key`, if it is a validator.
     pub fn index_of(&self, key: &PublicKey) -> Option<u16> {
         self.public_keys.iter().position(|k| k == key).and_then(|i| u16::try_from(i).ok())
@@ -64,7 +96,6 @@ pub struct Pos {
     genesis_time_ms: u64,
     reward: u128,
     spec: PosSpec,
-    validators: Validators,
 }
 
 /// The seed genesis hands its first proposer.
@@ -76,23 +107,13 @@ impl Pos {
     /// The rules of `spec` (which must be a PoS spec).
     pub fn new(spec: &ChainSpec) -> Result<Pos, SpecError> {
         let p = spec.pos.clone().ok_or_else(|| SpecError::Invalid("consensus = \"pos\" needs a [pos] table".into()))?;
-        let mut keys = Vec::with_capacity(p.validators.len());
-        let mut public_keys = Vec::with_capacity(p.validators.len());
-        for (i, v) in p.validators.iter().enumerate() {
-            let k = VerifyingKey::from_bytes(&v.key.0)
-                .map_err(|e| SpecError::Invalid(format!("pos.validators[{i}].key: {e}")))?;
-            keys.push(k);
-            public_keys.push(v.key);
-        }
-        let set = ValidatorSet::new(p.validators.iter().map(|v| v.power).collect())
+        Validators::from_set(&Validators::genesis(&p))
             .map_err(|e| SpecError::Invalid(format!("pos.validators: {e}")))?;
-        let addresses = public_keys.iter().map(Address::from_public_key).collect();
         Ok(Pos {
             chain_id: spec.chain_id,
             genesis_time_ms: u64::from(spec.genesis_time) * 1000,
             reward: spec.block_reward,
             spec: p,
-            validators: Validators { set, keys, public_keys, addresses },
         })
     }
 
@@ -101,10 +122,9 @@ impl Pos {
         &self.spec
     }
 
-    /// The validators of `height`. The set is the genesis one until
-    /// staking changes it at epoch boundaries.
-    pub fn validators(&self, _height: Height) -> &Validators {
-        &self.validators
+    /// The set a block is checked against, from its ancestry.
+    fn set_of<'a>(a: &Ancestry<'a>) -> Result<&'a Validators, ConsensusInvalid> {
+        a.validators.ok_or_else(|| ConsensusInvalid::PosData("no validator set for the block's height".into()))
     }
 
     /// A header's PoS data.
@@ -127,9 +147,10 @@ impl Pos {
         Ok((d.seed, d.time_ms))
     }
 
-    /// The proposer of `height` and `round` on a parent with `seed`.
-    pub fn proposer(&self, seed: &Hash, height: Height, round: u32) -> u16 {
-        self.validators(height).set.proposer(&seed.0, height, round).0
+    /// The proposer of `height` and `round` among `validators` on a
+    /// parent with `seed`.
+    pub fn proposer(validators: &Validators, seed: &Hash, height: Height, round: u32) -> u16 {
+        validators.set.proposer(&seed.0, height, round).0
     }
 }
 
@@ -164,14 +185,6 @@ impl Consensus for Pos {
         if d.time_ms > limit {
             return Err(ConsensusInvalid::PosTimeTooNew { time_ms: d.time_ms, limit_ms: limit });
         }
-        let v = self.validators(header.height());
-        let p = usize::from(d.proposer);
-        let Some(address) = v.addresses.get(p) else {
-            return Err(ConsensusInvalid::PosData(format!("proposer {} is not a validator", d.proposer)));
-        };
-        if header.fields.coinbase != *address {
-            return Err(ConsensusInvalid::PosData(format!("the coinbase is not proposer {}'s address", d.proposer)));
-        }
         Ok(())
     }
 
@@ -183,12 +196,18 @@ impl Consensus for Pos {
             return Err(ConsensusInvalid::PosTimeTooOld { time_ms: d.time_ms, parent_ms });
         }
         let height = header.height();
-        let expected = self.proposer(&seed, height, d.round);
+        let v = Pos::set_of(a)?;
+        let expected = Pos::proposer(v, &seed, height, d.round);
         if d.proposer != expected {
             return Err(ConsensusInvalid::Proposer { round: d.round, got: d.proposer, expected });
         }
-        let v = self.validators(height);
-        let key = &v.public_keys[usize::from(d.proposer)];
+        let p = usize::from(d.proposer);
+        let (Some(key), Some(address)) = (v.public_keys.get(p), v.addresses.get(p)) else {
+            return Err(ConsensusInvalid::PosData(format!("proposer {} is not a validator", d.proposer)));
+        };
+        if header.fields.coinbase != *address {
+            return Err(ConsensusInvalid::PosData(format!("the coinbase is not proposer {}'s address", d.proposer)));
+        }
         let input = PosHeaderData::vrf_input(self.chain_id, height, &seed);
         let output = vrf_verify(&key.0, &input, &d.vrf_proof).map_err(|e| ConsensusInvalid::Vrf(e.to_string()))?;
         if d.seed != PosHeaderData::next_seed(&seed, &output) {
@@ -219,7 +238,9 @@ impl Consensus for Pos {
                 c.block, c.height
             )));
         }
-        let v = self.validators(parent_height);
+        let v = a
+            .parent_validators
+            .ok_or_else(|| ConsensusInvalid::LastCommit("no validator set for the parent's height".into()))?;
         c.verify(&v.keys, &v.powers()).map_err(|e| ConsensusInvalid::LastCommit(e.to_string()))?;
         Ok(())
     }
@@ -248,7 +269,14 @@ impl Consensus for Pos {
     }
 
     fn block_credits(&self, header: &Header) -> Vec<(Address, u128)> {
-        crate::reward_to_coinbase(header, self.reward)
+        if header.height() == 0 || self.reward == 0 {
+            return Vec::new();
+        }
+        vec![(STAKING_ADDRESS, self.reward)]
+    }
+
+    fn fee_recipient(&self, _header: &Header) -> Address {
+        STAKING_ADDRESS
     }
 }
 
@@ -285,6 +313,7 @@ mod tests {
                 timeout_precommit_ms: 500,
                 timeout_delta_ms: 500,
                 min_block_interval_ms: 200,
+                staking: crate::StakingSpec::default(),
             }),
             alloc: vec![Alloc { address: Address([1; 32]), balance: 1 }],
         }
@@ -300,7 +329,7 @@ mod tests {
         let parent_id = parent.id();
         let (seed, parent_ms) = pos.parent_seed_and_time(parent, &parent_id).unwrap();
         let height = parent.height() + 1;
-        let proposer = pos.proposer(&seed, height, round);
+        let proposer = Pos::proposer(&set(), &seed, height, round);
         let k = key(u8::try_from(proposer).unwrap());
         let (vrf_proof, out) = k.vrf_prove(&PosHeaderData::vrf_input(CHAIN, height, &seed)).unwrap();
         let time_ms = parent_ms + 1_000;
@@ -353,8 +382,13 @@ mod tests {
         Block { header, transactions: Default::default(), last_commit }
     }
 
+    fn set() -> Validators {
+        Validators::from_set(&Validators::genesis(spec().pos.as_ref().unwrap())).unwrap()
+    }
+
     fn ancestry(parent: &Header) -> Ancestry<'_> {
-        Ancestry { parent, parent_id: parent.id(), recent_times: &[] }
+        let v: &'static Validators = Box::leak(Box::new(set()));
+        Ancestry { parent, parent_id: parent.id(), recent_times: &[], validators: Some(v), parent_validators: Some(v) }
     }
 
     #[test]
@@ -396,7 +430,7 @@ mod tests {
         assert!(matches!(pos.check_with_parent(&wrong, &a), Err(ConsensusInvalid::Proposer { .. })), "proposer");
         // A later round picks its own proposer; claiming round 1 with round 0's may not match.
         let seed = pos.parent_seed_and_time(&g, &g.id()).unwrap().0;
-        let r = (1..50).find(|r| pos.proposer(&seed, 1, *r) != d.proposer).unwrap();
+        let r = (1..50).find(|r| Pos::proposer(&set(), &seed, 1, *r) != d.proposer).unwrap();
         let wrong_round = with_data(&h1, |x| x.round = r);
         assert!(matches!(pos.check_with_parent(&wrong_round, &a), Err(ConsensusInvalid::Proposer { .. })));
         // A VRF proof of another input, a damaged proof, a seed not from the output.
@@ -421,7 +455,10 @@ mod tests {
         let mut f = h1.fields.clone();
         f.coinbase = Address([9; 32]);
         let coinbase = Header::new(g.id(), h1.pow.time(), 0, f);
-        assert!(matches!(pos.check_header(&coinbase, now), Err(ConsensusInvalid::PosData(_))));
+        assert!(matches!(pos.check_with_parent(&coinbase, &a), Err(ConsensusInvalid::PosData(_))));
+        // Without a set, nothing passes.
+        let no_set = Ancestry { validators: None, parent_validators: None, ..a };
+        assert!(matches!(pos.check_with_parent(&h1, &no_set), Err(ConsensusInvalid::PosData(_))));
         let mut f = h1.fields.clone();
         f.consensus_data = BoundedBytes::new(vec![1, 2, 3]).unwrap();
         let garbage = Header::new(g.id(), h1.pow.time(), 0, f);

@@ -200,7 +200,10 @@ impl Consensus for Pow {
     }
 
     fn block_credits(&self, header: &Header) -> Vec<(Address, u128)> {
-        crate::reward_to_coinbase(header, self.reward)
+        if header.height() == 0 || self.reward == 0 {
+            return Vec::new();
+        }
+        vec![(header.fields.coinbase, self.reward)]
     }
 }
 

@@ -25,7 +25,17 @@
 //! # min_block_interval_ms = 200   # timeout_precommit_ms, timeout_delta_ms
 //! # [[pos.validators]]
 //! # key = "0x…"                   # ed25519 public key, 32 bytes hex
-//! # power = 100
+//! # power = 100                   # self-stake = power x staking.power_unit
+//! # [pos.staking]                 # optional, each field too:
+//! # epoch_length = 100            # blocks per epoch
+//! # power_unit = "1"              # tokens per unit of voting power
+//! # min_self_stake = "1"          # tokens
+//! # max_validators = 100          # the active set's size
+//! # unbonding_epochs = 7          # epochs before unbonded tokens are paid
+//! # max_commission_bps = 5000
+//! # double_sign_slash_bps = 500   # of the pool and its unbonding tokens
+//! # jail_epochs = 2
+//! # max_missed_bps = 5000         # of an epoch's certificates, else jailed
 //!
 //! [[alloc]]
 //! address = "0x…"               # 32 bytes hex
@@ -144,6 +154,86 @@ pub struct PosSpec {
     /// does not finalize empty blocks faster than this.
     #[serde(default = "default_block_interval_ms")]
     pub min_block_interval_ms: u64,
+    /// Staking: epochs, the active set, unbonding, slashing.
+    #[serde(default)]
+    pub staking: StakingSpec,
+}
+
+/// The staking rules of a PoS chain (`[pos.staking]`).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StakingSpec {
+    /// Blocks per epoch: the validator set changes only after a block whose
+    /// height is a multiple of it.
+    pub epoch_length: u64,
+    /// Tokens per unit of voting power.
+    #[serde(deserialize_with = "amount")]
+    pub power_unit: u128,
+    /// The least self-stake an operator keeps (tokens).
+    #[serde(deserialize_with = "amount")]
+    pub min_self_stake: u128,
+    /// The size of the active set (the top N by stake), at most 1,024.
+    pub max_validators: usize,
+    /// Epochs an undelegation waits before it is paid; evidence older than
+    /// this is refused.
+    pub unbonding_epochs: u64,
+    /// The highest commission (basis points).
+    pub max_commission_bps: u16,
+    /// What a double-signer loses (basis points of its pool and unbonding
+    /// tokens).
+    pub double_sign_slash_bps: u16,
+    /// Epochs a jailed validator sits out.
+    pub jail_epochs: u64,
+    /// Missing from more than this share of an epoch's commit certificates
+    /// (basis points) jails a validator.
+    pub max_missed_bps: u16,
+}
+
+impl Default for StakingSpec {
+    fn default() -> Self {
+        StakingSpec {
+            epoch_length: 100,
+            power_unit: 1,
+            min_self_stake: 1,
+            max_validators: 100,
+            unbonding_epochs: 7,
+            max_commission_bps: 5_000,
+            double_sign_slash_bps: 500,
+            jail_epochs: 2,
+            max_missed_bps: 5_000,
+        }
+    }
+}
+
+impl StakingSpec {
+    /// The ledger's parameters.
+    pub fn params(&self) -> cinder_staking::Params {
+        cinder_staking::Params {
+            min_self_stake: self.min_self_stake,
+            max_validators: self.max_validators,
+            unbonding_epochs: self.unbonding_epochs,
+            max_commission_bps: self.max_commission_bps,
+            double_sign_slash_bps: self.double_sign_slash_bps,
+            jail_epochs: self.jail_epochs,
+            max_missed_bps: self.max_missed_bps,
+        }
+    }
+
+    /// The epoch of block `height` (genesis and the first `epoch_length`
+    /// blocks are epoch 0).
+    pub fn epoch_of(&self, height: u64) -> u64 {
+        height.saturating_sub(1) / self.epoch_length.max(1)
+    }
+
+    /// Whether block `height` ends its epoch.
+    pub fn ends_epoch(&self, height: u64) -> bool {
+        height > 0 && height.is_multiple_of(self.epoch_length.max(1))
+    }
+
+    /// The genesis self-stake of a validator of `power`.
+    pub fn genesis_stake(&self, power: u64) -> u128 {
+        u128::from(power).saturating_mul(self.power_unit)
+    }
 }
 
 /// A genesis validator.
@@ -153,7 +243,9 @@ pub struct PosValidator {
     /// Its consensus key (ed25519, hex); blocks it proposes pay its address.
     #[serde(deserialize_with = "public_key")]
     pub key: cinder_engine::sig::PublicKey,
-    /// Its voting power.
+    /// Its voting power at genesis; its self-stake is `power x
+    /// staking.power_unit` tokens, bonded from nowhere (part of the genesis
+    /// supply).
     pub power: u64,
 }
 
@@ -291,6 +383,34 @@ impl ChainSpec {
                 if pos.timeout_propose_ms == 0 || pos.timeout_prevote_ms == 0 || pos.timeout_precommit_ms == 0 {
                     return bad("pos timeouts must be positive".into());
                 }
+                let st = &pos.staking;
+                if st.epoch_length == 0 || st.power_unit == 0 || st.min_self_stake == 0 {
+                    return bad("pos.staking: epoch_length, power_unit and min_self_stake must be positive".into());
+                }
+                if st.max_validators == 0 || st.max_validators > 1024 {
+                    return bad("pos.staking.max_validators must be 1 to 1024".into());
+                }
+                if pos.validators.len() > st.max_validators {
+                    return bad(format!(
+                        "pos.validators: {} genesis validators, max_validators is {}",
+                        pos.validators.len(),
+                        st.max_validators
+                    ));
+                }
+                if [st.max_commission_bps, st.double_sign_slash_bps, st.max_missed_bps].iter().any(|b| *b > 10_000) {
+                    return bad("pos.staking: basis points above 10000".into());
+                }
+                for (i, v) in pos.validators.iter().enumerate() {
+                    let stake = u128::from(v.power).checked_mul(st.power_unit);
+                    if stake.is_none_or(|s| s < st.min_self_stake || s > MAX_GENESIS_SUPPLY) {
+                        return bad(format!(
+                            "pos.validators[{i}]: power x power_unit is below min_self_stake or too large"
+                        ));
+                    }
+                    if cinder_staking::store::power_of(stake.unwrap_or(0), st.power_unit) != v.power {
+                        return bad(format!("pos.validators[{i}].power is above {}", cinder_staking::store::MAX_POWER));
+                    }
+                }
             }
         }
         if self.pow.is_some() && self.consensus != ConsensusKind::Pow {
@@ -306,7 +426,10 @@ impl ChainSpec {
             return bad("max_block_bytes must be at least 1024".into());
         }
         let mut seen = HashSet::with_capacity(self.alloc.len());
-        let mut supply = 0u128;
+        let mut supply = self
+            .pos
+            .as_ref()
+            .map_or(0, |p| p.validators.iter().fold(0u128, |a, v| a.saturating_add(p.staking.genesis_stake(v.power))));
         for a in &self.alloc {
             if !seen.insert(a.address) {
                 return bad(format!("address {} is allocated twice", a.address));
@@ -365,6 +488,16 @@ impl ChainSpec {
                 p.timeout_delta_ms,
                 p.min_block_interval_ms,
             ] {
+                h.update(&x.to_le_bytes());
+            }
+            let st = &p.staking;
+            for x in [st.epoch_length, st.max_validators as u64, st.unbonding_epochs, st.jail_epochs] {
+                h.update(&x.to_le_bytes());
+            }
+            for x in [st.power_unit, st.min_self_stake] {
+                h.update(&x.to_le_bytes());
+            }
+            for x in [st.max_commission_bps, st.double_sign_slash_bps, st.max_missed_bps] {
                 h.update(&x.to_le_bytes());
             }
         }

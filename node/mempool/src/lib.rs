@@ -149,6 +149,18 @@ impl Mempool {
         }
     }
 
+    /// The nonce `sender`'s next transaction takes: after its pooled ones
+    /// that follow `account_nonce` without a gap.
+    pub fn next_nonce(&self, sender: &Address, account_nonce: u64) -> u64 {
+        let mut next = account_nonce;
+        if let Some(q) = self.senders.get(sender) {
+            while q.contains_key(&next) {
+                next = next.saturating_add(1);
+            }
+        }
+        next
+    }
+
     /// Pooled transactions.
     pub fn len(&self) -> usize {
         self.ids.len()

@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use cinder_chain::{BlockInvalid, ImportError, ImportStatus};
 use cinder_mempool::Rejected;
 use cinder_node::{NetworkView, Node};
-use cinder_pos::message::ConsensusMessage;
+use cinder_pos::message::{ConsensusMessage, Unchecked};
 use cinder_primitives::{Block, Bounded, Hash, SignedTransaction, decode, encode};
 use cinder_rpc::{NetInfoJson, PeerJson, SyncingJson};
 use futures::StreamExt;
@@ -173,13 +173,13 @@ impl Network {
         let gs = &mut swarm.behaviour_mut().gossipsub;
         gs.subscribe(&blocks_topic).map_err(|e| anyhow::anyhow!("subscribing to blocks: {e}"))?;
         gs.subscribe(&txs_topic).map_err(|e| anyhow::anyhow!("subscribing to transactions: {e}"))?;
-        let consensus = match cinder_consensus::Pos::new(node.chain().spec()) {
-            Ok(pos) => {
+        let consensus = match node.chain().spec().pos {
+            Some(_) => {
                 let topic = IdentTopic::new(consensus_topic(&genesis));
                 gs.subscribe(&topic).map_err(|e| anyhow::anyhow!("subscribing to consensus: {e}"))?;
-                Some(ConsensusGossip { topic, keys: Arc::new(pos.validators(0).keys.clone()) })
+                Some(ConsensusGossip { topic })
             }
-            Err(_) => None,
+            None => None,
         };
         if let Some(allow) = &cfg.allowlist {
             swarm.behaviour_mut().gate.set_filter(Some(allow.iter().copied().collect()), []);
@@ -386,7 +386,6 @@ fn spawn_importer(node: Arc<Node>, done: mpsc::Sender<Done>) -> Result<std::sync
 
 struct ConsensusGossip {
     topic: IdentTopic,
-    keys: Arc<Vec<cinder_engine::sig::VerifyingKey>>,
 }
 
 struct Service {
@@ -396,7 +395,7 @@ struct Service {
     cfg: NetConfig,
     blocks_topic: IdentTopic,
     txs_topic: IdentTopic,
-    /// Proof of stake: the consensus topic and the validators' keys.
+    /// Proof of stake: the consensus topic.
     consensus: Option<ConsensusGossip>,
     book: PeerBook,
     peers: HashMap<PeerId, Peer>,
@@ -825,15 +824,21 @@ impl Service {
             self.report(&msg, &source, MessageAcceptance::Ignore);
             return;
         }
-        let Some(c) = &self.consensus else { return };
+        if self.consensus.is_none() {
+            return;
+        }
         self.validating += 1;
-        let (node, done, keys) = (self.node.clone(), self.done_tx.clone(), c.keys.clone());
+        let (node, done) = (self.node.clone(), self.done_tx.clone());
         tokio::task::spawn_blocking(move || {
-            let chain_id = node.chain().spec().chain_id;
+            let chain = node.chain();
+            let chain_id = chain.spec().chain_id;
+            // The set of the message's height, from this node's head state.
+            let keys_at = |h: u64| chain.validators_at_height(h).ok().flatten();
             let verdict = match decode::<ConsensusMessage>(&data) {
                 Err(e) => Verdict::Reject(format!("an undecodable consensus message: {e}")),
-                Ok(m) => match m.precheck(chain_id, &keys) {
-                    Err(why) => Verdict::Reject(format!("a consensus message: {why}")),
+                Ok(m) => match m.precheck_at(chain_id, keys_at) {
+                    Err(Unchecked::Invalid(why)) => Verdict::Reject(format!("a consensus message: {why}")),
+                    Err(Unchecked::UnknownSet(_)) => Verdict::Ignore,
                     Ok(()) => {
                         if node.deliver_consensus(m) {
                             Verdict::Accept

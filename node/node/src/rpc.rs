@@ -197,14 +197,20 @@ pub fn module(node: Arc<Node>, admin_token: Option<String>) -> Result<RpcModule<
     })?;
     md.register_blocking_method(m::GET_VALIDATORS, |p, n, _| -> R<cinder_rpc::ValidatorsJson> {
         let number: Option<u64> = p.sequence().optional_next()?;
-        let pos = cinder_consensus::Pos::new(n.chain().spec())
-            .map_err(|_| error(codes::NOT_POS, "this chain is proof of work"))?;
-        let head = n.chain().head().map_err(internal)?.height;
+        let chain = n.chain();
+        if chain.spec().pos.is_none() {
+            return Err(error(codes::NOT_POS, "this chain is proof of work"));
+        }
+        let head = chain.head().map_err(internal)?.height;
         let number = number.unwrap_or(head + 1);
         if number > head + 1 {
             return Err(error(codes::UNKNOWN_BLOCK, format!("height {number} is past the next one ({})", head + 1)));
         }
-        let v = pos.validators(number);
+        let v = chain.validators_at_height(number).map_err(internal)?.ok_or_else(|| {
+            error(codes::UNKNOWN_BLOCK, format!("the set of height {number} is older than the state keeps"))
+        })?;
+        let ledger = chain.staking_ledger(&[]).map_err(internal)?;
+        let tokens = |a: &Address| ledger.as_ref().and_then(|l| l.staking.validators.get(a)).map_or(0, |v| v.tokens);
         let powers = v.powers();
         let total = v.set.total();
         let validators = (0..v.public_keys.len())
@@ -212,7 +218,7 @@ pub fn module(node: Arc<Node>, admin_token: Option<String>) -> Result<RpcModule<
                 index: u16::try_from(i).unwrap_or(u16::MAX),
                 public_key: format!("0x{}", hex::encode(v.public_keys[i].0)),
                 address: v.addresses[i],
-                stake: u128::from(powers[i]),
+                stake: tokens(&v.addresses[i]),
                 voting_power: powers[i],
             })
             .collect();
@@ -225,10 +231,13 @@ pub fn module(node: Arc<Node>, admin_token: Option<String>) -> Result<RpcModule<
     })?;
     md.register_blocking_method(m::GET_COMMIT, |p, n, _| -> R<Option<cinder_rpc::CommitJson>> {
         let number: u64 = p.one()?;
-        let pos = cinder_consensus::Pos::new(n.chain().spec())
-            .map_err(|_| error(codes::NOT_POS, "this chain is proof of work"))?;
+        if n.chain().spec().pos.is_none() {
+            return Err(error(codes::NOT_POS, "this chain is proof of work"));
+        }
         let Some(c) = n.commit_at(number).map_err(internal)? else { return Ok(None) };
-        let v = pos.validators(number);
+        let v = n.chain().validators_at_height(number).map_err(internal)?.ok_or_else(|| {
+            error(codes::UNKNOWN_BLOCK, format!("the set of height {number} is older than the state keeps"))
+        })?;
         let powers = v.powers();
         let signed = c.signatures.iter().map(|(i, _)| powers.get(usize::from(*i)).copied().unwrap_or(0)).sum();
         Ok(Some(cinder_rpc::CommitJson {

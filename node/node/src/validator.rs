@@ -22,14 +22,17 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 use cinder_bft::{Height, Round, TimeoutKind};
+use cinder_chain::vm::STAKE_GAS;
 use cinder_chain::{Checked, ImportError, ImportStatus, build_block_proposed};
-use cinder_consensus::Pos;
+use cinder_consensus::{Pos, Validators as ChainValidators};
 use cinder_engine::sig::SecretKey;
 use cinder_pos::driver::{Driver, Output, Timeouts, Validators};
 use cinder_pos::message::ConsensusMessage;
 use cinder_pos::propose::proposal_fields;
 use cinder_pos::validator::Signer;
-use cinder_primitives::{Address, Block, CommitCertificate, Hash, SignedProposal, SignedVote};
+use cinder_primitives::{
+    Address, Block, CommitCertificate, DoubleVote, Hash, SignedProposal, SignedVote, StakeOp, Transaction, TxKind,
+};
 use cinder_state::{Overlay, State};
 
 use crate::node::Node;
@@ -107,7 +110,8 @@ impl Validator {
             }
             None => (None, None),
         };
-        let (height, validators, seed) = start_point(&node, &pos)?;
+        let (height, set, seed) = start_point(&node, &pos)?;
+        let validators = Validators { set: set.set.clone(), keys: set.keys.clone() };
         let (driver, first) = Driver::new(chain_id, height, validators, seed, signer, timeouts);
         match driver.me() {
             Some(i) => tracing::info!(validator = i.0, height, "validating"),
@@ -129,6 +133,8 @@ impl Validator {
             checked: HashMap::new(),
             per_round: HashMap::new(),
             seed,
+            set,
+            reported: Vec::new(),
             future: BTreeMap::new(),
             build: None,
             own: None,
@@ -177,15 +183,17 @@ fn fault(var: &str) -> Option<(u64, u16)> {
     Some((h.parse().ok()?, i.parse().ok()?))
 }
 
-/// The height after the head, its validators and the head's seed.
-fn start_point(node: &Node, pos: &Pos) -> Result<(Height, Validators, [u8; 32])> {
+/// The height after the head, its validators (from the head's state) and
+/// the head's seed.
+fn start_point(node: &Node, pos: &Pos) -> Result<(Height, Arc<ChainValidators>, [u8; 32])> {
     let chain = node.chain();
     let head = chain.head()?;
     let header = chain.db().header(&head.id)?.context("the head has no header")?;
     let (seed, _) = pos.parent_seed_and_time(&header, &head.id).context("the head's PoS data")?;
     let height = head.height + 1;
-    let v = pos.validators(height);
-    Ok((height, Validators { set: v.set.clone(), keys: v.keys.clone() }, seed.0))
+    let v =
+        chain.validators_after(&head.id)?.with_context(|| format!("the head's state records no set for {height}"))?;
+    Ok((height, v, seed.0))
 }
 
 struct Service {
@@ -206,6 +214,10 @@ struct Service {
     per_round: HashMap<Round, usize>,
     /// The seed that picks this height's proposers.
     seed: [u8; 32],
+    /// This height's validators.
+    set: Arc<ChainValidators>,
+    /// Double votes reported on chain (validator key, height), newest last.
+    reported: Vec<([u8; 32], u64)>,
     future: BTreeMap<Height, Vec<(SignedProposal, Box<Block>)>>,
     /// A proposal to build once the minimum block interval has passed.
     build: Option<(Instant, Height, Round)>,
@@ -279,6 +291,7 @@ impl Service {
                         d.height,
                         d.round
                     );
+                    self.report(*e);
                 }
             }
         }
@@ -320,7 +333,7 @@ impl Service {
                 self.head_precommits.push(v.clone());
             }
         }
-        let v = self.pos.validators(height);
+        let Ok(Some(v)) = chain.validators_at_height(height) else { return };
         let mut rounds: Vec<u32> = self.head_precommits.iter().map(|v| v.data.round).collect();
         rounds.sort_unstable();
         rounds.dedup();
@@ -357,7 +370,7 @@ impl Service {
         // with blocks for rounds it does not propose.
         let round = p.data.round;
         if round > self.driver.round().saturating_add(MAX_ROUNDS_AHEAD)
-            || self.pos.proposer(&Hash(self.seed), height, round) != p.data.proposer
+            || Pos::proposer(&self.set, &Hash(self.seed), height, round) != p.data.proposer
         {
             return;
         }
@@ -476,7 +489,7 @@ impl Service {
 
     /// Moves the driver to the height after the head.
     fn enter_next(&mut self) {
-        let (height, validators, seed) = match start_point(&self.node, &self.pos) {
+        let (height, set, seed) = match start_point(&self.node, &self.pos) {
             Ok(x) => x,
             Err(e) => {
                 tracing::error!("the next height: {e:#}");
@@ -488,6 +501,8 @@ impl Service {
         self.checked.clear();
         self.per_round.clear();
         self.seed = seed;
+        let validators = Validators { set: set.set.clone(), keys: set.keys.clone() };
+        self.set = set;
         self.own = None;
         self.height_since = Instant::now();
         self.head_precommits.clear();
@@ -550,10 +565,65 @@ impl Service {
                         d.height,
                         d.round
                     );
-                    self.node.publish_consensus(ConsensusMessage::Evidence(Box::new(e)));
+                    self.node.publish_consensus(ConsensusMessage::Evidence(Box::new(e.clone())));
+                    self.report(e);
                 }
                 Output::Refused(why) => tracing::warn!("the signer refused: {why}"),
             }
+        }
+    }
+
+    /// Puts double-vote evidence on chain: a `ReportDoubleVote`
+    /// transaction signed with this validator's key (its account pays the
+    /// fee), once per offender and height. Followers only gossip.
+    fn report(&mut self, e: DoubleVote) {
+        let Some(key) = self.key.as_ref() else { return };
+        let d = e.first.data.clone();
+        // The offender's key, from the set of the votes' height (the
+        // current one, or one the head's state still keeps).
+        let offender = if d.height == self.driver.height() {
+            self.set.public_keys.get(usize::from(d.validator)).map(|k| k.0)
+        } else {
+            self.node
+                .chain()
+                .validators_at_height(d.height)
+                .ok()
+                .flatten()
+                .and_then(|v| v.public_keys.get(usize::from(d.validator)).map(|k| k.0))
+        };
+        let Some(offender) = offender else { return };
+        if self.reported.contains(&(offender, d.height)) {
+            return;
+        }
+        if self.reported.len() >= 256 {
+            self.reported.remove(0);
+        }
+        self.reported.push((offender, d.height));
+        let node = &self.node;
+        let sender = key.public_key();
+        let address = Address::from_public_key(&sender);
+        let account_nonce = match node.account(&address) {
+            Ok(a) => a.map_or(0, |a| a.nonce),
+            Err(err) => {
+                tracing::error!("reading the reporter's account: {err:#}");
+                return;
+            }
+        };
+        let nonce = node.mempool().next_nonce(&address, account_nonce);
+        let gas_price = node.mempool().suggested_gas_price().max(1);
+        let tx = Transaction {
+            chain_id: node.chain().spec().chain_id,
+            sender,
+            nonce,
+            gas_limit: STAKE_GAS,
+            gas_price,
+            kind: TxKind::Stake(StakeOp::ReportDoubleVote(Box::new(e))),
+        }
+        .sign(key);
+        match node.submit_all(vec![tx]).pop() {
+            Some(Ok(id)) => tracing::warn!(%id, height = d.height, "reported the double vote on chain"),
+            Some(Err(r)) => tracing::warn!("the double-vote report was not pooled: {r}"),
+            None => {}
         }
     }
 
@@ -643,7 +713,7 @@ impl Service {
         let view = |a: &Address| state.account(v, a);
         let candidates = node.mempool().select(&view, chain.spec().block_gas_limit, MAX_TEMPLATE_TXS)?;
         let overlay = State::new(Overlay::new(chain.db()));
-        let coinbase = Address::from_public_key(&key.public_key());
+        let coinbase = *self.set.addresses.get(usize::from(me.0)).context("not in the height's set")?;
         let built = build_block_proposed(
             chain.consensus(),
             chain.spec(),

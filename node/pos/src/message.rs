@@ -38,7 +38,60 @@ impl Limited for ConsensusMessage {
     const MAX_BYTES: usize = Block::MAX_BYTES + 1024;
 }
 
+/// Why a relay does not forward a consensus message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Unchecked {
+    /// It breaks the rules (its sender is to blame).
+    Invalid(String),
+    /// This node knows no validator set for the height (it is behind, or
+    /// the height is older than its state keeps): not judged.
+    UnknownSet(u64),
+}
+
 impl ConsensusMessage {
+    /// The height a message is about (a bundle: its first vote's).
+    pub fn height(&self) -> u64 {
+        match self {
+            ConsensusMessage::Proposal { proposal, .. } => proposal.data.height,
+            ConsensusMessage::Vote(v) => v.data.height,
+            ConsensusMessage::Evidence(e) => e.first.data.height,
+            ConsensusMessage::Votes { votes, .. } => votes.first().map_or(0, |v| v.data.height),
+        }
+    }
+
+    /// [`ConsensusMessage::precheck`] against the set of each height the
+    /// message is about (`keys_at`: the validators of a height, if known). A bundle may span two heights (a stalled height's votes and
+    /// its parent's certificate).
+    pub fn precheck_at(
+        &self,
+        chain_id: u64,
+        keys_at: impl Fn(u64) -> Option<std::sync::Arc<cinder_consensus::Validators>>,
+    ) -> Result<(), Unchecked> {
+        match self {
+            ConsensusMessage::Votes { sent_ms, votes } if !votes.is_empty() => {
+                let mut heights: Vec<u64> = votes.iter().map(|v| v.data.height).collect();
+                heights.sort_unstable();
+                heights.dedup();
+                if heights.len() > 2 {
+                    return Err(Unchecked::Invalid(format!("a bundle of votes of {} heights", heights.len())));
+                }
+                for h in heights {
+                    let keys = keys_at(h).ok_or(Unchecked::UnknownSet(h))?;
+                    let part: Vec<SignedVote> = votes.iter().filter(|v| v.data.height == h).cloned().collect();
+                    ConsensusMessage::Votes { sent_ms: *sent_ms, votes: part }
+                        .precheck(chain_id, &keys.keys)
+                        .map_err(Unchecked::Invalid)?;
+                }
+                Ok(())
+            }
+            other => {
+                let h = other.height();
+                let keys = keys_at(h).ok_or(Unchecked::UnknownSet(h))?;
+                other.precheck(chain_id, &keys.keys).map_err(Unchecked::Invalid)
+            }
+        }
+    }
+
     /// The checks a relay makes before forwarding: the chain, the version,
     /// the signer is in `keys` and the signature verifies (a proposal's
     /// block matches its id). What the message means for consensus is the

@@ -121,6 +121,82 @@ pub enum TxKind {
         /// Amount.
         amount: u128,
     },
+    /// Tag 1: a staking operation (proof-of-stake chains only). The amount
+    /// it bonds moves to [`STAKING_ADDRESS`] like a transfer; the ledger
+    /// operation then runs after the block's transfers, in block order.
+    Stake(StakeOp),
+}
+
+impl TxKind {
+    /// The account the transaction pays and how much (besides the fee): a
+    /// transfer's recipient, or the staking account for what a staking
+    /// operation bonds.
+    pub fn payment(&self) -> (Address, u128) {
+        match self {
+            TxKind::Transfer { to, amount } => (*to, *amount),
+            TxKind::Stake(op) => (STAKING_ADDRESS, op.bonded()),
+        }
+    }
+}
+
+/// The system account that holds bonded stake, unbonding stake and
+/// undistributed rewards. No key hashes to it (addresses of keys are
+/// BLAKE3 outputs; this is a fixed ASCII string), so nobody can spend
+/// from it; only the staking rules move its balance.
+pub const STAKING_ADDRESS: Address = Address(*b"cinder/system/staking/ledger/v1\0");
+
+/// A staking operation (docs/design/staking.md). New operations are
+/// appended with new tags.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub enum StakeOp {
+    /// Tag 0: the sender becomes a validator's operator with consensus key
+    /// `key`, commission `commission_bps` (basis points of its rewards),
+    /// bonding `amount` as its self-stake.
+    CreateValidator {
+        /// The consensus (block and vote signing) key, ed25519.
+        key: [u8; 32],
+        /// The operator's cut of rewards, basis points.
+        commission_bps: u16,
+        /// The self-stake bonded.
+        amount: u128,
+    },
+    /// Tag 1: bonds `amount` to `validator` (an operator address); the
+    /// operator adding to its own pool bonds self-stake.
+    Delegate {
+        /// The validator's operator address.
+        validator: Address,
+        /// Bonded.
+        amount: u128,
+    },
+    /// Tag 2: starts unbonding `amount` from `validator`; it is paid after
+    /// the unbonding period.
+    Undelegate {
+        /// The validator's operator address.
+        validator: Address,
+        /// Unbonded.
+        amount: u128,
+    },
+    /// Tag 3: pays the sender's rewards from `validator` (and, for its
+    /// operator, the commission).
+    WithdrawRewards {
+        /// The validator's operator address.
+        validator: Address,
+    },
+    /// Tag 4: proof that a validator signed two different votes at one
+    /// height and round; any sender may report it. The validator is
+    /// slashed and jailed.
+    ReportDoubleVote(Box<crate::DoubleVote>),
+}
+
+impl StakeOp {
+    /// What the operation bonds (moved to [`STAKING_ADDRESS`] with the
+    /// transaction).
+    pub fn bonded(&self) -> u128 {
+        match self {
+            StakeOp::CreateValidator { amount, .. } | StakeOp::Delegate { amount, .. } => *amount,
+            StakeOp::Undelegate { .. } | StakeOp::WithdrawRewards { .. } | StakeOp::ReportDoubleVote(_) => 0,
+        }
+    }
 }
 
 /// The transaction format version this code writes and reads.

@@ -1,6 +1,6 @@
 //! The JSON objects of the API.
 
-use cinder_primitives::{Address, Block, Hash, Receipt, ReceiptStatus, SignedTransaction, TxKind};
+use cinder_primitives::{Address, Block, Hash, Receipt, ReceiptStatus, SignedTransaction, StakeOp, TxKind};
 use serde::{Deserialize, Serialize};
 
 /// Serde for `u128` amounts as decimal strings.
@@ -34,11 +34,14 @@ pub struct TxJson {
     pub from: Address,
     /// The sender's public key.
     pub public_key: String,
-    /// The recipient.
+    /// The recipient (a staking operation: the staking account).
     pub to: Address,
-    /// The amount.
+    /// The amount (a staking operation: what it bonds).
     #[serde(with = "amount")]
     pub value: u128,
+    /// A staking operation's fields (absent for a transfer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stake: Option<StakeJson>,
     /// The sender's nonce.
     pub nonce: u64,
     /// Most gas it may use.
@@ -59,14 +62,19 @@ pub struct TxJson {
 impl TxJson {
     /// `tx` at `(block, number, index)` if included.
     pub fn new(tx: &SignedTransaction, at: Option<(Hash, u64, u32)>) -> TxJson {
-        let TxKind::Transfer { to, amount } = &tx.tx.kind;
+        let (to, value) = tx.tx.kind.payment();
+        let stake = match &tx.tx.kind {
+            TxKind::Transfer { .. } => None,
+            TxKind::Stake(op) => Some(StakeJson::new(op)),
+        };
         TxJson {
             hash: tx.id(),
             chain_id: tx.tx.chain_id,
             from: tx.tx.sender_address(),
             public_key: hex0x(&tx.tx.sender.0),
-            to: *to,
-            value: *amount,
+            to,
+            value,
+            stake,
             nonce: tx.tx.nonce,
             gas_limit: tx.tx.gas_limit,
             gas_price: u128::from(tx.tx.gas_price),
@@ -74,6 +82,75 @@ impl TxJson {
             block_hash: at.map(|a| a.0),
             block_number: at.map(|a| a.1),
             transaction_index: at.map(|a| a.2),
+        }
+    }
+}
+
+/// A staking operation, tagged by `op`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "camelCase")]
+pub enum StakeJson {
+    /// Becomes a validator.
+    #[serde(rename_all = "camelCase")]
+    CreateValidator {
+        /// Its consensus key, hex.
+        key: String,
+        /// Commission, basis points.
+        commission_bps: u16,
+        /// Self-stake bonded.
+        #[serde(with = "amount")]
+        amount: u128,
+    },
+    /// Bonds to a validator.
+    Delegate {
+        /// The operator address.
+        validator: Address,
+        /// Bonded.
+        #[serde(with = "amount")]
+        amount: u128,
+    },
+    /// Starts unbonding.
+    Undelegate {
+        /// The operator address.
+        validator: Address,
+        /// Unbonded.
+        #[serde(with = "amount")]
+        amount: u128,
+    },
+    /// Pays out rewards.
+    WithdrawRewards {
+        /// The operator address.
+        validator: Address,
+    },
+    /// Reports a double vote.
+    #[serde(rename_all = "camelCase")]
+    ReportDoubleVote {
+        /// The height of the votes.
+        height: u64,
+        /// The round.
+        round: u32,
+        /// The validator's index in that height's set.
+        validator_index: u16,
+    },
+}
+
+impl StakeJson {
+    /// The JSON of `op`.
+    pub fn new(op: &StakeOp) -> StakeJson {
+        match op {
+            StakeOp::CreateValidator { key, commission_bps, amount } => {
+                StakeJson::CreateValidator { key: hex0x(key), commission_bps: *commission_bps, amount: *amount }
+            }
+            StakeOp::Delegate { validator, amount } => StakeJson::Delegate { validator: *validator, amount: *amount },
+            StakeOp::Undelegate { validator, amount } => {
+                StakeJson::Undelegate { validator: *validator, amount: *amount }
+            }
+            StakeOp::WithdrawRewards { validator } => StakeJson::WithdrawRewards { validator: *validator },
+            StakeOp::ReportDoubleVote(dv) => StakeJson::ReportDoubleVote {
+                height: dv.first.data.height,
+                round: dv.first.data.round,
+                validator_index: dv.first.data.validator,
+            },
         }
     }
 }

@@ -32,7 +32,10 @@
 
 use std::collections::BTreeMap;
 
+use borsh::{BorshDeserialize, BorshSerialize};
 use cinder_primitives::Address;
+
+pub mod store;
 
 /// Fixed-point scale of the reward accumulator.
 const SCALE: u128 = 1_000_000_000_000;
@@ -54,6 +57,9 @@ pub struct Params {
     pub double_sign_slash_bps: u16,
     /// Epochs a jailed validator sits out.
     pub jail_epochs: u64,
+    /// An active validator missing from more than this share of an
+    /// epoch's commit certificates (basis points) is jailed at its end.
+    pub max_missed_bps: u16,
 }
 
 /// Why a staking operation was refused (nothing changed).
@@ -162,7 +168,7 @@ fn debt_at(shares: u128, acc: u128) -> Result<u128, StakingError> {
 }
 
 /// A validator's pool.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct Validator {
     /// Its operator (who created it, and whose delegation is self-stake).
     pub operator: Address,
@@ -183,7 +189,7 @@ pub struct Validator {
 }
 
 /// A delegation: shares of a validator's pool.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct Delegation {
     /// Shares held.
     pub shares: u128,
@@ -192,7 +198,7 @@ pub struct Delegation {
 }
 
 /// Tokens on their way out.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct Unbonding {
     /// Who gets them.
     pub delegator: Address,
@@ -217,8 +223,12 @@ pub struct Staking {
     pub delegations: BTreeMap<(Address, Address), Delegation>,
     /// Pending undelegations, oldest first.
     pub unbonding: Vec<Unbonding>,
-    /// The active set of this epoch: operators and their voting power.
+    /// The active set of this epoch: operators and their bonded tokens
+    /// when the epoch began. It changes only when an epoch ends.
     pub active: Vec<(Address, u128)>,
+    /// Commit certificates of this epoch each active validator is missing
+    /// from.
+    pub missed: BTreeMap<Address, u64>,
 }
 
 impl Staking {
@@ -231,6 +241,7 @@ impl Staking {
             delegations: BTreeMap::new(),
             unbonding: Vec::new(),
             active: Vec::new(),
+            missed: BTreeMap::new(),
         }
     }
 
@@ -367,13 +378,21 @@ impl Staking {
     /// commission and its delegators' part. Returns what could not be
     /// paid (no active set): the caller keeps or burns it.
     pub fn distribute(&mut self, reward: u128) -> Result<u128, StakingError> {
-        let total: u128 = self.active.iter().try_fold(0u128, |a, (_, p)| add(a, *p))?;
+        // Jailed validators stay in the set until the epoch ends but earn
+        // nothing: the others share their part.
+        let paid: Vec<(Address, u128)> = self
+            .active
+            .iter()
+            .filter(|(op, _)| self.validators.get(op).is_some_and(|v| v.jailed_until.is_none()))
+            .copied()
+            .collect();
+        let total: u128 = paid.iter().try_fold(0u128, |a, (_, p)| add(a, *p))?;
         if total == 0 {
             return Ok(reward);
         }
         let mut left = reward;
-        let n = self.active.len();
-        for (i, (op, power)) in self.active.clone().into_iter().enumerate() {
+        let n = paid.len();
+        for (i, (op, power)) in paid.into_iter().enumerate() {
             // The last validator takes the rounding remainder.
             let share = if i.checked_add(1) == Some(n) { left } else { mul_div(reward, power, total)? };
             left = sub(left, share)?;
@@ -395,7 +414,8 @@ impl Staking {
     }
 
     /// Slashes `validator` by `bps` of its pool and of its unbonding
-    /// tokens, and jails it for the jail period. Returns the amount
+    /// tokens, and jails it for the jail period: it earns nothing from now
+    /// and leaves the active set when the epoch ends. Returns the amount
     /// burned.
     pub fn slash(&mut self, validator: Address, bps: u16) -> Result<u128, StakingError> {
         let bps = u128::from(bps.min(BPS));
@@ -410,8 +430,23 @@ impl Staking {
             u.amount = sub(u.amount, c)?;
             burned = add(burned, c)?;
         }
-        self.active.retain(|(op, _)| *op != validator);
         Ok(burned)
+    }
+
+    /// Jails `validator` for the jail period without slashing (absence).
+    pub fn jail(&mut self, validator: Address) -> Result<(), StakingError> {
+        let until = self.epoch.checked_add(self.params.jail_epochs).ok_or(Overflow)?.checked_add(1).ok_or(Overflow)?;
+        let v = self.validators.get_mut(&validator).ok_or(StakingError::NoValidator(validator))?;
+        v.jailed_until = Some(v.jailed_until.map_or(until, |u| u.max(until)));
+        Ok(())
+    }
+
+    /// Records that active validator `validator` is missing from a commit
+    /// certificate of this epoch.
+    pub fn record_missed(&mut self, validator: Address) -> Result<(), StakingError> {
+        let n = self.missed.entry(validator).or_insert(0);
+        *n = n.checked_add(1).ok_or(Overflow)?;
+        Ok(())
     }
 
     /// Ends the epoch: pays out matured undelegations (returned, to
@@ -420,6 +455,25 @@ impl Staking {
     /// by tokens whose operator keeps the minimum self-stake (ties by
     /// operator address).
     pub fn end_epoch(&mut self) -> Result<Vec<(Address, u128)>, StakingError> {
+        self.end_epoch_of(0)
+    }
+
+    /// [`Staking::end_epoch`] after an epoch of `certificates` commit
+    /// certificates: first, active validators missing from more than
+    /// [`Params::max_missed_bps`] of them are jailed (no slash). Returns
+    /// the payouts and the validators jailed for absence.
+    pub fn end_epoch_of(&mut self, certificates: u64) -> Result<Vec<(Address, u128)>, StakingError> {
+        let limit = mul_div(u128::from(certificates), u128::from(self.params.max_missed_bps), u128::from(BPS))?;
+        let absent: Vec<Address> = std::mem::take(&mut self.missed)
+            .into_iter()
+            .filter(|(_, n)| certificates > 0 && u128::from(*n) > limit)
+            .map(|(op, _)| op)
+            .collect();
+        for op in absent {
+            if self.validators.contains_key(&op) {
+                self.jail(op)?;
+            }
+        }
         let epoch = self.epoch;
         let (due, waiting): (Vec<Unbonding>, Vec<Unbonding>) =
             std::mem::take(&mut self.unbonding).into_iter().partition(|u| u.matures <= epoch);
@@ -447,20 +501,27 @@ impl Staking {
     }
 }
 
+/// The parameters unit tests use.
+#[cfg(test)]
+pub(crate) fn tests_params() -> Params {
+    Params {
+        min_self_stake: 100,
+        max_validators: 2,
+        unbonding_epochs: 2,
+        max_commission_bps: 2_000,
+        double_sign_slash_bps: 500,
+        jail_epochs: 1,
+        max_missed_bps: 5_000,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
 
     fn params() -> Params {
-        Params {
-            min_self_stake: 100,
-            max_validators: 2,
-            unbonding_epochs: 2,
-            max_commission_bps: 2_000,
-            double_sign_slash_bps: 500,
-            jail_epochs: 1,
-        }
+        tests_params()
     }
 
     fn a(i: u8) -> Address {
@@ -535,13 +596,41 @@ mod tests {
         // 5 % of 1,600 bonded and of 400 unbonding.
         assert_eq!(burned, 80 + 20);
         assert_eq!(s.stake_of(&a(9), &a(1)), 570);
-        assert_eq!(s.active, vec![(a(2), 100)]);
+        // The set holds until the epoch ends, but a jailed validator earns
+        // nothing: validator 2 gets the whole reward.
+        assert_eq!(s.active, vec![(a(1), 2_000), (a(2), 100)]);
+        assert_eq!(s.distribute(1_000).unwrap(), 0);
+        assert_eq!(s.withdraw_rewards(a(2), a(2)).unwrap(), 1_000);
+        assert_eq!(s.withdraw_rewards(a(1), a(1)).unwrap(), 0);
         // Jailed through the next epoch, back after.
         s.end_epoch().unwrap();
         assert_eq!(s.active, vec![(a(2), 100)]);
         s.end_epoch().unwrap();
         assert_eq!(s.active, vec![(a(1), 1_520), (a(2), 100)]);
         assert_eq!(s.end_epoch().unwrap(), vec![(a(9), 380)]);
+    }
+
+    #[test]
+    fn absence_jails_at_the_epoch_end() {
+        let mut s = Staking::new(params());
+        s.create_validator(a(1), [1; 32], 0, 1_000).unwrap();
+        s.create_validator(a(2), [2; 32], 0, 500).unwrap();
+        s.end_epoch().unwrap();
+        // 10 certificates: validator 1 missed 5 (not more than half),
+        // validator 2 missed 6.
+        for _ in 0..5 {
+            s.record_missed(a(1)).unwrap();
+        }
+        for _ in 0..6 {
+            s.record_missed(a(2)).unwrap();
+        }
+        s.end_epoch_of(10).unwrap();
+        assert_eq!(s.active, vec![(a(1), 1_000)]);
+        assert!(s.validators[&a(2)].jailed_until.is_some());
+        assert!(s.missed.is_empty());
+        s.end_epoch_of(10).unwrap();
+        s.end_epoch_of(10).unwrap();
+        assert_eq!(s.active, vec![(a(1), 1_000), (a(2), 500)]);
     }
 
     #[derive(Clone, Debug)]

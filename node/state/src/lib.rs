@@ -28,10 +28,10 @@ use anyhow::{Context, Result, bail};
 use cinder_primitives::{Account, Address, Hash, decode, encode};
 use jmt::proof::SparseMerkleProof;
 use jmt::storage::{LeafNode, Node, NodeKey, TreeReader};
-use jmt::{JellyfishMerkleTree, KeyHash, OwnedValue, SimpleHasher};
+use jmt::{JellyfishMerkleTree, OwnedValue, SimpleHasher};
 
 /// A state version: the tree's commit counter.
-pub use jmt::Version;
+pub use jmt::{KeyHash, Version};
 use rayon::prelude::*;
 
 /// BLAKE3 for the tree's nodes, leaves and key hashes.

@@ -3,7 +3,7 @@
 
 use cinder_chain::vm::TRANSFER_GAS;
 use cinder_chain::{Chain, ChainConfig, ImportStatus, genesis};
-use cinder_primitives::{Account, ReceiptStatus, TxKind};
+use cinder_primitives::{Account, ReceiptStatus};
 
 use crate::common::{BALANCE, Fixture, dir};
 
@@ -53,7 +53,7 @@ fn proofs_verify_against_the_header_root_and_tampering_fails() {
     let head = &blocks[1].header;
     let version = f.chain.db().canonical(2).unwrap().unwrap().1;
     let state = f.chain.state();
-    let TxKind::Transfer { to, .. } = blocks[1].transactions[0].tx.kind;
+    let (to, _) = blocks[1].transactions[0].tx.kind.payment();
     let (acct, proof) = state.prove(version, &to).unwrap();
     let acct = acct.unwrap();
     proof.verify(&head.fields.state_root, &to, Some(&acct)).unwrap();

@@ -9,3 +9,4 @@ mod pos;
 mod produce;
 mod prune;
 mod reorg;
+mod staking;

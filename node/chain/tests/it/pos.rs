@@ -24,7 +24,7 @@ fn now_ms() -> u64 {
 fn propose(chain: &Chain, pos: &Pos, parent: &Hash, round: u32, last_commit: Option<CommitCertificate>) -> Block {
     let ctx = chain.context(parent).unwrap().unwrap();
     let (seed, _) = pos.parent_seed_and_time(&ctx.parent, parent).unwrap();
-    let proposer = pos.proposer(&seed, ctx.parent.height() + 1, round);
+    let proposer = Pos::proposer(ctx.validators.as_ref().unwrap(), &seed, ctx.parent.height() + 1, round);
     let k = key(proposer);
     let fields = cinder_pos::propose::proposal_fields(
         pos,

@@ -47,7 +47,7 @@ fn a_transfer_is_laid_out_field_by_field() {
     want.extend(30_000u64.to_le_bytes());
     want.extend(3u64.to_le_bytes());
     want.push(0); // TxKind::Transfer
-    let TxKind::Transfer { to, .. } = &tx.kind;
+    let (to, _) = tx.kind.payment();
     want.extend(to.0);
     want.extend(1_000u128.to_le_bytes());
     assert_eq!(encode(&tx), want);
@@ -57,6 +57,23 @@ fn a_transfer_is_laid_out_field_by_field() {
     full.extend(signed.signature.0);
     assert_eq!(encode(&signed), full);
     assert_eq!(decode::<SignedTransaction>(&full).unwrap(), signed);
+}
+
+#[test]
+fn a_staking_operation_is_kind_1_then_its_own_tag() {
+    let v = Address([7; 32]);
+    let kind = TxKind::Stake(cinder_primitives::StakeOp::Delegate { validator: v, amount: 500 });
+    let mut want = vec![1u8, 1u8];
+    want.extend(v.0);
+    want.extend(500u128.to_le_bytes());
+    assert_eq!(encode(&kind), want);
+    assert_eq!(borsh::from_slice::<TxKind>(&want).unwrap(), kind);
+    // It pays what it bonds to the staking account.
+    assert_eq!(kind.payment(), (cinder_primitives::STAKING_ADDRESS, 500));
+    let withdraw = TxKind::Stake(cinder_primitives::StakeOp::WithdrawRewards { validator: v });
+    assert_eq!(withdraw.payment(), (cinder_primitives::STAKING_ADDRESS, 0));
+    // An unknown operation tag does not decode.
+    assert!(borsh::from_slice::<TxKind>(&[1, 9]).is_err());
 }
 
 #[test]

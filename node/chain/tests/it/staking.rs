@@ -1,0 +1,272 @@
+//! Staking through the chain on RocksDB: staking transactions run in
+//! blocks (refused ones refunded with a failed receipt), the validator set
+//! changes at epoch boundaries from the stake in state, rewards reach
+//! delegators, double-vote evidence slashes and jails (once), absent
+//! signers are counted, and unbonded stake is paid after its period. Every
+//! block is built by the round's proposer and imported through the full
+//! check, so builder and importer agree on each ledger change.
+
+use std::sync::Arc;
+
+use cinder_chain::vm::STAKE_GAS;
+use cinder_chain::workload::{self, Accounts};
+use cinder_chain::{Chain, ChainConfig, build_block_proposed};
+use cinder_consensus::{Pos, Validators};
+use cinder_engine::sig::SecretKey;
+use cinder_primitives::{
+    Address, Block, CONSENSUS_VERSION, CommitCertificate, DoubleVote, Hash, ReceiptStatus, STAKING_ADDRESS,
+    SignedTransaction, SignedVote, StakeOp, Transaction, TxKind, VoteData, VoteType,
+};
+use cinder_state::{Overlay, State};
+
+const CHAIN: u64 = 6_363;
+const BALANCE: u128 = 1_000_000_000_000;
+
+fn key(i: u8) -> SecretKey {
+    SecretKey::from_seed(&[i + 60; 32])
+}
+
+fn now_ms() -> u64 {
+    u64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()).unwrap()
+}
+
+struct Net {
+    chain: Chain,
+    pos: Pos,
+    accounts: Accounts,
+    nonces: Vec<u64>,
+    /// The head's certificate, for its child.
+    cert: Option<CommitCertificate>,
+    dir: std::path::PathBuf,
+}
+
+impl Net {
+    fn tx(&mut self, from: usize, op: StakeOp) -> SignedTransaction {
+        let k = &self.accounts.keys[from];
+        let tx = Transaction {
+            chain_id: CHAIN,
+            sender: k.public_key(),
+            nonce: self.nonces[from],
+            gas_limit: STAKE_GAS,
+            gas_price: 1,
+            kind: TxKind::Stake(op),
+        }
+        .sign(k);
+        self.nonces[from] += 1;
+        tx
+    }
+
+    /// The next block with `txs`, proposed by the round-0 proposer of the
+    /// head's set and imported; its certificate signed by every member
+    /// but `absent`.
+    fn block(&mut self, txs: Vec<SignedTransaction>, absent: &[Address]) -> Block {
+        let head = self.chain.head().unwrap().id;
+        let ctx = self.chain.context(&head).unwrap().unwrap();
+        let set = ctx.validators.clone().unwrap();
+        let (seed, _) = self.pos.parent_seed_and_time(&ctx.parent, &head).unwrap();
+        let proposer = Pos::proposer(&set, &seed, ctx.parent.height() + 1, 0);
+        let k = secret_of(&set, proposer);
+        let fields = cinder_pos::propose::proposal_fields(
+            &self.pos,
+            CHAIN,
+            &k,
+            proposer,
+            &ctx.parent,
+            &head,
+            0,
+            now_ms(),
+            self.cert.as_ref(),
+        )
+        .unwrap();
+        let coinbase = set.addresses[usize::from(proposer)];
+        let state = State::new(Overlay::new(self.chain.db()));
+        let n = txs.len();
+        let built = build_block_proposed(
+            self.chain.consensus(),
+            self.chain.spec(),
+            &state,
+            &ctx,
+            txs,
+            coinbase,
+            fields,
+            self.cert.take(),
+            2,
+        )
+        .unwrap();
+        assert_eq!(built.block.transactions.len(), n, "dropped: {:?}", built.dropped);
+        let block = built.block;
+        self.chain.import(&block).unwrap();
+        self.cert = Some(certify(&block, &set, absent));
+        block
+    }
+
+    fn receipts(&self, block: &Block) -> Vec<ReceiptStatus> {
+        let r = self.chain.db().receipts(&block.id()).unwrap().unwrap();
+        r.into_iter().map(|r| r.status).collect()
+    }
+
+    fn balance(&self, a: &Address) -> u128 {
+        let head = self.chain.head().unwrap().id;
+        let v = self.chain.db().block_meta(&head).unwrap().unwrap().version;
+        self.chain.state().account(v, a).unwrap().map_or(0, |x| x.balance)
+    }
+
+    fn set_after_head(&self) -> Arc<Validators> {
+        self.chain.validators_after(&self.chain.head().unwrap().id).unwrap().unwrap()
+    }
+}
+
+/// The secret key of set member `i` (all test validators use [`key`]).
+fn secret_of(set: &Validators, i: u16) -> SecretKey {
+    (0..8).map(key).find(|k| k.public_key() == set.public_keys[usize::from(i)]).unwrap()
+}
+
+fn certify(block: &Block, set: &Validators, absent: &[Address]) -> CommitCertificate {
+    let votes: Vec<SignedVote> = (0..set.public_keys.len())
+        .filter(|i| !absent.contains(&set.addresses[*i]))
+        .map(|i| {
+            let i = u16::try_from(i).unwrap();
+            VoteData {
+                version: CONSENSUS_VERSION,
+                chain_id: CHAIN,
+                height: block.header.height(),
+                round: 0,
+                kind: VoteType::Precommit,
+                block: Some(block.id()),
+                validator: i,
+            }
+            .sign(&secret_of(set, i))
+        })
+        .collect();
+    CommitCertificate::from_votes(&votes).unwrap()
+}
+
+fn prevote(height: u64, validator: u16, block: Option<Hash>, k: &SecretKey) -> SignedVote {
+    VoteData {
+        version: CONSENSUS_VERSION,
+        chain_id: CHAIN,
+        height,
+        round: 0,
+        kind: VoteType::Prevote,
+        block,
+        validator,
+    }
+    .sign(k)
+}
+
+fn failed(s: &ReceiptStatus) -> String {
+    match s {
+        ReceiptStatus::Failed(r) => r.as_str().to_string(),
+        other => panic!("expected a failed receipt, got {other:?}"),
+    }
+}
+
+#[test]
+fn staking_moves_the_set_pays_rewards_slashes_and_unbonds() {
+    let dir = std::env::temp_dir().join(format!("cinder-chain-it-{}-staking", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let accounts = Accounts::derive("chain-staking", 4);
+    let keys: Vec<_> = (0..4).map(|i| key(i).public_key()).collect();
+    let mut spec = workload::pos_spec("chain-staking", CHAIN, &accounts.addresses, BALANCE, &keys);
+    let st = &mut spec.pos.as_mut().unwrap().staking;
+    (st.epoch_length, st.unbonding_epochs, st.min_self_stake, st.max_validators, st.jail_epochs) = (3, 1, 50, 5, 1);
+    let pos = Pos::new(&spec).unwrap();
+    let chain = Chain::open(&dir, spec, ChainConfig::default()).unwrap();
+    let ops: Vec<Address> = keys.iter().map(Address::from_public_key).collect();
+    let mut net = Net { chain, pos, accounts, nonces: vec![0; 4], cert: None, dir };
+    let (a0, a1, a2) = (net.accounts.addresses[0], net.accounts.addresses[1], net.accounts.addresses[2]);
+    // Genesis: the four validators' stake sits in the staking account.
+    assert_eq!(net.balance(&STAKING_ADDRESS), 400);
+    assert_eq!(net.set_after_head().public_keys.len(), 4);
+
+    // Block 1: a new validator (operator a0, consensus key 4), a
+    // delegation to validator 0, and two refused creations.
+    let txs = vec![
+        net.tx(0, StakeOp::CreateValidator { key: key(4).public_key().0, commission_bps: 1_000, amount: 1_000 }),
+        net.tx(1, StakeOp::Delegate { validator: ops[0], amount: 300 }),
+        net.tx(2, StakeOp::CreateValidator { key: key(5).public_key().0, commission_bps: 0, amount: 10 }),
+        net.tx(3, StakeOp::CreateValidator { key: key(0).public_key().0, commission_bps: 0, amount: 200 }),
+    ];
+    let b1 = net.block(txs, &[]);
+    let r = net.receipts(&b1);
+    assert_eq!(r[0], ReceiptStatus::Success);
+    assert_eq!(r[1], ReceiptStatus::Success);
+    assert!(failed(&r[2]).contains("below the minimum"), "{:?}", r[2]);
+    assert!(failed(&r[3]).contains("another validator"), "{:?}", r[3]);
+    // The refused ones got their bond back and paid only the fee.
+    let fee = u128::from(STAKE_GAS);
+    assert_eq!(net.balance(&a2), BALANCE - fee);
+    assert_eq!(net.balance(&a0), BALANCE - fee - 1_000);
+    // The set holds until the epoch ends (block 3).
+    net.block(Vec::new(), &[]);
+    assert_eq!(net.set_after_head().public_keys.len(), 4);
+    net.block(Vec::new(), &[]);
+    let set = net.set_after_head();
+    // Ties at equal stake go by operator address.
+    let mut tied = vec![ops[1], ops[2], ops[3]];
+    tied.sort();
+    assert_eq!(set.addresses, [vec![a0, ops[0]], tied].concat(), "the top five by stake");
+    assert_eq!(set.powers(), vec![1_000, 400, 100, 100, 100]);
+    assert_eq!(set.public_keys[0], key(4).public_key());
+
+    // Block 4 (epoch 1): rewards withdrawn, validator 1's double vote at
+    // height 2 reported (slashed and jailed), the same report again
+    // refused, evidence with a forged vote refused.
+    let v1 = key(1);
+    let dv =
+        DoubleVote { first: prevote(2, 1, Some(Hash([1; 32])), &v1), second: prevote(2, 1, Some(Hash([2; 32])), &v1) };
+    let mut forged = dv.clone();
+    forged.second.signature.0[3] ^= 1;
+    let before = net.balance(&a1);
+    let txs = vec![
+        net.tx(1, StakeOp::WithdrawRewards { validator: ops[0] }),
+        net.tx(2, StakeOp::ReportDoubleVote(Box::new(dv.clone()))),
+        net.tx(3, StakeOp::ReportDoubleVote(Box::new(dv))),
+        net.tx(3, StakeOp::ReportDoubleVote(Box::new(forged))),
+    ];
+    let b4 = net.block(txs, &[]);
+    let r = net.receipts(&b4);
+    assert_eq!(r[0], ReceiptStatus::Success);
+    assert_eq!(r[1], ReceiptStatus::Success);
+    assert!(failed(&r[2]).contains("already"), "{:?}", r[2]);
+    assert!(failed(&r[3]).contains("signature"), "{:?}", r[3]);
+    let reward = net.balance(&a1) + fee - before;
+    assert!(reward > 0, "the delegator earned nothing");
+    let ledger = net.chain.staking_ledger(&[(a1, ops[0])]).unwrap().unwrap();
+    let v = &ledger.staking.validators[&ops[1]];
+    assert_eq!(v.tokens, 95, "5 % of 100 burned");
+    assert!(v.jailed_until.is_some());
+    // Still in this epoch's set, out of the next one.
+    assert_eq!(net.set_after_head().public_keys.len(), 5);
+
+    // Block 5: a1 unbonds its delegation; the parent's certificate misses
+    // validator 3 (counted absent).
+    let txs = vec![net.tx(1, StakeOp::Undelegate { validator: ops[0], amount: 300 })];
+    net.cert = Some(certify(&b4, &net.set_after_head(), &[ops[3]]));
+    let b5 = net.block(txs, &[]);
+    assert_eq!(net.receipts(&b5), vec![ReceiptStatus::Success]);
+    let ledger = net.chain.staking_ledger(&[]).unwrap().unwrap();
+    assert_eq!(ledger.staking.missed.get(&ops[3]), Some(&1));
+    assert_eq!(ledger.staking.unbonding.len(), 1);
+    let held = net.balance(&a1);
+    net.block(Vec::new(), &[]);
+    let set = net.set_after_head();
+    let mut tied = vec![ops[0], ops[2], ops[3]];
+    tied.sort();
+    assert_eq!(set.addresses, [vec![a0], tied].concat(), "the slashed validator left the set");
+    assert_eq!(set.powers(), vec![1_000, 100, 100, 100]);
+    // Paid when epoch 2 ends (block 9), not before.
+    net.block(Vec::new(), &[]);
+    net.block(Vec::new(), &[]);
+    assert_eq!(net.balance(&a1), held);
+    net.block(Vec::new(), &[]);
+    assert_eq!(net.balance(&a1), held + 300);
+    assert_eq!(net.chain.head().unwrap().height, 9);
+
+    // The staking account covers every bonded and unbonding token.
+    let ledger = net.chain.staking_ledger(&[]).unwrap().unwrap();
+    let bonded: u128 = ledger.staking.validators.values().map(|v| v.tokens).sum();
+    let unbonding: u128 = ledger.staking.unbonding.iter().map(|u| u.amount).sum();
+    assert!(net.balance(&STAKING_ADDRESS) >= bonded + unbonding);
+    let _ = std::fs::remove_dir_all(&net.dir);
+}
