@@ -221,7 +221,21 @@ pub(crate) fn devnet_spec(datadir: &Path, pos: Option<&PosDevnet>) -> Result<Cha
             lines.push(String::new());
             lines.push("[[pos.validators]]".into());
             lines.push(format!("key = \"0x{}\"", hex::encode(k.0)));
-            lines.push("power = 100".into());
+            lines.push("power = 100                   # 100 CIN of self-stake".into());
+        }
+        lines.push(String::new());
+        lines.push("[pos.staking]".into());
+        lines.push(format!("epoch_length = {}", p.epoch_length));
+        lines.push(format!("power_unit = \"{COIN}\"   # 1 CIN bonded = 1 vote"));
+        lines.push(format!("min_self_stake = \"{COIN}\""));
+        lines.push(String::new());
+        lines.push("# The validators' own accounts, for fees (reports of double votes).".into());
+        for k in &p.validators {
+            let a = cinder_primitives::Address::from_public_key(k);
+            lines.push(String::new());
+            lines.push("[[alloc]]".into());
+            lines.push(format!("address = \"{a}\""));
+            lines.push(format!("balance = \"{VALIDATOR_FUNDS}\""));
         }
     }
     let text = lines.join("\n");
@@ -240,7 +254,18 @@ pub(crate) struct PosDevnet {
     pub validators: Vec<cinder_engine::sig::PublicKey>,
     /// The least time between blocks.
     pub min_block_interval_ms: u64,
+    /// Blocks per staking epoch.
+    pub epoch_length: u64,
 }
+
+/// Blocks per staking epoch of a PoS devnet unless given.
+pub(crate) const DEVNET_EPOCH_LENGTH: u64 = 100;
+/// One coin (18 decimals): a devnet validator's voting power unit and
+/// least self-stake.
+const COIN: u128 = 1_000_000_000_000_000_000;
+/// What each devnet validator's own account holds (for fees: reporting
+/// double votes, staking transactions): 1,000 CIN.
+const VALIDATOR_FUNDS: u128 = 1_000 * COIN;
 
 /// The user's data directory for cinder.
 pub(crate) fn data_home() -> Result<PathBuf> {
@@ -282,7 +307,11 @@ impl NodeArgs {
                         let path = self.validator_key.clone().unwrap_or_else(|| d.join("validator.key"));
                         std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
                         let key = cinder_pos::validator::load_or_create_validator_key(&path)?;
-                        Some(PosDevnet { validators: vec![key.public_key()], min_block_interval_ms: interval })
+                        Some(PosDevnet {
+                            validators: vec![key.public_key()],
+                            min_block_interval_ms: interval,
+                            epoch_length: DEVNET_EPOCH_LENGTH,
+                        })
                     }
                     None => None,
                 };

@@ -56,6 +56,10 @@ pub(crate) struct TestnetArgs {
     /// Proof of stake: the least time between blocks (ms).
     #[arg(long, default_value_t = 500)]
     block_interval_ms: u64,
+    /// Proof of stake: blocks per staking epoch (the validator set changes
+    /// only between epochs).
+    #[arg(long, default_value_t = crate::config::DEVNET_EPOCH_LENGTH)]
+    epoch_length: u64,
 }
 
 struct Member {
@@ -110,7 +114,14 @@ pub(crate) fn run(args: TestnetArgs) -> Result<()> {
             let key = cinder_pos::validator::load_or_create_validator_key(&home.join("validator.key"))?;
             validators.push(key.public_key());
         }
-        Some(crate::config::PosDevnet { validators, min_block_interval_ms: args.block_interval_ms })
+        if args.epoch_length == 0 {
+            bail!("--epoch-length must be at least 1");
+        }
+        Some(crate::config::PosDevnet {
+            validators,
+            min_block_interval_ms: args.block_interval_ms,
+            epoch_length: args.epoch_length,
+        })
     } else {
         None
     };

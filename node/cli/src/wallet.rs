@@ -16,7 +16,7 @@ use anyhow::{Context, Result, bail};
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use cinder_engine::sig::SecretKey;
-use cinder_primitives::{Address, Hash, Transaction, TxKind};
+use cinder_primitives::{Address, Hash, StakeOp, Transaction, TxKind};
 use cinder_rpc::Client;
 use clap::{Args, Subcommand};
 use serde::{Deserialize, Serialize};
@@ -62,6 +62,99 @@ enum WalletCmd {
         /// The transaction hash.
         hash: String,
     },
+    /// Staking (proof-of-stake chains): become a validator, delegate,
+    /// undelegate, withdraw rewards, or show a stake.
+    Stake(StakeArgs),
+}
+
+#[derive(Debug, Args)]
+struct StakeArgs {
+    #[command(subcommand)]
+    cmd: StakeCmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum StakeCmd {
+    /// Become a validator's operator, bonding a self-stake. The consensus
+    /// key is the one `cinder node --validator-key FILE` signs with.
+    Create {
+        #[command(flatten)]
+        tx: StakeTx,
+        /// The validator key file (32-byte seed, 0600; created if missing,
+        /// for the node to use).
+        #[arg(long, conflicts_with = "consensus_key")]
+        validator_key: Option<PathBuf>,
+        /// Or the consensus public key itself (0x hex, 32 bytes).
+        #[arg(long)]
+        consensus_key: Option<String>,
+        /// The operator's cut of rewards in basis points (100 = 1 %).
+        #[arg(long, default_value_t = 0)]
+        commission_bps: u16,
+        /// The self-stake (smallest unit, or with a `CIN` suffix).
+        #[arg(long)]
+        amount: String,
+    },
+    /// Bond tokens to a validator (its operator address).
+    Delegate {
+        #[command(flatten)]
+        tx: StakeTx,
+        /// The validator's operator address.
+        #[arg(long)]
+        validator: String,
+        /// How much (smallest unit, or with a `CIN` suffix).
+        #[arg(long)]
+        amount: String,
+    },
+    /// Start unbonding tokens from a validator; they are paid after the
+    /// unbonding period.
+    Undelegate {
+        #[command(flatten)]
+        tx: StakeTx,
+        /// The validator's operator address.
+        #[arg(long)]
+        validator: String,
+        /// How much (smallest unit, or with a `CIN` suffix).
+        #[arg(long)]
+        amount: String,
+    },
+    /// Pay out rewards earned from a validator (an operator also gets its
+    /// commission).
+    Withdraw {
+        #[command(flatten)]
+        tx: StakeTx,
+        /// The validator's operator address.
+        #[arg(long)]
+        validator: String,
+    },
+    /// A validator's pool and, with `--delegator`, a stake in it.
+    Show {
+        /// The validator's operator address.
+        #[arg(long)]
+        validator: String,
+        /// A delegator's address.
+        #[arg(long)]
+        delegator: Option<String>,
+    },
+}
+
+/// What every staking transaction takes.
+#[derive(Debug, Args)]
+struct StakeTx {
+    /// The sender (a keystore address).
+    #[arg(long)]
+    from: String,
+    /// Gas price (default: the node's `cinder_gasPrice`).
+    #[arg(long)]
+    fee: Option<u64>,
+    /// Gas limit.
+    #[arg(long, default_value_t = cinder_chain::vm::STAKE_GAS)]
+    gas_limit: u64,
+    /// Nonce (default: the sender's next, from the node).
+    #[arg(long)]
+    nonce: Option<u64>,
+    /// Wait up to this many seconds for the receipt.
+    #[arg(long)]
+    wait: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -361,7 +454,13 @@ pub(crate) fn run(a: WalletArgs) -> Result<()> {
                 .block_on(async { Ok::<_, anyhow::Error>((c.balance(address).await?, c.nonce(address).await?)) })?;
             println!("{address}: balance {balance} ({}), nonce {nonce}", coins(balance));
         }
-        WalletCmd::Send(s) => send(&a, &dir, s)?,
+        WalletCmd::Send(s) => {
+            let from = addr(&s.from)?;
+            let kind = TxKind::Transfer { to: addr(&s.to)?, amount: parse_amount(&s.amount)? };
+            let opts = TxOpts { fee: s.fee, gas_limit: s.gas_limit, nonce: s.nonce, wait: s.wait };
+            sign_and_send(&a, &dir, from, kind, &opts)?
+        }
+        WalletCmd::Stake(st) => stake(&a, &dir, &st.cmd)?,
         WalletCmd::Tx { hash } => {
             let h = Hash::from_hex(hash).map_err(|e| anyhow::anyhow!("hash {hash:?}: {e}"))?;
             let c = Client::new(&a.rpc)?;
@@ -392,10 +491,54 @@ fn coins(v: u128) -> String {
     if f.is_empty() { format!("{whole} CIN") } else { format!("{whole}.{f} CIN") }
 }
 
-fn send(a: &WalletArgs, dir: &Path, s: &SendArgs) -> Result<()> {
-    let from = addr(&s.from)?;
-    let to = addr(&s.to)?;
-    let amount = parse_amount(&s.amount)?;
+/// A transaction's fee, limit, nonce and how long to wait for it.
+struct TxOpts {
+    fee: Option<u64>,
+    gas_limit: u64,
+    nonce: Option<u64>,
+    wait: Option<u64>,
+}
+
+fn stake(a: &WalletArgs, dir: &Path, cmd: &StakeCmd) -> Result<()> {
+    let opts = |t: &StakeTx| TxOpts { fee: t.fee, gas_limit: t.gas_limit, nonce: t.nonce, wait: t.wait };
+    let (tx, op) = match cmd {
+        StakeCmd::Create { tx, validator_key, consensus_key, commission_bps, amount } => {
+            let key = match (validator_key, consensus_key) {
+                (Some(f), _) => cinder_pos::validator::load_or_create_validator_key(f)?.public_key().0,
+                (None, Some(k)) => {
+                    let b = hex::decode(k.strip_prefix("0x").unwrap_or(k)).context("--consensus-key is not hex")?;
+                    let k: [u8; 32] = b.try_into().map_err(|_| anyhow::anyhow!("--consensus-key must be 32 bytes"))?;
+                    cinder_engine::sig::VerifyingKey::from_bytes(&k)
+                        .map_err(|e| anyhow::anyhow!("--consensus-key: {e}"))?;
+                    k
+                }
+                (None, None) => bail!("give the consensus key: --validator-key FILE or --consensus-key HEX"),
+            };
+            eprintln!("consensus key 0x{}", hex::encode(key));
+            let amount = parse_amount(amount)?;
+            (tx, StakeOp::CreateValidator { key, commission_bps: *commission_bps, amount })
+        }
+        StakeCmd::Delegate { tx, validator, amount } => {
+            (tx, StakeOp::Delegate { validator: addr(validator)?, amount: parse_amount(amount)? })
+        }
+        StakeCmd::Undelegate { tx, validator, amount } => {
+            (tx, StakeOp::Undelegate { validator: addr(validator)?, amount: parse_amount(amount)? })
+        }
+        StakeCmd::Withdraw { tx, validator } => (tx, StakeOp::WithdrawRewards { validator: addr(validator)? }),
+        StakeCmd::Show { validator, delegator } => {
+            let validator = addr(validator)?;
+            let delegator = delegator.as_deref().map(addr).transpose()?;
+            let c = Client::new(&a.rpc)?;
+            let info = rt()?.block_on(c.stake(validator, delegator))?;
+            let Some(info) = info else { bail!("no validator {validator}") };
+            println!("{}", serde_json::to_string_pretty(&info)?);
+            return Ok(());
+        }
+    };
+    sign_and_send(a, dir, addr(&tx.from)?, TxKind::Stake(op), &opts(tx))
+}
+
+fn sign_and_send(a: &WalletArgs, dir: &Path, from: Address, kind: TxKind, s: &TxOpts) -> Result<()> {
     let file = load(dir, &from)?;
     let pw = password(a, false)?;
     let key = open(&file, pw.as_bytes())?;
@@ -410,15 +553,8 @@ fn send(a: &WalletArgs, dir: &Path, s: &SendArgs) -> Result<()> {
             Some(f) => f,
             None => c.gas_price().await?,
         };
-        let tx = Transaction {
-            chain_id,
-            sender: key.public_key(),
-            nonce,
-            gas_limit: s.gas_limit,
-            gas_price,
-            kind: TxKind::Transfer { to, amount },
-        }
-        .sign(&key);
+        let tx = Transaction { chain_id, sender: key.public_key(), nonce, gas_limit: s.gas_limit, gas_price, kind }
+            .sign(&key);
         let hash = c.send(&tx).await?;
         println!("{hash}");
         let Some(wait) = s.wait else { return Ok(()) };
@@ -427,7 +563,7 @@ fn send(a: &WalletArgs, dir: &Path, s: &SendArgs) -> Result<()> {
             if let Some(r) = c.receipt(hash).await? {
                 eprintln!("included in block {} ({}): {}", r.block_number, r.block_hash, r.status);
                 if r.status != "success" {
-                    bail!("the transfer failed: {}", r.reason.unwrap_or_default());
+                    bail!("the transaction failed: {}", r.reason.unwrap_or_default());
                 }
                 return Ok(());
             }

@@ -838,7 +838,16 @@ impl Service {
                 Err(e) => Verdict::Reject(format!("an undecodable consensus message: {e}")),
                 Ok(m) => match m.precheck_at(chain_id, keys_at) {
                     Err(Unchecked::Invalid(why)) => Verdict::Reject(format!("a consensus message: {why}")),
-                    Err(Unchecked::UnknownSet(_)) => Verdict::Ignore,
+                    Err(Unchecked::UnknownSet(h)) => {
+                        // A height past this node's state (it has not
+                        // imported the epoch's last block yet): not
+                        // forwarded, but the consensus thread keeps it for
+                        // when the height comes and checks it then.
+                        if h > chain.head().map_or(0, |t| t.height) {
+                            node.deliver_consensus(m);
+                        }
+                        Verdict::Ignore
+                    }
                     Ok(()) => {
                         if node.deliver_consensus(m) {
                             Verdict::Accept

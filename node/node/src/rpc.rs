@@ -229,6 +229,42 @@ pub fn module(node: Arc<Node>, admin_token: Option<String>) -> Result<RpcModule<
             validators,
         })
     })?;
+    md.register_blocking_method(m::GET_STAKE, |p, n, _| -> R<Option<cinder_rpc::StakeInfoJson>> {
+        let mut seq = p.sequence();
+        let validator: Address = seq.next()?;
+        let delegator: Option<Address> = seq.optional_next()?;
+        let pairs: Vec<(Address, Address)> = delegator.map(|d| (d, validator)).into_iter().collect();
+        let Some(ledger) = n.chain().staking_ledger(&pairs).map_err(internal)? else {
+            return Err(error(codes::NOT_POS, "this chain is proof of work"));
+        };
+        let s = &ledger.staking;
+        let Some(v) = s.validators.get(&validator) else { return Ok(None) };
+        let (stake, pending_rewards, unbonding) = match delegator {
+            Some(d) => (
+                s.stake_of(&d, &validator),
+                s.pending_rewards(&d, &validator),
+                s.unbonding
+                    .iter()
+                    .filter(|u| u.delegator == d && u.validator == validator)
+                    .map(|u| cinder_rpc::UnbondingJson { amount: u.amount, matures_epoch: u.matures })
+                    .collect(),
+            ),
+            None => (0, 0, Vec::new()),
+        };
+        Ok(Some(cinder_rpc::StakeInfoJson {
+            epoch: s.epoch,
+            validator,
+            public_key: format!("0x{}", hex::encode(v.key)),
+            commission_bps: v.commission_bps,
+            tokens: v.tokens,
+            active: s.active.iter().any(|(a, _)| *a == validator),
+            jailed_until_epoch: v.jailed_until,
+            delegator,
+            stake,
+            pending_rewards,
+            unbonding,
+        }))
+    })?;
     md.register_blocking_method(m::GET_COMMIT, |p, n, _| -> R<Option<cinder_rpc::CommitJson>> {
         let number: u64 = p.one()?;
         if n.chain().spec().pos.is_none() {

@@ -182,6 +182,18 @@ impl Client {
         let params = number.map(|n| vec![json!(n)]).unwrap_or_default();
         self.call(m::GET_VALIDATORS, params).await
     }
+    /// `cinder_getStake`: `validator`'s pool and `delegator`'s stake in it.
+    pub async fn stake(
+        &self,
+        validator: Address,
+        delegator: Option<Address>,
+    ) -> Result<Option<crate::StakeInfoJson>, ClientError> {
+        let mut params = vec![json!(validator)];
+        if let Some(d) = delegator {
+            params.push(json!(d));
+        }
+        self.call(m::GET_STAKE, params).await
+    }
     /// `cinder_getCommit`: the certificate that finalized block `number`.
     pub async fn commit(&self, number: u64) -> Result<Option<CommitJson>, ClientError> {
         self.call(m::GET_COMMIT, vec![json!(number)]).await

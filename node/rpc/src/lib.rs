@@ -16,7 +16,8 @@ mod types;
 pub use client::{Client, ClientError};
 pub use types::{
     BlockJson, CommitJson, CommitSignatureJson, HeadEvent, NetInfoJson, PeerJson, PendingEvent, PosBlockJson,
-    ProofJson, ReceiptJson, SubmitWorkResult, SyncingJson, TxJson, ValidatorJson, ValidatorsJson, Work, amount,
+    ProofJson, ReceiptJson, StakeInfoJson, StakeJson, SubmitWorkResult, SyncingJson, TxJson, UnbondingJson,
+    ValidatorJson, ValidatorsJson, Work, amount,
 };
 
 /// The method names.
@@ -77,4 +78,9 @@ pub mod methods {
     /// `[number]` -> [`crate::CommitJson`] or null: the certificate that
     /// finalized the canonical block at that height.
     pub const GET_COMMIT: &str = "cinder_getCommit";
+    /// `[validator, delegator?]` -> [`crate::StakeInfoJson`] or null: a
+    /// validator's pool (by operator address) and, with a delegator, its
+    /// stake, withdrawable rewards and unbonding tokens there; proof of
+    /// stake only.
+    pub const GET_STAKE: &str = "cinder_getStake";
 }

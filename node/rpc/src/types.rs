@@ -446,6 +446,48 @@ pub struct ValidatorJson {
     pub voting_power: u64,
 }
 
+/// A validator's pool and one delegation to it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StakeInfoJson {
+    /// The current epoch.
+    pub epoch: u64,
+    /// The validator's operator address.
+    pub validator: Address,
+    /// Its consensus key (hex).
+    pub public_key: String,
+    /// Its commission, basis points.
+    pub commission_bps: u16,
+    /// Tokens bonded to its pool.
+    #[serde(with = "amount")]
+    pub tokens: u128,
+    /// Whether it is in this epoch's set.
+    pub active: bool,
+    /// Jailed until this epoch (exclusive), if jailed.
+    pub jailed_until_epoch: Option<u64>,
+    /// The delegator asked about.
+    pub delegator: Option<Address>,
+    /// Its stake in the pool.
+    #[serde(with = "amount")]
+    pub stake: u128,
+    /// What it could withdraw now (the operator: with the commission).
+    #[serde(with = "amount")]
+    pub pending_rewards: u128,
+    /// Its tokens on their way out of this pool.
+    pub unbonding: Vec<UnbondingJson>,
+}
+
+/// Tokens unbonding.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UnbondingJson {
+    /// How many.
+    #[serde(with = "amount")]
+    pub amount: u128,
+    /// Paid when this epoch ends.
+    pub matures_epoch: u64,
+}
+
 /// A height's validator set.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

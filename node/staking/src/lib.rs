@@ -112,48 +112,56 @@ fn add(a: u128, b: u128) -> Result<u128, StakingError> {
 fn sub(a: u128, b: u128) -> Result<u128, StakingError> {
     a.checked_sub(b).ok_or(Overflow)
 }
-/// a * b / c, exact in 256 bits through two halves (c > 0).
-fn mul_div(a: u128, b: u128, c: u128) -> Result<u128, StakingError> {
+/// The 256-bit product of `a` and `b` as (high, low) halves.
+fn mul_wide(a: u128, b: u128) -> (u128, u128) {
+    const LOW: u128 = u64::MAX as u128;
+    let (a1, a0) = (a.wrapping_shr(64), a & LOW);
+    let (b1, b0) = (b.wrapping_shr(64), b & LOW);
+    // Each partial product of two 64-bit halves fits in 128 bits.
+    let (p00, p01, p10, p11) = (a0.wrapping_mul(b0), a0.wrapping_mul(b1), a1.wrapping_mul(b0), a1.wrapping_mul(b1));
+    let mid = p00.wrapping_shr(64).wrapping_add(p01 & LOW).wrapping_add(p10 & LOW);
+    let lo = (p00 & LOW) | mid.wrapping_shl(64);
+    let hi =
+        p11.wrapping_add(p01.wrapping_shr(64)).wrapping_add(p10.wrapping_shr(64)).wrapping_add(mid.wrapping_shr(64));
+    (hi, lo)
+}
+
+/// (a * b / c, a * b mod c), exact in 256 bits; `Overflow` if c is 0 or
+/// the quotient does not fit in 128 bits.
+fn mul_div_rem(a: u128, b: u128, c: u128) -> Result<(u128, u128), StakingError> {
     if c == 0 {
         return Err(Overflow);
     }
-    match a.checked_mul(b) {
-        Some(p) => p.checked_div(c).ok_or(Overflow),
-        None => {
-            // Split a = q*c + r: a*b/c = q*b + r*b/c.
-            let q = a.checked_div(c).ok_or(Overflow)?;
-            let r = a.checked_rem(c).ok_or(Overflow)?;
-            let first = q.checked_mul(b).ok_or(Overflow)?;
-            let second = r.checked_mul(b).ok_or(Overflow)?.checked_div(c).ok_or(Overflow)?;
-            add(first, second)
+    let (hi, lo) = mul_wide(a, b);
+    if hi == 0 {
+        return Ok((lo.checked_div(c).ok_or(Overflow)?, lo.checked_rem(c).ok_or(Overflow)?));
+    }
+    if hi >= c {
+        return Err(Overflow);
+    }
+    // Long division of (hi, lo) by c, one bit of lo at a time; the running
+    // remainder stays below c.
+    let (mut q, mut r) = (0u128, hi);
+    for i in (0..128u32).rev() {
+        let carry = r.wrapping_shr(127) == 1;
+        r = r.wrapping_shl(1) | (lo.wrapping_shr(i) & 1);
+        if carry || r >= c {
+            r = r.wrapping_sub(c);
+            q |= 1u128.wrapping_shl(i);
         }
     }
+    Ok((q, r))
 }
 
-/// (x + y) mod m for x, y < m, without overflow.
-fn add_mod(x: u128, y: u128, m: u128) -> u128 {
-    let room = m.saturating_sub(y);
-    if x >= room { x.saturating_sub(room) } else { x.saturating_add(y) }
-}
-
-/// a * b mod m (m > 0) by doubling, without overflow.
-fn mul_mod(a: u128, b: u128, m: u128) -> u128 {
-    let (mut a, mut b) = (a.checked_rem(m).unwrap_or(0), b);
-    let mut r = 0u128;
-    while b > 0 {
-        if b & 1 == 1 {
-            r = add_mod(r, a, m);
-        }
-        a = add_mod(a, a, m);
-        b >>= 1;
-    }
-    r
+/// a * b / c, exact in 256 bits (c > 0).
+fn mul_div(a: u128, b: u128, c: u128) -> Result<u128, StakingError> {
+    mul_div_rem(a, b, c).map(|(q, _)| q)
 }
 
 /// a * b / c rounded up (c > 0).
 fn mul_div_ceil(a: u128, b: u128, c: u128) -> Result<u128, StakingError> {
-    let q = mul_div(a, b, c)?;
-    if mul_mod(a, b, c) == 0 { Ok(q) } else { add(q, 1) }
+    let (q, r) = mul_div_rem(a, b, c)?;
+    if r == 0 { Ok(q) } else { add(q, 1) }
 }
 
 /// What a delegation is owed at `acc`: rounded down, while its debt is
@@ -252,6 +260,15 @@ impl Staking {
             return 0;
         };
         if v.shares == 0 { 0 } else { mul_div(d.shares, v.tokens, v.shares).unwrap_or(0) }
+    }
+
+    /// The rewards `delegator` could withdraw from `validator` now (for
+    /// the operator, with the commission).
+    pub fn pending_rewards(&self, delegator: &Address, validator: &Address) -> u128 {
+        let Some(v) = self.validators.get(validator) else { return 0 };
+        let own = if v.operator == *delegator { v.operator_rewards } else { 0 };
+        let d = self.delegations.get(&(*delegator, *validator)).map_or(0, |d| owed(d, v.acc).unwrap_or(0));
+        own.saturating_add(d)
     }
 
     /// Creates `operator`'s validator with `self_stake` (already debited).
@@ -580,8 +597,17 @@ mod tests {
         assert_eq!(mul_div_ceil(6, 3, 2), Ok(9));
         assert_eq!(mul_div(u128::MAX, 3, 4), Ok(u128::MAX / 4 * 3 + 2));
         assert_eq!(mul_div_ceil(u128::MAX, u128::MAX, u128::MAX), Ok(u128::MAX));
-        assert_eq!(mul_mod(u128::MAX, u128::MAX, u128::MAX - 1), 1);
+        assert_eq!(mul_div_rem(u128::MAX, u128::MAX, u128::MAX - 1), Err(Overflow));
         assert_eq!(mul_div(1, 1, 0), Err(Overflow));
+        // Products past 128 bits: 18-decimal amounts times share counts.
+        let coin = 10u128.pow(18);
+        assert_eq!(mul_div(10 * coin, 100 * coin, 100 * coin), Ok(10 * coin));
+        assert_eq!(mul_div(u128::MAX, u128::MAX, u128::MAX), Ok(u128::MAX));
+        assert_eq!(mul_div(u128::MAX, 2, 1), Err(Overflow));
+        assert_eq!(mul_div_rem(1 << 100, 1 << 100, 1 << 90), Ok((1 << 110, 0)));
+        assert_eq!(mul_div_rem((1 << 100) + 1, 1 << 100, 1 << 90), Ok(((1 << 110) + (1 << 10), 0)));
+        // 2^129 = 3q + 2, q = 2 (2^128 - 1) / 3.
+        assert_eq!(mul_div_rem(1 << 127, 4, 3), Ok((u128::MAX / 3 * 2, 2)));
     }
 
     #[test]
@@ -652,6 +678,27 @@ mod tests {
             (0u8..3, 0u16..=10_000).prop_map(|(v, b)| Op::Slash(v, b)),
             Just(Op::EndEpoch),
         ]
+    }
+
+    proptest! {
+        /// The 256-bit division agrees with native arithmetic where that
+        /// fits, and rebuilds the product where it does not.
+        #[test]
+        fn wide_division_is_exact(a in any::<u128>(), b in any::<u128>(), c in 1u128..) {
+            match mul_div_rem(a, b, c) {
+                Ok((q, r)) => {
+                    prop_assert!(r < c);
+                    // q * c + r == a * b, in 256 bits.
+                    let (qh, ql) = mul_wide(q, c);
+                    let (lo, carry) = ql.overflowing_add(r);
+                    prop_assert_eq!((qh + u128::from(carry), lo), mul_wide(a, b));
+                    if let Some(p) = a.checked_mul(b) {
+                        prop_assert_eq!((q, r), (p / c, p % c));
+                    }
+                }
+                Err(_) => prop_assert!(mul_wide(a, b).0 >= c),
+            }
+        }
     }
 
     proptest! {

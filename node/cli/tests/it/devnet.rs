@@ -208,6 +208,39 @@ fn pos_devnet_finalizes_each_block_and_survives_restarts() {
     assert_eq!(set.validators.len(), 1);
     assert!(std::fs::metadata(data.join("validator.key")).is_ok());
 
+    // Staking from the wallet: a delegation, its stake shown, rewards
+    // withdrawn, a refused undelegation (more than held) with its reason,
+    // and a second validator created with a new key file.
+    let op = set.validators[0].address.to_string();
+    let w = |args: &[&str]| wallet(&keystore, &pw, &d.url, args);
+    w(&["stake", "delegate", "--from", &dev0, "--validator", &op, "--amount", "10CIN", "--wait", "120"]);
+    let shown: serde_json::Value =
+        serde_json::from_str(&w(&["stake", "show", "--validator", &op, "--delegator", &dev0])).unwrap();
+    assert_eq!(shown["stake"], "10000000000000000000", "{shown}");
+    assert_eq!(shown["active"], true);
+    w(&["stake", "withdraw", "--from", &dev0, "--validator", &op, "--wait", "120"]);
+    let out = Command::new(BIN)
+        .args(["wallet", "--keystore"])
+        .arg(&keystore)
+        .arg("--password-file")
+        .arg(&pw)
+        .args(["--rpc", &d.url, "stake", "undelegate", "--from", &dev0, "--validator", &op])
+        .args(["--amount", "11CIN", "--wait", "120"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("undelegating"), "{out:?}");
+    let dev1 = wallet(&keystore, &pw, &d.url, &["import", "--devnet", "1", "--scrypt-log-n", "12"]);
+    let vkey = dir.join("second-validator.key");
+    let vkey_s = vkey.to_string_lossy().to_string();
+    let create = ["stake", "create", "--from", &dev1, "--validator-key", &vkey_s, "--commission-bps", "500"];
+    w(&[&create[..], &["--amount", "5CIN", "--wait", "120"]].concat());
+    let second: serde_json::Value = serde_json::from_str(&w(&["stake", "show", "--validator", &dev1])).unwrap();
+    assert_eq!(second["tokens"], "5000000000000000000", "{second}");
+    assert_eq!(second["commissionBps"], 500);
+    assert_eq!(second["active"], false, "not before the epoch ends");
+    assert!(std::fs::metadata(&vkey).is_ok());
+
     let stopped = d.stop();
     assert!(stopped.starts_with("Stopped at height"), "{stopped}");
     let d = Devnet::start_with(&data, &["--consensus", "pos"]);

@@ -137,3 +137,55 @@ fn pos_testnet_finalizes_catches_a_double_vote_tolerates_one_down_halts_with_two
     net.stop();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A validator that signs two different prevotes is reported on chain by
+/// the others, slashed (5 % of its stake burned) and jailed; it stays in
+/// the set until the epoch ends, and the next epoch's set is the other
+/// three, who keep finalizing.
+#[test]
+fn pos_testnet_slashes_a_double_signer_and_the_next_epoch_runs_without_it() {
+    let _serial = crate::serial();
+    let dir = std::env::temp_dir().join(format!("cinder-cli-it-{}-pos-slash", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let rpc = free_ports(4, 21_200);
+    let p2p = free_ports(4, 41_200);
+    let net = Testnet::start_with(
+        &dir,
+        rpc,
+        p2p,
+        &["--consensus", "pos", "--block-interval-ms", "300", "--epoch-length", "12"],
+        &[(cinder_node::EQUIVOCATE_ENV, "3:1")],
+    );
+    let c: Vec<&Client> = net.nodes.iter().map(|m| &m.client).collect();
+    wait("four validators to finalize block 1", || c.iter().all(|c| finalized(c) >= 1));
+    let set = rt().block_on(c[0].validators(Some(1))).unwrap();
+    assert_eq!(set.validators.len(), 4);
+    let offender = set.validators[1].address;
+    let coin = 1_000_000_000_000_000_000u128;
+    assert_eq!(set.validators[1].stake, 100 * coin);
+
+    wait("validator 1 to be slashed on chain", || {
+        rt().block_on(c[0].stake(offender, None)).ok().flatten().is_some_and(|s| s.jailed_until_epoch.is_some())
+    });
+    let s = rt().block_on(c[2].stake(offender, Some(offender))).unwrap().unwrap();
+    assert_eq!(s.tokens, 95 * coin, "5 % burned");
+    assert_eq!(s.stake, 95 * coin);
+    assert!(s.active, "the set holds until the epoch ends");
+    let logs: Vec<String> =
+        (0..4).map(|i| std::fs::read_to_string(dir.join(format!("node-{i}/node.log"))).unwrap()).collect();
+    assert!(logs.iter().any(|l| l.contains("reported the double vote on chain")), "nobody reported it");
+
+    // Epoch 1 (blocks 13-24) runs without it, finalized by the other three.
+    wait("epoch 0 to end", || c.iter().all(|c| finalized(c) >= 13) && agree(&c, 13));
+    let next = rt().block_on(c[0].validators(Some(13))).unwrap();
+    assert_eq!(next.validators.len(), 3, "{next:?}");
+    assert!(next.validators.iter().all(|v| v.address != offender));
+    assert_eq!(next.total_voting_power, 300);
+    let f = finalized(c[0]);
+    wait("the three to finalize on", || c.iter().all(|c| finalized(c) >= f + 3) && agree(&c, f + 3));
+    // Every node holds the same ledger.
+    let on = |i: usize| rt().block_on(c[i].stake(offender, None)).unwrap().unwrap().tokens;
+    assert!((0..4).all(|i| on(i) == 95 * coin));
+    net.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
