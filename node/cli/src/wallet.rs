@@ -94,7 +94,9 @@ enum StakeCmd {
         #[arg(long)]
         amount: String,
     },
-    /// Bond tokens to a validator (its operator address).
+    /// Bond tokens to a validator (its operator address); an operator
+    /// bonding to its own validator adds self-stake (`bond`).
+    #[command(visible_alias = "bond")]
     Delegate {
         #[command(flatten)]
         tx: StakeTx,
@@ -106,7 +108,8 @@ enum StakeCmd {
         amount: String,
     },
     /// Start unbonding tokens from a validator; they are paid after the
-    /// unbonding period.
+    /// unbonding period (`unbond`).
+    #[command(visible_alias = "unbond")]
     Undelegate {
         #[command(flatten)]
         tx: StakeTx,

@@ -259,7 +259,19 @@ fn staking_moves_the_set_pays_rewards_slashes_and_unbonds() {
     net.block(Vec::new(), &[]);
     net.block(Vec::new(), &[]);
     assert_eq!(net.balance(&a1), held);
-    net.block(Vec::new(), &[]);
+    // In epoch 2, evidence from epoch 0 is past the unbonding period (1
+    // epoch): refused, validator 2 keeps its stake.
+    let v2 = key(2);
+    let old = DoubleVote {
+        first: prevote(1, 2, Some(Hash([1; 32])), &v2),
+        second: prevote(1, 2, None, &v2),
+    };
+    let txs = vec![net.tx(3, StakeOp::ReportDoubleVote(Box::new(old)))];
+    let b9 = net.block(txs, &[]);
+    assert!(failed(&net.receipts(&b9)[0]).contains("older than the unbonding period"));
+    let ledger = net.chain.staking_ledger(&[]).unwrap().unwrap();
+    assert_eq!(ledger.staking.validators[&ops[2]].tokens, 100);
+    assert!(ledger.staking.validators[&ops[2]].jailed_until.is_none());
     assert_eq!(net.balance(&a1), held + 300);
     assert_eq!(net.chain.head().unwrap().height, 9);
 

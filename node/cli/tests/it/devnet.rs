@@ -208,12 +208,12 @@ fn pos_devnet_finalizes_each_block_and_survives_restarts() {
     assert_eq!(set.validators.len(), 1);
     assert!(std::fs::metadata(data.join("validator.key")).is_ok());
 
-    // Staking from the wallet: a delegation, its stake shown, rewards
+    // Staking from the wallet: a delegation (`bond`), its stake shown, rewards
     // withdrawn, a refused undelegation (more than held) with its reason,
     // and a second validator created with a new key file.
     let op = set.validators[0].address.to_string();
     let w = |args: &[&str]| wallet(&keystore, &pw, &d.url, args);
-    w(&["stake", "delegate", "--from", &dev0, "--validator", &op, "--amount", "10CIN", "--wait", "120"]);
+    w(&["stake", "bond", "--from", &dev0, "--validator", &op, "--amount", "10CIN", "--wait", "120"]);
     let shown: serde_json::Value =
         serde_json::from_str(&w(&["stake", "show", "--validator", &op, "--delegator", &dev0])).unwrap();
     assert_eq!(shown["stake"], "10000000000000000000", "{shown}");
