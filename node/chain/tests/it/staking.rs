@@ -262,10 +262,7 @@ fn staking_moves_the_set_pays_rewards_slashes_and_unbonds() {
     // In epoch 2, evidence from epoch 0 is past the unbonding period (1
     // epoch): refused, validator 2 keeps its stake.
     let v2 = key(2);
-    let old = DoubleVote {
-        first: prevote(1, 2, Some(Hash([1; 32])), &v2),
-        second: prevote(1, 2, None, &v2),
-    };
+    let old = DoubleVote { first: prevote(1, 2, Some(Hash([1; 32])), &v2), second: prevote(1, 2, None, &v2) };
     let txs = vec![net.tx(3, StakeOp::ReportDoubleVote(Box::new(old)))];
     let b9 = net.block(txs, &[]);
     assert!(failed(&net.receipts(&b9)[0]).contains("older than the unbonding period"));
