@@ -72,6 +72,7 @@ fn counter(v: Option<Amount>) -> u128 {
 impl Task for Transfer {
     type Key = AccountKey;
     type Value = Amount;
+    type Output = ();
 
     fn execute(&self, view: &mut dyn TxView<AccountKey, Amount>) -> Result<TaskOutput<AccountKey, Amount>, Suspend> {
         let invalid = |reason: String| TaskOutput {
@@ -79,6 +80,7 @@ impl Task for Transfer {
             gas_used: 0,
             writes: Vec::new(),
             failure_writes: Vec::new(),
+            output: (),
         };
         let nonce = counter(view.read(&AccountKey::Nonce(self.from))?);
         if nonce != u128::from(self.nonce) {
@@ -106,6 +108,7 @@ impl Task for Transfer {
             gas_used: TRANSFER_GAS,
             writes: Vec::new(),
             failure_writes: failure_writes.clone(),
+            output: (),
         };
         let Some(after) = balance.checked_sub(fee).and_then(|b| b.checked_sub(self.amount)) else {
             return Ok(failed(format!("balance {balance} cannot pay {} plus {fee} in fees", self.amount)));
@@ -120,7 +123,7 @@ impl Task for Transfer {
             writes.push((AccountKey::Balance(self.from), WriteOp::Put(Amount(after))));
             writes.push((AccountKey::Balance(self.to), WriteOp::Put(Amount(credited))));
         }
-        Ok(TaskOutput { status: TxStatus::Success, gas_used: TRANSFER_GAS, writes, failure_writes })
+        Ok(TaskOutput { status: TxStatus::Success, gas_used: TRANSFER_GAS, writes, failure_writes, output: () })
     }
 
     fn gas_limit(&self) -> u64 {
@@ -235,6 +238,18 @@ impl StateView<AccountKey, Amount> for Accounts {
             AccountKey::Balance(a) => self.balances.get(*a as usize).map(|b| Amount(*b)),
             AccountKey::Nonce(_) | AccountKey::FeePool => None,
         }
+    }
+    fn range(&self, start: &AccountKey, end: &AccountKey, limit: usize) -> Vec<(AccountKey, Amount)> {
+        // Only balances are stored; they sort by account index.
+        let from = match start {
+            AccountKey::Balance(a) => *a as usize,
+            _ => self.balances.len(),
+        };
+        (from..self.balances.len())
+            .map_while(|a| Some((AccountKey::Balance(u32::try_from(a).ok()?), Amount(self.balances[a]))))
+            .take_while(|(k, _)| k <= end)
+            .take(limit)
+            .collect()
     }
 }
 

@@ -47,6 +47,17 @@
 //!   are entered as ESTIMATEs before execution starts, so readers wait for the
 //!   writer instead of reading stale values and being aborted later.
 //!   Correctness never depends on them (a wrong hint only costs a wait).
+//! - **Range reads** ([`TxView::range`]): the entries of a key range in key
+//!   order, at most `limit` of them (contract storage iteration). A range
+//!   read is validated as a range, not key by key: validation runs the same
+//!   scan again at the transaction's position (the multi-version memory's
+//!   keys in the range merged with the base state's) and compares every key
+//!   it looked at with the version or value it saw. A key inserted into the
+//!   range below the reader, a deleted one, or a changed one each change
+//!   that list, so phantoms abort the reader like any stale read. Writers
+//!   of new keys already make every higher transaction validate again.
+//! - **Outputs**: a task returns a payload besides its writes ([`Task::Output`]:
+//!   return data, events, the failure's kind), kept with its settled output.
 //! - An internal error in the parallel path falls back to sequential
 //!   execution with a warning; the result is never wrong.
 
@@ -77,11 +88,21 @@ pub trait Value: Clone + PartialEq + Send + Sync + Debug {
 pub trait StateView<K, V>: Sync {
     /// The value of `key` before the block, if any.
     fn get(&self, key: &K) -> Option<V>;
+    /// The entries with keys in `start..=end` before the block, in key
+    /// order, the first `limit` of them.
+    fn range(&self, start: &K, end: &K, limit: usize) -> Vec<(K, V)>;
 }
 
 impl<K: Key, V: Value> StateView<K, V> for HashMap<K, V> {
     fn get(&self, key: &K) -> Option<V> {
         HashMap::get(self, key).cloned()
+    }
+    fn range(&self, start: &K, end: &K, limit: usize) -> Vec<(K, V)> {
+        let mut v: Vec<(K, V)> =
+            self.iter().filter(|(k, _)| *k >= start && *k <= end).map(|(k, v)| (k.clone(), v.clone())).collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v.truncate(limit);
+        v
     }
 }
 
@@ -94,6 +115,11 @@ pub struct Suspend(pub(crate) usize);
 pub trait TxView<K, V> {
     /// The value of `key` at this transaction's position in the block.
     fn read(&mut self, key: &K) -> Result<Option<V>, Suspend>;
+    /// The entries with keys in `start..=end` at this transaction's
+    /// position, in key order, the first `limit` of them. Validated as a
+    /// range: a key that enters or leaves it below this transaction aborts
+    /// the reader.
+    fn range(&mut self, start: &K, end: &K, limit: usize) -> Result<Vec<(K, V)>, Suspend>;
 }
 
 /// A write.
@@ -121,7 +147,7 @@ pub enum TxStatus {
 
 /// What a task returns.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TaskOutput<K, V> {
+pub struct TaskOutput<K, V, O = ()> {
     /// Success, Failed or Invalid, as the VM decided.
     pub status: TxStatus,
     /// Gas used (at most the transaction's gas limit).
@@ -130,6 +156,10 @@ pub struct TaskOutput<K, V> {
     pub writes: Vec<(K, WriteOp<V>)>,
     /// The writes when it fails (bump the nonce, pay `gas_used` x price).
     pub failure_writes: Vec<(K, WriteOp<V>)>,
+    /// What else the VM reports (return data, events, the kind of a
+    /// failure); kept with the transaction's output whether it succeeds or
+    /// fails, the default for an invalid one.
+    pub output: O,
 }
 
 /// A transaction as the executor sees it: the VM behind a trait.
@@ -138,12 +168,15 @@ pub trait Task: Send + Sync {
     type Key: Key;
     /// Values.
     type Value: Value;
+    /// The VM's report besides the writes (`()` if none).
+    type Output: Clone + Default + PartialEq + Send + Debug;
     /// Runs the transaction. Reads go through `view`; a [`Suspend`] from it
     /// must be returned at once.
+    #[allow(clippy::type_complexity, reason = "the executor's own output type")]
     fn execute(
         &self,
         view: &mut dyn TxView<Self::Key, Self::Value>,
-    ) -> Result<TaskOutput<Self::Key, Self::Value>, Suspend>;
+    ) -> Result<TaskOutput<Self::Key, Self::Value, Self::Output>, Suspend>;
     /// The most gas it may use.
     fn gas_limit(&self) -> u64;
     /// Keys it will probably write (optional; a scheduling hint only).
@@ -176,7 +209,7 @@ pub enum Strategy {
 
 /// One transaction's result.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TxOutput<K, V> {
+pub struct TxOutput<K, V, O = ()> {
     /// How it ended (after delta bounds were checked).
     pub status: TxStatus,
     /// Gas used; 0 for an invalid transaction.
@@ -184,6 +217,8 @@ pub struct TxOutput<K, V> {
     /// The writes that applied: the success writes, the failure writes, or
     /// none (invalid).
     pub writes: Vec<(K, WriteOp<V>)>,
+    /// The task's report ([`TaskOutput::output`]); the default when invalid.
+    pub output: O,
 }
 
 /// Counters of the parallel run (zero for sequential).
@@ -210,10 +245,10 @@ pub struct ExecStats {
 
 /// A block's result.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BlockOutput<K, V> {
+pub struct BlockOutput<K, V, O = ()> {
     /// One entry per transaction up to the end of the block (Build mode:
     /// up to the gas cut-off; left-out invalid ones have status Invalid).
-    pub per_tx: Vec<TxOutput<K, V>>,
+    pub per_tx: Vec<TxOutput<K, V, O>>,
     /// Indices of the transactions in the block.
     pub included: Vec<usize>,
     /// Final value of every key the block changed (`None`: deleted), sorted.
@@ -223,6 +258,9 @@ pub struct BlockOutput<K, V> {
     /// How the parallel run went.
     pub stats: ExecStats,
 }
+
+/// What executing a block of `T` gives.
+pub type BlockResult<T> = Result<BlockOutput<<T as Task>::Key, <T as Task>::Value, <T as Task>::Output>, BlockInvalid>;
 
 /// Why a block is invalid (Verify mode).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -260,13 +298,7 @@ pub struct FaultInjection {
 /// more than two thirds of its transactions on one key (every transfer to
 /// one account) runs sequentially: such a block is one chain of conflicts,
 /// and Block-STM would only add its overhead. `stats.hinted_chain` says so.
-pub fn execute<T, S>(
-    txs: &[T],
-    base: &S,
-    strategy: Strategy,
-    mode: Mode,
-    block_gas_limit: u64,
-) -> Result<BlockOutput<T::Key, T::Value>, BlockInvalid>
+pub fn execute<T, S>(txs: &[T], base: &S, strategy: Strategy, mode: Mode, block_gas_limit: u64) -> BlockResult<T>
 where
     T: Task,
     S: StateView<T::Key, T::Value>,
@@ -283,7 +315,7 @@ pub fn execute_with<T, S>(
     mode: Mode,
     block_gas_limit: u64,
     fault: FaultInjection,
-) -> Result<BlockOutput<T::Key, T::Value>, BlockInvalid>
+) -> BlockResult<T>
 where
     T: Task,
     S: StateView<T::Key, T::Value>,
@@ -364,34 +396,41 @@ where
 
 /// The decision for one transaction: final status, gas and writes, given its
 /// (normalized) task output and a check of a delta at its position.
-pub(crate) fn settle<K: Clone, V: Value>(
-    out: &TaskOutput<K, V>,
+pub(crate) fn settle<K: Clone, V: Value, O: Default>(
+    out: TaskOutput<K, V, O>,
     mut delta_ok: impl FnMut(&K, i128) -> bool,
-) -> TxOutput<K, V> {
+) -> TxOutput<K, V, O> {
     let deltas_ok = |writes: &[(K, WriteOp<V>)], f: &mut dyn FnMut(&K, i128) -> bool| {
         writes.iter().all(|(k, w)| match w {
             WriteOp::Delta(d) => f(k, *d),
             _ => true,
         })
     };
-    match &out.status {
-        TxStatus::Invalid(r) => TxOutput { status: TxStatus::Invalid(r.clone()), gas_used: 0, writes: Vec::new() },
+    let invalid = |reason: String| TxOutput {
+        status: TxStatus::Invalid(reason),
+        gas_used: 0,
+        writes: Vec::new(),
+        output: O::default(),
+    };
+    match out.status {
+        TxStatus::Invalid(r) => invalid(r),
         TxStatus::Success if deltas_ok(&out.writes, &mut delta_ok) => {
-            TxOutput { status: TxStatus::Success, gas_used: out.gas_used, writes: out.writes.clone() }
+            TxOutput { status: TxStatus::Success, gas_used: out.gas_used, writes: out.writes, output: out.output }
         }
         status => {
             if !deltas_ok(&out.failure_writes, &mut delta_ok) {
-                return TxOutput {
-                    status: TxStatus::Invalid("the failure writes take a counter out of bounds".into()),
-                    gas_used: 0,
-                    writes: Vec::new(),
-                };
+                return invalid("the failure writes take a counter out of bounds".into());
             }
             let reason = match status {
-                TxStatus::Failed(r) => r.clone(),
+                TxStatus::Failed(r) => r,
                 _ => "a delta takes a counter out of bounds".to_string(),
             };
-            TxOutput { status: TxStatus::Failed(reason), gas_used: out.gas_used, writes: out.failure_writes.clone() }
+            TxOutput {
+                status: TxStatus::Failed(reason),
+                gas_used: out.gas_used,
+                writes: out.failure_writes,
+                output: out.output,
+            }
         }
     }
 }
@@ -424,7 +463,12 @@ impl Admission {
     }
 
     /// Decides transaction `i` with its settled output and gas limit.
-    pub(crate) fn step<K, V>(&mut self, i: usize, out: &TxOutput<K, V>, gas_limit: u64) -> Result<Admit, BlockInvalid> {
+    pub(crate) fn step<K, V, O>(
+        &mut self,
+        i: usize,
+        out: &TxOutput<K, V, O>,
+        gas_limit: u64,
+    ) -> Result<Admit, BlockInvalid> {
         if let TxStatus::Invalid(reason) = &out.status {
             return match self.mode {
                 Mode::Verify => Err(BlockInvalid { index: i, reason: reason.clone() }),
@@ -447,13 +491,61 @@ impl Admission {
     }
 }
 
-/// One transaction after another over an overlay of the base state.
-fn sequential<T, S>(
-    txs: &[T],
+/// A key a range read looks at.
+pub(crate) enum Visit<V> {
+    /// A key the block wrote below the reader: what it sees there decides.
+    Written,
+    /// A key only the base state has, with its value.
+    Base(V),
+}
+
+/// The entries of `start..=end` as a transaction sees them: `written` (the
+/// keys the block wrote before it, in key order) over the base state, the
+/// first `limit` present ones; `visit` says what the reader sees of each
+/// key looked at (and may record it, or stop with an error). At most
+/// `written.len()` base entries can be hidden by the block's deletions, so
+/// `limit + written.len()` base entries are enough.
+pub(crate) fn merge_range<K: Key, V: Value, S: StateView<K, V>, E>(
     base: &S,
-    mode: Mode,
-    block_gas_limit: u64,
-) -> Result<BlockOutput<T::Key, T::Value>, BlockInvalid>
+    start: &K,
+    end: &K,
+    limit: usize,
+    written: &[K],
+    mut visit: impl FnMut(&K, Visit<V>) -> Result<Option<V>, E>,
+) -> Result<Vec<(K, V)>, E> {
+    let mut out = Vec::new();
+    if limit == 0 || start > end {
+        return Ok(out);
+    }
+    let base_entries = base.range(start, end, limit.saturating_add(written.len()));
+    let (mut b, mut w) = (base_entries.into_iter().peekable(), written.iter().peekable());
+    while out.len() < limit {
+        let from_written = match (b.peek(), w.peek()) {
+            (None, None) => break,
+            (Some(_), None) => false,
+            (None, Some(_)) => true,
+            (Some((bk, _)), Some(wk)) => *wk <= bk,
+        };
+        let (k, seen) = if from_written {
+            let Some(k) = w.next() else { break };
+            if b.peek().is_some_and(|(bk, _)| bk == k) {
+                b.next();
+            }
+            (k.clone(), visit(k, Visit::Written)?)
+        } else {
+            let Some((k, v)) = b.next() else { break };
+            let seen = visit(&k, Visit::Base(v))?;
+            (k, seen)
+        };
+        if let Some(v) = seen {
+            out.push((k, v));
+        }
+    }
+    Ok(out)
+}
+
+/// One transaction after another over an overlay of the base state.
+fn sequential<T, S>(txs: &[T], base: &S, mode: Mode, block_gas_limit: u64) -> BlockResult<T>
 where
     T: Task,
     S: StateView<T::Key, T::Value>,
@@ -467,6 +559,18 @@ where
             Ok(match self.writes.get(key) {
                 Some(v) => v.clone(),
                 None => self.base.get(key),
+            })
+        }
+        fn range(&mut self, start: &K, end: &K, limit: usize) -> Result<Vec<(K, V)>, Suspend> {
+            // Range reads are rare (contract iteration): a scan of the
+            // block's writes so far.
+            let mut written: Vec<K> = self.writes.keys().filter(|k| *k >= start && *k <= end).cloned().collect();
+            written.sort();
+            merge_range(self.base, start, end, limit, &written, |k, visit| {
+                Ok(match visit {
+                    Visit::Written => self.writes.get(k).cloned().flatten(),
+                    Visit::Base(v) => Some(v),
+                })
             })
         }
     }
@@ -485,7 +589,7 @@ where
             .map_err(|_| BlockInvalid { index: i, reason: "the task suspended without a parallel executor".into() })?;
         out.writes = normalize(&out.writes);
         out.failure_writes = normalize(&out.failure_writes);
-        let settled = settle(&out, |k, d| apply_delta(lookup(&state, base, k).as_ref(), d).is_some());
+        let settled = settle(out, |k, d| apply_delta(lookup(&state, base, k).as_ref(), d).is_some());
         match admission.step(i, &settled, tx.gas_limit())? {
             Admit::End => break,
             Admit::Skip => per_tx.push(settled),

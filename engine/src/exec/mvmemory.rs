@@ -10,11 +10,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use hashbrown::{DefaultHashBuilder, HashTable};
 use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use super::{Key, StateView, Value, WriteOp, apply_delta};
+use super::{Key, StateView, Value, Visit, WriteOp, apply_delta, merge_range};
 
 pub(crate) type TxnIdx = usize;
 pub(crate) type Incarnation = u32;
@@ -427,6 +428,25 @@ impl<V: Clone> Read<V> {
     }
 }
 
+/// What a range read saw of one key it looked at.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Seen<V> {
+    /// A plain write of this version, or the base state (`None`).
+    Version(Option<Version>),
+    /// A value resolved from deltas.
+    Value(Option<V>),
+}
+
+/// A range read as validation repeats it.
+#[derive(Clone, Debug)]
+pub(crate) struct RangeRead<K, V> {
+    pub(crate) start: K,
+    pub(crate) end: K,
+    pub(crate) limit: usize,
+    /// Every key the scan looked at, in order, with what it saw.
+    pub(crate) seen: Vec<(K, Seen<V>)>,
+}
+
 /// How a read is validated.
 #[derive(Clone, Debug)]
 pub(crate) enum ReadDesc<K, V> {
@@ -436,6 +456,8 @@ pub(crate) enum ReadDesc<K, V> {
     Value(K, Option<V>),
     /// Adding `delta` to the value here must stay in bounds (`ok`) or not.
     DeltaOutcome(K, i128, bool),
+    /// The same scan must look at the same keys and see the same of each.
+    Range(Box<RangeRead<K, V>>),
 }
 
 /// A key and its versions, in a shard's table.
@@ -452,6 +474,11 @@ pub(crate) struct MvMemory<K, V> {
     last_written: Vec<Mutex<Vec<K>>>,
     /// Per transaction: read set of its last recorded incarnation.
     last_read: Vec<Mutex<Vec<ReadDesc<K, V>>>>,
+    /// The keys that have versions, in order, for range reads: built on the
+    /// first range read (`ranged`), then kept up to date as keys appear. A
+    /// block without range reads never pays for it.
+    ordered: Mutex<BTreeSet<K>>,
+    ranged: AtomicBool,
 }
 
 impl<K: Key, V: Value> MvMemory<K, V> {
@@ -464,6 +491,8 @@ impl<K: Key, V: Value> MvMemory<K, V> {
             hasher: DefaultHashBuilder::default(),
             last_written: (0..n).map(|_| Mutex::new(Vec::new())).collect(),
             last_read: (0..n).map(|_| Mutex::new(Vec::new())).collect(),
+            ordered: Mutex::new(BTreeSet::new()),
+            ranged: AtomicBool::new(false),
         }
     }
 
@@ -488,11 +517,66 @@ impl<K: Key, V: Value> MvMemory<K, V> {
                 return f(&s.versions);
             }
         }
-        let mut table = write_lock(shard);
-        let entry = table
-            .entry(h, |s| s.key == *k, |s| self.hasher.hash_one(&s.key))
-            .or_insert_with(|| Slot { key: k.clone(), versions: RwLock::new(KeyVersions::new()) });
-        f(&entry.get().versions)
+        let r = {
+            let mut table = write_lock(shard);
+            let entry = table
+                .entry(h, |s| s.key == *k, |s| self.hasher.hash_one(&s.key))
+                .or_insert_with(|| Slot { key: k.clone(), versions: RwLock::new(KeyVersions::new()) });
+            f(&entry.get().versions)
+        };
+        // After the shard's lock is released (the index is built under its
+        // own lock, reading the shards): either the builder saw this key in
+        // its shard, or this load sees the flag it set before reading them.
+        if self.ranged.load(Ordering::SeqCst) {
+            lock(&self.ordered).insert(k.clone());
+        }
+        r
+    }
+
+    /// The keys with versions in `start..=end`, in order.
+    fn keys_in(&self, start: &K, end: &K) -> Vec<K> {
+        let mut ordered = lock(&self.ordered);
+        if !self.ranged.load(Ordering::SeqCst) {
+            self.ranged.store(true, Ordering::SeqCst);
+            for shard in &self.shards {
+                ordered.extend(read_lock(shard).iter().map(|s| s.key.clone()));
+            }
+        }
+        ordered.range(start..=end).cloned().collect()
+    }
+
+    /// The range `start..=end` as `txn` sees it, the first `limit` present
+    /// entries, with what it saw of each key it looked at; `Err(j)` if an
+    /// ESTIMATE of `j` is in the way.
+    #[allow(clippy::type_complexity, reason = "entries and their observations")]
+    pub(crate) fn range<S: StateView<K, V>>(
+        &self,
+        start: &K,
+        end: &K,
+        limit: usize,
+        txn: TxnIdx,
+        base: &S,
+    ) -> Result<(Vec<(K, V)>, Vec<(K, Seen<V>)>), TxnIdx> {
+        let written = if limit == 0 || start > end { Vec::new() } else { self.keys_in(start, end) };
+        let mut seen = Vec::new();
+        let entries = merge_range(base, start, end, limit, &written, |k, visit| match visit {
+            Visit::Base(v) => {
+                seen.push((k.clone(), Seen::Version(None)));
+                Ok(Some(v))
+            }
+            Visit::Written => match self.read(k, txn, base) {
+                Read::Dependency(j) => Err(j),
+                Read::Versioned(ver, v) => {
+                    seen.push((k.clone(), Seen::Version(ver)));
+                    Ok(v)
+                }
+                Read::Resolved(v) => {
+                    seen.push((k.clone(), Seen::Value(v.clone())));
+                    Ok(v)
+                }
+            },
+        })?;
+        Ok((entries, seen))
     }
 
     /// Enters write hints as ESTIMATEs before execution starts.
@@ -558,6 +642,9 @@ impl<K: Key, V: Value> MvMemory<K, V> {
             ReadDesc::DeltaOutcome(k, d, ok) => {
                 (*ok && self.delta_certain(k, *d, base))
                     || self.read(k, txn, base).value().is_some_and(|now| apply_delta(now.as_ref(), *d).is_some() == *ok)
+            }
+            ReadDesc::Range(r) => {
+                self.range(&r.start, &r.end, r.limit, txn, base).is_ok_and(|(_, seen)| seen == r.seen)
             }
         })
     }

@@ -4,11 +4,11 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use super::mvmemory::{Incarnation, MvMemory, Read, ReadDesc, TxnIdx, lock};
+use super::mvmemory::{Incarnation, MvMemory, RangeRead, Read, ReadDesc, TxnIdx, lock};
 use super::scheduler::{Scheduler, Task as Work};
 use super::{
-    Admission, Admit, BlockInvalid, BlockOutput, ExecStats, FaultInjection, Mode, StateView, Suspend, Task, TxOutput,
-    TxView, WriteOp, apply_delta, normalize, settle,
+    Admission, Admit, BlockOutput, ExecStats, FaultInjection, Mode, StateView, Suspend, Task, TxOutput, TxView,
+    WriteOp, apply_delta, normalize, settle,
 };
 
 /// An internal failure of the parallel path (never the block's fault).
@@ -44,10 +44,17 @@ impl<K: super::Key, V: super::Value, S: StateView<K, V>> TxView<K, V> for MvView
             }
         }
     }
+
+    fn range(&mut self, start: &K, end: &K, limit: usize) -> Result<Vec<(K, V)>, Suspend> {
+        let (entries, seen) = self.mv.range(start, end, limit, self.txn, self.base).map_err(Suspend)?;
+        self.reads.push(ReadDesc::Range(Box::new(RangeRead { start: start.clone(), end: end.clone(), limit, seen })));
+        Ok(entries)
+    }
 }
 
-type Slot<T> = Mutex<Option<TxOutput<<T as Task>::Key, <T as Task>::Value>>>;
-type Outcome<T> = Result<BlockOutput<<T as Task>::Key, <T as Task>::Value>, BlockInvalid>;
+type Output<T> = TxOutput<<T as Task>::Key, <T as Task>::Value, <T as Task>::Output>;
+type Slot<T> = Mutex<Option<Output<T>>>;
+type Outcome<T> = super::BlockResult<T>;
 
 struct Run<'a, T: Task, S> {
     txs: &'a [T],
@@ -127,10 +134,7 @@ impl<T: Task, S: StateView<T::Key, T::Value>> Run<'_, T, S> {
     /// One execution of `txn`: the task, then the delta checks at its
     /// position, settled into the writes that apply.
     #[allow(clippy::type_complexity, reason = "a read set and an output")]
-    fn execute_once(
-        &self,
-        txn: TxnIdx,
-    ) -> Result<(Vec<ReadDesc<T::Key, T::Value>>, TxOutput<T::Key, T::Value>), Suspend> {
+    fn execute_once(&self, txn: TxnIdx) -> Result<(Vec<ReadDesc<T::Key, T::Value>>, Output<T>), Suspend> {
         let mut view = MvView { mv: &self.mv, base: self.base, txn, reads: Vec::new() };
         let mut out = self.txs[txn].execute(&mut view)?;
         let mut reads = view.reads;
@@ -151,7 +155,7 @@ impl<T: Task, S: StateView<T::Key, T::Value>> Run<'_, T, S> {
                 before.push((k.clone(), v));
             }
         }
-        let settled = settle(&out, |k, d| {
+        let settled = settle(out, |k, d| {
             // Not read: certain (checked above).
             let ok = before.iter().find(|(b, _)| b == k).is_none_or(|(_, v)| apply_delta(v.as_ref(), d).is_some());
             reads.push(ReadDesc::DeltaOutcome(k.clone(), d, ok));

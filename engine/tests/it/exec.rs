@@ -29,7 +29,7 @@ const FEES: u32 = u32::MAX;
 
 /// What the baseline computes: per-transaction outputs, included indices,
 /// final writes and gas.
-type Expected = Result<(Vec<TxOutput<u32, Val>>, Vec<usize>, Vec<(u32, Option<Val>)>, u64), BlockInvalid>;
+type Expected = Result<(Vec<TxOutput<u32, Val, u64>>, Vec<usize>, Vec<(u32, Option<Val>)>, u64), BlockInvalid>;
 
 fn mix(a: u64, b: u128) -> u64 {
     let x = a ^ (b as u64) ^ ((b >> 64) as u64);
@@ -41,6 +41,8 @@ fn mix(a: u64, b: u128) -> u64 {
 struct MockTx {
     id: u64,
     reads: Vec<u32>,
+    /// Range reads: first key, last key, limit.
+    ranges: Vec<(u32, u32, usize)>,
     writes: Vec<u32>,
     deltas: Vec<(u32, i128)>,
     gas_limit: u64,
@@ -52,12 +54,20 @@ struct MockTx {
 impl Task for MockTx {
     type Key = u32;
     type Value = Val;
+    type Output = u64;
 
-    fn execute(&self, view: &mut dyn TxView<u32, Val>) -> Result<TaskOutput<u32, Val>, Suspend> {
+    fn execute(&self, view: &mut dyn TxView<u32, Val>) -> Result<TaskOutput<u32, Val, u64>, Suspend> {
         let mut acc = self.id;
         for k in &self.reads {
             let v = view.read(k)?;
             acc = mix(acc, v.map_or(7, |v| v.n ^ u128::from(v.blob) << 127));
+        }
+        for (start, end, limit) in &self.ranges {
+            let entries = view.range(start, end, *limit)?;
+            acc = mix(acc, entries.len() as u128);
+            for (k, v) in entries {
+                acc = mix(acc, u128::from(k) << 64 ^ v.n ^ u128::from(v.blob) << 127);
+            }
         }
         for _ in 0..self.work {
             acc = std::hint::black_box(mix(acc, 1));
@@ -90,7 +100,7 @@ impl Task for MockTx {
             (nonce_key, WriteOp::Put(Val { n: u128::from(acc), blob: false })),
             (FEES, WriteOp::Delta(i128::from(gas_used))),
         ];
-        Ok(TaskOutput { status, gas_used, writes, failure_writes })
+        Ok(TaskOutput { status, gas_used, writes, failure_writes, output: acc })
     }
 
     fn gas_limit(&self) -> u64 {
@@ -112,6 +122,20 @@ fn baseline(txs: &[MockTx], base: &HashMap<u32, Val>, mode: Mode, limit: u64) ->
                 Some(v) => *v,
                 None => self.1.get(k).copied(),
             })
+        }
+        fn range(&mut self, start: &u32, end: &u32, limit: usize) -> Result<Vec<(u32, Val)>, Suspend> {
+            // The whole state as the transaction sees it, then the range.
+            let mut all: BTreeMap<u32, Val> = self.1.iter().map(|(k, v)| (*k, *v)).collect();
+            for (k, v) in self.0 {
+                match v {
+                    Some(v) => all.insert(*k, *v),
+                    None => all.remove(k),
+                };
+            }
+            if start > end {
+                return Ok(Vec::new());
+            }
+            Ok(all.range(start..=end).take(limit).map(|(k, v)| (*k, *v)).collect())
         }
     }
     fn dedup(w: &[(u32, WriteOp<Val>)]) -> Vec<(u32, WriteOp<Val>)> {
@@ -144,8 +168,12 @@ fn baseline(txs: &[MockTx], base: &HashMap<u32, Val>, mode: Mode, limit: u64) ->
         };
         let (writes, failure) = (dedup(&out.writes), dedup(&out.failure_writes));
         let o = match &out.status {
-            TxStatus::Invalid(r) => TxOutput { status: TxStatus::Invalid(r.clone()), gas_used: 0, writes: vec![] },
-            TxStatus::Success if ok(&writes) => TxOutput { status: TxStatus::Success, gas_used: out.gas_used, writes },
+            TxStatus::Invalid(r) => {
+                TxOutput { status: TxStatus::Invalid(r.clone()), gas_used: 0, writes: vec![], output: 0 }
+            }
+            TxStatus::Success if ok(&writes) => {
+                TxOutput { status: TxStatus::Success, gas_used: out.gas_used, writes, output: out.output }
+            }
             st if ok(&failure) => TxOutput {
                 status: TxStatus::Failed(match st {
                     TxStatus::Failed(r) => r.clone(),
@@ -153,11 +181,13 @@ fn baseline(txs: &[MockTx], base: &HashMap<u32, Val>, mode: Mode, limit: u64) ->
                 }),
                 gas_used: out.gas_used,
                 writes: failure,
+                output: out.output,
             },
             _ => TxOutput {
                 status: TxStatus::Invalid("the failure writes take a counter out of bounds".into()),
                 gas_used: 0,
                 writes: vec![],
+                output: 0,
             },
         };
         if let TxStatus::Invalid(r) = &o.status {
@@ -210,6 +240,15 @@ fn block(seed: u64, n: usize, universe: u32, work: u32) -> (Vec<MockTx>, HashMap
     for id in 0..n as u64 {
         let key = |r: u64| (r % u64::from(universe)) as u32;
         let reads = (0..next(4)).map(|_| key(next(u64::MAX))).collect();
+        // A range read in about one transaction of four, over a stretch of
+        // the key space (wider than the universe at times: every key).
+        let ranges = (0..u64::from(next(4) == 0))
+            .map(|_| {
+                let start = key(next(u64::MAX));
+                let end = start.saturating_add(next(u64::from(universe) / 3 + 2) as u32);
+                (start, end, 1 + next(8) as usize)
+            })
+            .collect();
         let writes = (0..next(3)).map(|_| key(next(u64::MAX))).collect();
         let deltas = (0..next(2))
             .map(|_| {
@@ -221,13 +260,13 @@ fn block(seed: u64, n: usize, universe: u32, work: u32) -> (Vec<MockTx>, HashMap
                 (key(next(u64::MAX)), d)
             })
             .collect();
-        txs.push(MockTx { id, reads, writes, deltas, gas_limit: 1 + next(50), hints: next(3) == 0, work });
+        txs.push(MockTx { id, reads, ranges, writes, deltas, gas_limit: 1 + next(50), hints: next(3) == 0, work });
     }
     let base = (0..universe.min(1000)).map(|k| (k, Val { n: u128::from(k) * 3, blob: false })).collect();
     (txs, base)
 }
 
-fn same(got: &Result<BlockOutput<u32, Val>, BlockInvalid>, want: &Expected) -> Result<(), String> {
+fn same(got: &Result<BlockOutput<u32, Val, u64>, BlockInvalid>, want: &Expected) -> Result<(), String> {
     match (got, want) {
         (Ok(g), Ok((per_tx, included, writes, gas))) => {
             if g.per_tx != *per_tx {
@@ -322,6 +361,7 @@ fn terminates_in_the_corner_cases() {
         .map(|id| MockTx {
             id,
             reads: vec![0],
+            ranges: vec![],
             writes: vec![0],
             deltas: vec![(1, 1)],
             gas_limit: 10,
@@ -356,6 +396,7 @@ fn hot_counter_deltas_do_not_serialize() {
         .map(|id| MockTx {
             id,
             reads: vec![id as u32 + 10],
+            ranges: vec![],
             writes: vec![id as u32 + 10],
             deltas: vec![],
             gas_limit: 10,
@@ -375,7 +416,16 @@ fn hot_counter_deltas_do_not_serialize() {
 fn a_block_hinted_as_one_chain_runs_sequentially_with_the_same_result() {
     // Every transaction hints (and writes) key 0: one chain of conflicts.
     let chain: Vec<MockTx> = (0..300)
-        .map(|id| MockTx { id, reads: vec![0], writes: vec![0], deltas: vec![], gas_limit: 10, hints: true, work: 0 })
+        .map(|id| MockTx {
+            id,
+            reads: vec![0],
+            ranges: vec![],
+            writes: vec![0],
+            deltas: vec![],
+            gas_limit: 10,
+            hints: true,
+            work: 0,
+        })
         .collect();
     let base = HashMap::new();
     let want = baseline(&chain, &base, Mode::Build, u64::MAX);
@@ -397,4 +447,35 @@ fn a_block_hinted_as_one_chain_runs_sequentially_with_the_same_result() {
         .collect();
     let got = exec::execute(&half, &base, Strategy::Parallel { threads: 4 }, Mode::Build, u64::MAX).unwrap();
     assert!(!got.stats.hinted_chain);
+}
+
+#[test]
+fn range_reads_see_inserts_and_deletes_below_them() {
+    // Every transaction writes (puts or deletes) one of 50 keys and scans
+    // them all with a small limit: each scan's result depends on what the
+    // transactions below it inserted and deleted, deletions hide base
+    // entries, and any stale scan shows in the outputs.
+    let txs: Vec<MockTx> = (0..400u64)
+        .map(|id| MockTx {
+            id,
+            reads: vec![],
+            ranges: vec![(0, 49, 1 + (id % 7) as usize), (10 + (id % 30) as u32, 60, 3)],
+            writes: vec![(mix(id, 5) % 50) as u32],
+            deltas: vec![],
+            gas_limit: 10,
+            hints: false,
+            work: 30,
+        })
+        .collect();
+    let base: HashMap<u32, Val> = (0..50).map(|k| (k, Val { n: u128::from(k), blob: false })).collect();
+    let want = baseline(&txs, &base, Mode::Build, u64::MAX);
+    let mut aborts = 0;
+    for rep in 0..20 {
+        let threads = 1 + rep % 4;
+        let got = exec::execute(&txs, &base, Strategy::Parallel { threads }, Mode::Build, u64::MAX);
+        same(&got, &want).unwrap_or_else(|e| panic!("rep {rep}, {threads} threads: {e}"));
+        aborts += got.unwrap().stats.aborts;
+    }
+    assert!(aborts > 0, "no scan was ever invalidated: the test does not exercise range validation");
+    same(&exec::execute(&txs, &base, Strategy::Sequential, Mode::Build, u64::MAX), &want).unwrap();
 }
