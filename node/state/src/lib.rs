@@ -7,6 +7,15 @@
 //! that are not accounts (the staking ledger next) share the tree under
 //! domain-separated keys ([`data_key`], [`State::apply_all`]).
 //!
+//! **Ordered records** ([`State::apply_records`], [`State::ordered_range`])
+//! are data records whose keys can also be listed in key order (contract
+//! storage, which contracts iterate). Their values live in the tree like
+//! any record (under [`ordered_key`], so they are proven the same way);
+//! beside the tree, an index of (key, version, present) entries lets a
+//! scan find the keys of a range at any version, following the version's
+//! lineage exactly as value reads do. The index is not authenticated: it
+//! only says which tree keys to read.
+//!
 //! **Versions** are a monotonic commit counter, not the height: every
 //! commit gets a version above every existing one, so two competing blocks
 //! at one height never share (or overwrite) a node. `jmt` builds version `n`
@@ -69,6 +78,21 @@ pub fn data_key(namespace: &str, key: &[u8]) -> KeyHash {
     KeyHash(*h.finalize().as_bytes())
 }
 
+/// The tree key of an ordered record ([`State::apply_records`]): a data
+/// record in the namespace `"ordered"`.
+pub fn ordered_key(key: &[u8]) -> KeyHash {
+    data_key("ordered", key)
+}
+
+/// The smallest key above `key` in byte order: `key` followed by a zero
+/// byte.
+pub fn successor(key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(key.len() + 1);
+    k.extend_from_slice(key);
+    k.push(0);
+    k
+}
+
 /// The root of the empty state.
 pub fn empty_root() -> Hash {
     Hash(Tree::<Reader<'static, MemStore>>::EMPTY_ROOT.0)
@@ -108,6 +132,9 @@ pub struct StateBatch {
     /// Nodes the new version no longer uses (for pruning beyond the reorg
     /// depth), with the version that made them stale.
     pub stale: Vec<(Version, NodeKey)>,
+    /// Index entries of ordered records at `version`: the key and whether
+    /// it is present (`false`: deleted), sorted by key.
+    pub ordered: Vec<(Vec<u8>, bool)>,
 }
 
 /// Where the tree lives.
@@ -123,6 +150,12 @@ pub trait StateStore: Send + Sync {
     fn latest(&self) -> Result<Option<Version>>;
     /// Writes a batch (atomically).
     fn commit(&self, batch: &StateBatch) -> Result<()>;
+    /// The smallest ordered-record key in `from..=to` with an index entry
+    /// at any version.
+    fn ordered_next(&self, from: &[u8], to: &[u8]) -> Result<Option<Vec<u8>>>;
+    /// The newest index entry of ordered-record `key` with a version in
+    /// `from..=to`: `Some(present)`, or `None` if it has none there.
+    fn ordered_between(&self, key: &[u8], from: Version, to: Version) -> Result<Option<bool>>;
 }
 
 impl<S: StateStore + ?Sized> StateStore for &S {
@@ -141,6 +174,12 @@ impl<S: StateStore + ?Sized> StateStore for &S {
     fn commit(&self, batch: &StateBatch) -> Result<()> {
         (**self).commit(batch)
     }
+    fn ordered_next(&self, from: &[u8], to: &[u8]) -> Result<Option<Vec<u8>>> {
+        (**self).ordered_next(from, to)
+    }
+    fn ordered_between(&self, key: &[u8], from: Version, to: Version) -> Result<Option<bool>> {
+        (**self).ordered_between(key, from, to)
+    }
 }
 
 /// A version's ancestry: its own segment, then the segments of the
@@ -148,6 +187,38 @@ impl<S: StateStore + ?Sized> StateStore for &S {
 pub struct Lineage;
 
 impl Lineage {
+    /// The version ranges `version`'s state reads from, newest first: its
+    /// own segment, then each segment it links down to.
+    pub fn segments<S: StateStore + ?Sized>(store: &S, version: Version) -> Result<Vec<(Version, Version)>> {
+        let mut out = Vec::new();
+        let mut to = version;
+        loop {
+            let link = store.link_at_or_below(to)?;
+            let from = link.map_or(0, |l| l.start);
+            out.push((from, to));
+            match link {
+                Some(l) if l.base < l.start => to = l.base,
+                Some(l) => bail!("link at {} to {} does not go down", l.start, l.base),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// Whether ordered-record `key` is present in the state whose lineage
+    /// is `segments` (from [`Lineage::segments`]).
+    pub fn ordered_present<S: StateStore + ?Sized>(
+        store: &S,
+        key: &[u8],
+        segments: &[(Version, Version)],
+    ) -> Result<bool> {
+        for (from, to) in segments {
+            if let Some(present) = store.ordered_between(key, *from, *to)? {
+                return Ok(present);
+            }
+        }
+        Ok(false)
+    }
+
     /// The value of `key` in the state at `version`.
     pub fn value<S: StateStore + ?Sized>(store: &S, key: KeyHash, version: Version) -> Result<Option<OwnedValue>> {
         let mut to = version;
@@ -188,6 +259,28 @@ impl<S: StateStore + ?Sized> TreeReader for Reader<'_, S> {
     fn get_rightmost_leaf(&self) -> Result<Option<(NodeKey, LeafNode)>> {
         bail!("restoring a tree from chunks is not supported")
     }
+}
+
+/// A proof of a data record's value (or absence) under a state root.
+pub struct DataProof(SparseMerkleProof<Blake3Hasher>);
+
+impl DataProof {
+    /// Checks that record `key` has `value` (`None`: absent) under `root`.
+    pub fn verify(&self, root: &Hash, key: KeyHash, value: Option<&[u8]>) -> Result<()> {
+        self.0.verify(jmt::RootHash(root.0), key, value.map(<[u8]>::to_vec))
+    }
+    /// The proof's bytes (borsh of jmt's `SparseMerkleProof`).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        borsh::to_vec(&self.0).unwrap_or_default()
+    }
+    /// Decodes [`DataProof::to_bytes`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<DataProof> {
+        Ok(DataProof(borsh::from_slice(bytes).context("decoding a data proof")?))
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// The account state over a store.
@@ -245,6 +338,49 @@ impl<S: StateStore> State<S> {
         Lineage::value(&self.store, key, version)
     }
 
+    /// The ordered record `key` in the state at `version`.
+    pub fn ordered(&self, version: Version, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Lineage::value(&self.store, ordered_key(key), version)
+    }
+
+    /// The ordered records with keys in `start..=end` in the state at
+    /// `version`, in key order, the first `limit` of them.
+    pub fn ordered_range(
+        &self,
+        version: Version,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let mut out = Vec::new();
+        if limit == 0 || start > end {
+            return Ok(out);
+        }
+        let segments = Lineage::segments(&self.store, version)?;
+        let mut next = self.store.ordered_next(start, end)?;
+        while let Some(key) = next {
+            if Lineage::ordered_present(&self.store, &key, &segments)? {
+                let value = Lineage::value(&self.store, ordered_key(&key), version)?.with_context(|| {
+                    format!("ordered record 0x{} is indexed at version {version} but has no value", hex(&key))
+                })?;
+                out.push((key.clone(), value));
+                if out.len() == limit {
+                    break;
+                }
+            }
+            next = self.store.ordered_next(&successor(&key), end)?;
+        }
+        Ok(out)
+    }
+
+    /// A data record `key` at `version` with its proof against the root
+    /// (an ordered record's tree key is [`ordered_key`]).
+    pub fn prove_data(&self, version: Version, key: KeyHash) -> Result<(Option<Vec<u8>>, DataProof)> {
+        let reader = Reader { store: &self.store, pending: None };
+        let (value, proof) = Tree::new(&reader).get_with_proof(key, version)?;
+        Ok((value, DataProof(proof)))
+    }
+
     /// The account at `address` at `version` with its proof.
     pub fn prove(&self, version: Version, address: &Address) -> Result<(Option<Account>, AccountProof)> {
         let reader = Reader { store: &self.store, pending: None };
@@ -268,11 +404,30 @@ impl<S: StateStore> State<S> {
         updates: &[(Address, Option<Account>)],
         data: &[(KeyHash, Option<Vec<u8>>)],
     ) -> Result<(Hash, StateBatch)> {
+        self.apply_records(parent, updates, data, &[])
+    }
+
+    /// [`State::apply_all`] with ordered records too (`None` deletes): their
+    /// values go in the tree under [`ordered_key`], their keys in the
+    /// batch's index entries.
+    pub fn apply_records(
+        &self,
+        parent: Option<Version>,
+        updates: &[(Address, Option<Account>)],
+        data: &[(KeyHash, Option<Vec<u8>>)],
+        ordered: &[(Vec<u8>, Option<Vec<u8>>)],
+    ) -> Result<(Hash, StateBatch)> {
         let latest = self.store.latest()?;
         // Encoding and key hashing in parallel; the tree hashes its nodes.
         let mut set: Vec<(KeyHash, Option<OwnedValue>)> =
             updates.par_iter().map(|(a, acct)| (account_key(a), acct.as_ref().map(encode))).collect();
         set.extend(data.iter().cloned());
+        set.extend(ordered.iter().map(|(k, v)| (ordered_key(k), v.clone())));
+        let mut index: Vec<(Vec<u8>, bool)> = ordered.iter().map(|(k, v)| (k.clone(), v.is_some())).collect();
+        // The last update of a key wins, as in the tree.
+        index.reverse();
+        index.sort_by(|a, b| a.0.cmp(&b.0));
+        index.dedup_by(|later, earlier| later.0 == earlier.0);
         set.sort_by_key(|(k, _)| *k);
         set.dedup_by(|later, earlier| {
             // Keep the last update of a key.
@@ -321,7 +476,7 @@ impl<S: StateStore> State<S> {
                 }
                 let values = set.into_iter().map(|(k, v)| (version, k, v)).collect();
                 let stale = w.stale.into_iter().map(|k| (version, k)).collect();
-                return Ok((Hash(root), StateBatch { version, nodes, values, link, stale }));
+                return Ok((Hash(root), StateBatch { version, nodes, values, link, stale, ordered: index }));
             }
         }
         let tree = Tree::new(&reader);
@@ -342,7 +497,7 @@ impl<S: StateStore> State<S> {
         }
         let values = update.node_batch.values().iter().map(|((v, k), val)| (*v, *k, val.clone())).collect();
         let stale = update.stale_node_index_batch.iter().map(|s| (s.stale_since_version, s.node_key.clone())).collect();
-        Ok((Hash(root.0), StateBatch { version, nodes, values, link, stale }))
+        Ok((Hash(root.0), StateBatch { version, nodes, values, link, stale, ordered: index }))
     }
 
     /// Applies and commits; returns the new version and root.
@@ -377,6 +532,12 @@ impl<S: StateStore> StateStore for LinkedStore<'_, S> {
     }
     fn commit(&self, batch: &StateBatch) -> Result<()> {
         self.inner.commit(batch)
+    }
+    fn ordered_next(&self, from: &[u8], to: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.inner.ordered_next(from, to)
+    }
+    fn ordered_between(&self, key: &[u8], from: Version, to: Version) -> Result<Option<bool>> {
+        self.inner.ordered_between(key, from, to)
     }
 }
 
@@ -430,6 +591,19 @@ impl<B: StateStore> StateStore for Overlay<B> {
         }
         self.top.commit(batch)
     }
+    fn ordered_next(&self, from: &[u8], to: &[u8]) -> Result<Option<Vec<u8>>> {
+        let (t, b) = (self.top.ordered_next(from, to)?, self.base.ordered_next(from, to)?);
+        Ok(match (t, b) {
+            (Some(t), Some(b)) => Some(t.min(b)),
+            (t, b) => t.or(b),
+        })
+    }
+    fn ordered_between(&self, key: &[u8], from: Version, to: Version) -> Result<Option<bool>> {
+        match self.top.ordered_between(key, from, to)? {
+            Some(p) => Ok(Some(p)),
+            None => self.base.ordered_between(key, from, to),
+        }
+    }
 }
 
 /// The tree in memory (tests, tools, and the node's in-memory mode).
@@ -442,6 +616,7 @@ pub struct MemStore {
 struct Mem {
     nodes: HashMap<NodeKey, Node>,
     values: HashMap<KeyHash, BTreeMap<Version, Option<OwnedValue>>>,
+    ordered: BTreeMap<Vec<u8>, BTreeMap<Version, bool>>,
     links: BTreeMap<Version, Version>,
     latest: Option<Version>,
 }
@@ -472,15 +647,32 @@ impl StateStore for MemStore {
         for (v, k, val) in &batch.values {
             m.values.entry(*k).or_default().insert(*v, val.clone());
         }
+        for (k, present) in &batch.ordered {
+            m.ordered.entry(k.clone()).or_default().insert(batch.version, *present);
+        }
         if let Some(l) = batch.link {
             m.links.insert(l.start, l.base);
         }
         m.latest = Some(batch.version);
         Ok(())
     }
+    fn ordered_next(&self, from: &[u8], to: &[u8]) -> Result<Option<Vec<u8>>> {
+        let m = self.inner.read().unwrap_or_else(PoisonError::into_inner);
+        if from > to {
+            return Ok(None);
+        }
+        Ok(m.ordered.range(from.to_vec()..=to.to_vec()).next().map(|(k, _)| k.clone()))
+    }
+    fn ordered_between(&self, key: &[u8], from: Version, to: Version) -> Result<Option<bool>> {
+        let m = self.inner.read().unwrap_or_else(PoisonError::into_inner);
+        Ok(m.ordered.get(key).and_then(|v| v.range(from..=to).next_back()).map(|(_, p)| *p))
+    }
 }
 
 mod parallel;
+
+#[doc(hidden)]
+pub mod conformance;
 
 #[cfg(test)]
 mod tests;

@@ -219,7 +219,7 @@ proptest! {
         let (_, update) = jmt_batch(&store, 0, &init);
         let nodes = update.node_batch.nodes().iter().map(|(k, n)| (k.clone(), n.clone())).collect();
         let values = update.node_batch.values().iter().map(|((v, k), val)| (*v, *k, val.clone())).collect();
-        store.commit(&StateBatch { version: 0, nodes, values, link: None, stale: Vec::new() }).unwrap();
+        store.commit(&StateBatch { version: 0, nodes, values, link: None, stale: Vec::new(), ordered: Vec::new() }).unwrap();
 
         let kvs: BTreeMap<KeyHash, Vec<u8>> = inserts.iter().map(|(s, v)| (clustered_key(*s), vec![*v])).collect();
         let (root, expected) = jmt_batch(&store, 1, &kvs);
@@ -237,4 +237,62 @@ proptest! {
         let got_stale: std::collections::HashSet<_> = w.stale.into_iter().collect();
         prop_assert_eq!(got_stale, want_stale);
     }
+}
+
+#[test]
+fn ordered_records_list_in_key_order_per_version_and_branch() {
+    let s = State::new(MemStore::default());
+    let rec = |k: &[u8], v: &[u8]| (k.to_vec(), Some(v.to_vec()));
+    let (_, b0) = s.apply_records(None, &[], &[], &[rec(b"a1", b"x"), rec(b"a2", b"y"), rec(b"b1", b"z")]).unwrap();
+    s.store().commit(&b0).unwrap();
+    let range = |v, from: &[u8], to: &[u8], limit| s.ordered_range(v, from, to, limit).unwrap();
+    let keys = |r: Vec<(Vec<u8>, Vec<u8>)>| r.into_iter().map(|(k, _)| k).collect::<Vec<_>>();
+    assert_eq!(range(0, b"a", b"a\xff", 10), vec![(b"a1".to_vec(), b"x".to_vec()), (b"a2".to_vec(), b"y".to_vec())]);
+    assert_eq!(keys(range(0, b"a", b"z", 2)), vec![b"a1".to_vec(), b"a2".to_vec()], "the limit");
+    assert_eq!(keys(range(0, b"a2", b"a2", 10)), vec![b"a2".to_vec()], "both ends inclusive");
+    assert!(range(0, b"b", b"a", 10).is_empty(), "an empty range");
+    // v1 deletes a1 and adds a3; v0 still lists a1.
+    let (r1, b1) = s.apply_records(Some(0), &[], &[], &[(b"a1".to_vec(), None), rec(b"a3", b"w")]).unwrap();
+    s.store().commit(&b1).unwrap();
+    assert_eq!(keys(range(1, b"a", b"a\xff", 10)), vec![b"a2".to_vec(), b"a3".to_vec()]);
+    assert_eq!(keys(range(0, b"a", b"a\xff", 10)), vec![b"a1".to_vec(), b"a2".to_vec()]);
+    assert_eq!(s.ordered(1, b"a1").unwrap(), None);
+    // A competing branch on v0 never sees v1's changes.
+    let (_, b2) = s.apply_records(Some(0), &[], &[], &[rec(b"a0", b"q")]).unwrap();
+    s.store().commit(&b2).unwrap();
+    assert!(b2.link.is_some());
+    assert_eq!(keys(range(b2.version, b"a", b"a\xff", 10)), vec![b"a0".to_vec(), b"a1".to_vec(), b"a2".to_vec()]);
+    // An ordered record is proven like any record, under its tree key.
+    let (value, proof) = s.prove_data(1, ordered_key(b"a3")).unwrap();
+    assert_eq!(value.as_deref(), Some(&b"w"[..]));
+    proof.verify(&r1, ordered_key(b"a3"), Some(b"w")).unwrap();
+    assert!(proof.verify(&r1, ordered_key(b"a3"), Some(b"v")).is_err());
+    let (none, proof) = s.prove_data(1, ordered_key(b"a1")).unwrap();
+    assert!(none.is_none());
+    proof.verify(&r1, ordered_key(b"a1"), None).unwrap();
+    // The same content gives the same root whichever way it was written.
+    let fresh = State::new(MemStore::default());
+    let (fresh_root, _) =
+        fresh.apply_records(None, &[], &[], &[rec(b"a2", b"y"), rec(b"a3", b"w"), rec(b"b1", b"z")]).unwrap();
+    assert_eq!(r1, fresh_root);
+}
+
+#[test]
+fn ordered_records_match_a_model_across_random_branches() {
+    conformance::ordered_records(&State::new(MemStore::default()), 0x5eed, 60).unwrap();
+}
+
+#[test]
+fn an_overlay_lists_ordered_records_of_both_layers() {
+    let base = State::new(MemStore::default());
+    let (_, b0) = base.apply_records(None, &[], &[], &[(b"k1".to_vec(), Some(b"1".to_vec()))]).unwrap();
+    base.store().commit(&b0).unwrap();
+    let overlay = State::new(Overlay::new(base.store()));
+    let (_, b1) = overlay
+        .apply_records(Some(0), &[], &[], &[(b"k0".to_vec(), Some(b"0".to_vec())), (b"k1".to_vec(), None)])
+        .unwrap();
+    overlay.store().commit(&b1).unwrap();
+    let got = overlay.ordered_range(1, b"k", b"k\xff", 10).unwrap();
+    assert_eq!(got, vec![(b"k0".to_vec(), b"0".to_vec())]);
+    assert_eq!(overlay.ordered_range(0, b"k", b"k\xff", 10).unwrap(), vec![(b"k1".to_vec(), b"1".to_vec())]);
 }

@@ -11,7 +11,10 @@
 //! - A **schema version** in the metadata column family; a database written
 //!   by an incompatible version is refused with a clear message.
 //! - **Checkpoints** ([`Db::checkpoint`]) for backups and fast bootstrap.
-//! - The state tree reads and writes through [`cinder_state::StateStore`].
+//! - The state tree reads and writes through [`cinder_state::StateStore`];
+//!   ordered records (contract storage) have an index by key beside it.
+//! - Contract events of canonical blocks are indexed by contract and by
+//!   topic ([`Db::events`]), moved with the chain on a reorg.
 //!
 //! Bad bytes on disk are errors that name the column family and key, never
 //! panics.
@@ -27,7 +30,7 @@ use jmt::{KeyHash, OwnedValue, Version};
 use rocksdb::{ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch, WriteOptions};
 
 /// The on-disk format this build reads and writes.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// Column families.
 pub mod cf {
@@ -60,8 +63,21 @@ pub mod cf {
     /// Block id -> the commit certificate that finalized it (proof of
     /// stake; a block's child carries it too, this also holds the head's).
     pub const COMMITS: &str = "commits";
+    /// The index of ordered records (contract storage): the record's key,
+    /// escaped so that byte order is kept and no key is a prefix of
+    /// another (`0x00` -> `0x00 0xff`, then `0x00 0x00`), ‖ version
+    /// (big-endian) -> 1 (present) or 0 (deleted).
+    pub const ORDERED: &str = "ordered";
+    /// Version (big-endian) ‖ ordered-record key -> nothing: the index
+    /// entries each version wrote, for pruning.
+    pub const ORDERED_LOG: &str = "ordered_log";
+    /// The events of canonical blocks by what they are found by: a kind
+    /// byte (0: the contract, 1-4: topic 0-3) ‖ the contract or topic (32)
+    /// ‖ height (big-endian) ‖ transaction index (big-endian u32) ‖ event
+    /// index within the transaction (big-endian u32) -> nothing.
+    pub const EVENTS: &str = "events";
     /// All of them.
-    pub const ALL: [&str; 13] = [
+    pub const ALL: [&str; 16] = [
         HEADERS,
         BODIES,
         RECEIPTS,
@@ -75,7 +91,63 @@ pub mod cf {
         VERSIONS,
         META,
         COMMITS,
+        ORDERED,
+        ORDERED_LOG,
+        EVENTS,
     ];
+}
+
+/// What an event index lookup matches on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventKey {
+    /// Events of this contract.
+    Contract(cinder_primitives::Address),
+    /// Events with this topic at this position (0-3).
+    Topic(u8, Hash),
+}
+
+impl EventKey {
+    fn prefix(&self) -> [u8; 33] {
+        let mut p = [0u8; 33];
+        match self {
+            EventKey::Contract(a) => p[1..].copy_from_slice(&a.0),
+            EventKey::Topic(i, t) => {
+                p[0] = 1 + i;
+                p[1..].copy_from_slice(&t.0);
+            }
+        }
+        p
+    }
+}
+
+/// Where an event is: height, transaction index, event index within the
+/// transaction.
+pub type EventPlace = (u64, u32, u32);
+
+fn event_index_key(prefix: &[u8; 33], (height, tx, ev): EventPlace) -> [u8; 49] {
+    let mut k = [0u8; 49];
+    k[..33].copy_from_slice(prefix);
+    k[33..41].copy_from_slice(&height.to_be_bytes());
+    k[41..45].copy_from_slice(&tx.to_be_bytes());
+    k[45..49].copy_from_slice(&ev.to_be_bytes());
+    k
+}
+
+/// The index keys of a canonical block's events.
+fn event_keys(height: u64, receipts: &[Receipt]) -> Result<Vec<[u8; 49]>> {
+    let mut keys = Vec::new();
+    for (tx, r) in receipts.iter().enumerate() {
+        let tx = u32::try_from(tx).context("too many receipts")?;
+        for (ev, e) in r.events.iter().enumerate() {
+            let ev = u32::try_from(ev).context("too many events")?;
+            keys.push(event_index_key(&EventKey::Contract(e.contract).prefix(), (height, tx, ev)));
+            for (i, t) in e.topics.iter().enumerate() {
+                let i = u8::try_from(i).context("too many topics")?;
+                keys.push(event_index_key(&EventKey::Topic(i, *t).prefix(), (height, tx, ev)));
+            }
+        }
+    }
+    Ok(keys)
 }
 
 const META_SCHEMA: &[u8] = b"schema_version";
@@ -274,7 +346,7 @@ impl Db {
             {
                 bail!("block {} does not extend the head {}: use write_block_reorg", w.block.id(), h.id);
             }
-            self.stage_canonical(&mut batch, w.block, w.state.version)?;
+            self.stage_canonical(&mut batch, w.block, w.state.version, w.receipts)?;
         }
         self.db.write_opt(batch, &Self::sync_opts()).context("writing a block")
     }
@@ -287,7 +359,7 @@ impl Db {
     pub fn write_block_reorg(&self, w: &BlockWrite<'_>, stored: &[(Hash, Version)]) -> Result<Head> {
         let mut batch = WriteBatch::default();
         self.stage_block(&mut batch, w)?;
-        let head = self.stage_reorg(&mut batch, stored, Some((w.block, w.state.version)))?;
+        let head = self.stage_reorg(&mut batch, stored, Some((w.block, w.state.version, w.receipts)))?;
         self.db.write_opt(batch, &Self::sync_opts()).context("writing a block and a reorg")?;
         Ok(head)
     }
@@ -303,9 +375,15 @@ impl Db {
         self.stage_state(batch, w.state)
     }
 
-    /// Height index, transaction index and head for a block that becomes
-    /// canonical.
-    fn stage_canonical(&self, batch: &mut WriteBatch, block: &Block, version: Version) -> Result<Head> {
+    /// Height index, transaction index, event index and head for a block
+    /// that becomes canonical.
+    fn stage_canonical(
+        &self,
+        batch: &mut WriteBatch,
+        block: &Block,
+        version: Version,
+        receipts: &[Receipt],
+    ) -> Result<Head> {
         let id = block.id();
         let height = block.header.height();
         batch.put_cf(self.cf(cf::HEIGHTS)?, height.to_be_bytes(), borsh::to_vec(&(id, version))?);
@@ -313,6 +391,10 @@ impl Db {
         for (i, tx) in block.transactions.iter().enumerate() {
             let index = u32::try_from(i).context("too many transactions")?;
             batch.put_cf(txs, tx.id().0, borsh::to_vec(&(id, index))?);
+        }
+        let events = self.cf(cf::EVENTS)?;
+        for k in event_keys(height, receipts)? {
+            batch.put_cf(events, k, []);
         }
         let head = Head { height, id, version };
         batch.put_cf(self.cf(cf::META)?, META_HEAD, borsh::to_vec(&head)?);
@@ -342,6 +424,13 @@ impl Db {
             key.extend(borsh::to_vec(k)?);
             batch.put_cf(stale, key, []);
         }
+        let (ordered, log) = (self.cf(cf::ORDERED)?, self.cf(cf::ORDERED_LOG)?);
+        for (k, present) in &s.ordered {
+            batch.put_cf(ordered, ordered_index_key(k, s.version), [u8::from(*present)]);
+            let mut l = s.version.to_be_bytes().to_vec();
+            l.extend_from_slice(k);
+            batch.put_cf(log, l, []);
+        }
         batch.put_cf(self.cf(cf::META)?, META_STATE_LATEST, s.version.to_be_bytes());
         Ok(())
     }
@@ -364,14 +453,16 @@ impl Db {
         &self,
         batch: &mut WriteBatch,
         branch: &[(Hash, Version)],
-        pending: Option<(&Block, Version)>,
+        pending: Option<(&Block, Version, &[Receipt])>,
     ) -> Result<Head> {
         let mut blocks = Vec::with_capacity(branch.len() + 1);
         for (id, version) in branch {
-            blocks.push((self.block(id)?.with_context(|| format!("branch block {id} is not stored"))?, *version));
+            let block = self.block(id)?.with_context(|| format!("branch block {id} is not stored"))?;
+            let receipts = self.receipts(id)?.with_context(|| format!("branch block {id} has no receipts"))?;
+            blocks.push((block, *version, receipts));
         }
         let first = match (blocks.first(), pending) {
-            (Some((b, _)), _) | (None, Some((b, _))) => b.header.clone(),
+            (Some((b, _, _)), _) | (None, Some((b, _, _))) => b.header.clone(),
             (None, None) => bail!("an empty branch"),
         };
         let fork_height = first.height().checked_sub(1).context("a branch cannot replace genesis")?;
@@ -383,6 +474,7 @@ impl Db {
         }
         let heights = self.cf(cf::HEIGHTS)?;
         let txs = self.cf(cf::TXS)?;
+        let events = self.cf(cf::EVENTS)?;
         // The old canonical blocks above the fork.
         let old_head = self.head()?.context("no head")?;
         for h in fork_height + 1..=old_head.height {
@@ -391,21 +483,53 @@ impl Db {
                 for tx in block.transactions.iter() {
                     batch.delete_cf(txs, tx.id().0);
                 }
+                let receipts = self.receipts(&id)?.with_context(|| format!("canonical block {id} has no receipts"))?;
+                for k in event_keys(h, &receipts)? {
+                    batch.delete_cf(events, k);
+                }
             }
             batch.delete_cf(heights, h.to_be_bytes());
         }
         // The new branch, checking that it links up.
         let mut prev = fork_id;
         let mut head = None;
-        let all = blocks.iter().map(|(b, v)| (b, *v)).chain(pending);
-        for (block, version) in all {
+        let all = blocks.iter().map(|(b, v, r)| (b, *v, r.as_slice())).chain(pending);
+        for (block, version, receipts) in all {
             if block.header.prev() != prev {
                 bail!("branch block {} does not follow {prev}", block.id());
             }
-            head = Some(self.stage_canonical(batch, block, version)?);
+            head = Some(self.stage_canonical(batch, block, version, receipts)?);
             prev = block.id();
         }
         head.context("an empty branch")
+    }
+
+    /// The canonical events matching `key` at heights `from..=to`, in chain
+    /// order, at most `limit` (more: `Err` naming the limit).
+    pub fn events(&self, key: EventKey, from: u64, to: u64, limit: usize) -> Result<Vec<EventPlace>> {
+        let prefix = key.prefix();
+        let mut out = Vec::new();
+        if from > to {
+            return Ok(out);
+        }
+        let start = event_index_key(&prefix, (from, 0, 0));
+        for item in self.db.iterator_cf(self.cf(cf::EVENTS)?, IteratorMode::From(&start, Direction::Forward)) {
+            let (k, _) = item?;
+            if k.len() != 49 || k[..33] != prefix {
+                break;
+            }
+            let height = be_u64(&k[33..41], "event index height")?;
+            if height > to {
+                break;
+            }
+            let tx = u32::from_be_bytes(k[41..45].try_into().map_err(|_| anyhow!("event index key"))?);
+            let ev = u32::from_be_bytes(k[45..49].try_into().map_err(|_| anyhow!("event index key"))?);
+            if out.len() == limit {
+                bail!("more than {limit} events match");
+            }
+            out.push((height, tx, ev));
+        }
+        Ok(out)
     }
 
     /// The number of records in column family `name` (a full scan: tests
@@ -462,8 +586,10 @@ impl Db {
         for (version, id) in at_height {
             if version == canonical_version && id == canonical_id.0 {
                 deleted += self.stage_prune_stale(&mut batch, version)?;
+                self.stage_prune_ordered_superseded(&mut batch, version)?;
             } else {
                 deleted += self.stage_prune_created(&mut batch, version)?;
+                self.stage_prune_ordered_created(&mut batch, version)?;
                 // Its link version (the root copy below it), if any.
                 if let Some(l) = self.link_at_or_below(version)?
                     && l.start + 1 == version
@@ -533,6 +659,57 @@ impl Db {
         Ok(n)
     }
 
+    /// The ordered-record keys `version` wrote (from the log).
+    fn ordered_written(&self, version: Version) -> Result<Vec<Vec<u8>>> {
+        let mut keys = Vec::new();
+        self.scan_prefix(cf::ORDERED_LOG, &version.to_be_bytes(), |k, _| {
+            keys.push(k[8..].to_vec());
+            Ok(())
+        })?;
+        Ok(keys)
+    }
+
+    /// For each ordered key canonical `version` wrote: its older index
+    /// entries in `version`'s lineage are superseded (every state from here
+    /// on reads `version`'s entry first); a deletion with nothing older
+    /// left reads as no entry at all, so it goes too. Then the log.
+    fn stage_prune_ordered_superseded(&self, batch: &mut WriteBatch, version: Version) -> Result<()> {
+        let keys = self.ordered_written(version)?;
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let segments = cinder_state::Lineage::segments(self, version)?;
+        let ordered = self.cf(cf::ORDERED)?;
+        for k in &keys {
+            for (from, to) in &segments {
+                // Half-open: [from, min(to + 1, version)).
+                let end = (*to).saturating_add(1).min(version);
+                if *from < end {
+                    batch.delete_range_cf(ordered, ordered_index_key(k, *from), ordered_index_key(k, end));
+                }
+            }
+            let own = ordered_index_key(k, version);
+            if self.db.get_cf(ordered, &own)?.as_deref() == Some(&[0u8][..]) {
+                batch.delete_cf(ordered, own);
+            }
+        }
+        self.stage_drop_ordered_log(batch, version)
+    }
+
+    /// The index entries of a dead branch's `version`, and its log.
+    fn stage_prune_ordered_created(&self, batch: &mut WriteBatch, version: Version) -> Result<()> {
+        let ordered = self.cf(cf::ORDERED)?;
+        for k in self.ordered_written(version)? {
+            batch.delete_cf(ordered, ordered_index_key(&k, version));
+        }
+        self.stage_drop_ordered_log(batch, version)
+    }
+
+    fn stage_drop_ordered_log(&self, batch: &mut WriteBatch, version: Version) -> Result<()> {
+        batch.delete_range_cf(self.cf(cf::ORDERED_LOG)?, version.to_be_bytes(), (version + 1).to_be_bytes());
+        Ok(())
+    }
+
     fn stage_drop_stale_list(&self, batch: &mut WriteBatch, version: Version) -> Result<()> {
         // Keys with the prefix `version` sort in [version, version + 1).
         batch.delete_range_cf(self.cf(cf::STATE_STALE)?, version.to_be_bytes(), (version + 1).to_be_bytes());
@@ -560,6 +737,50 @@ fn value_key(k: KeyHash, v: Version) -> [u8; 40] {
     b[..32].copy_from_slice(&k.0);
     b[32..].copy_from_slice(&v.to_be_bytes());
     b
+}
+
+/// `key` escaped so that the escaped keys sort as the keys do and none is a
+/// prefix of another: each `0x00` becomes `0x00 0xff`, and `0x00 0x00`
+/// ends it.
+fn escape_key(key: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(key.len() + 2);
+    for &b in key {
+        out.push(b);
+        if b == 0 {
+            out.push(0xff);
+        }
+    }
+    out.extend([0, 0]);
+    out
+}
+
+/// The key an escaped key starts with, and the rest of the bytes; `None`
+/// if it is not terminated or malformed.
+fn unescape_key(bytes: &[u8]) -> Option<(Vec<u8>, &[u8])> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    loop {
+        let b = *bytes.get(i)?;
+        if b != 0 {
+            out.push(b);
+            i += 1;
+            continue;
+        }
+        match *bytes.get(i + 1)? {
+            0xff => {
+                out.push(0);
+                i += 2;
+            }
+            0 => return Some((out, &bytes[i + 2..])),
+            _ => return None,
+        }
+    }
+}
+
+fn ordered_index_key(key: &[u8], version: Version) -> Vec<u8> {
+    let mut k = escape_key(key);
+    k.extend(version.to_be_bytes());
+    k
 }
 
 fn hex(b: &[u8]) -> String {
@@ -612,5 +833,41 @@ impl StateStore for Db {
         let mut wb = WriteBatch::default();
         self.stage_state(&mut wb, batch)?;
         self.db.write_opt(wb, &Self::sync_opts()).context("writing a state batch")
+    }
+
+    fn ordered_next(&self, from: &[u8], to: &[u8]) -> Result<Option<Vec<u8>>> {
+        if from > to {
+            return Ok(None);
+        }
+        let start = escape_key(from);
+        let mut it = self.db.iterator_cf(self.cf(cf::ORDERED)?, IteratorMode::From(&start, Direction::Forward));
+        match it.next().transpose()? {
+            None => Ok(None),
+            Some((k, _)) => {
+                let (key, _) = unescape_key(&k).filter(|(_, rest)| rest.len() == 8).with_context(|| {
+                    format!("{}/{} on disk is not an escaped key and a version", cf::ORDERED, hex(&k))
+                })?;
+                Ok((key.as_slice() <= to).then_some(key))
+            }
+        }
+    }
+
+    fn ordered_between(&self, key: &[u8], from: Version, to: Version) -> Result<Option<bool>> {
+        let start = ordered_index_key(key, to);
+        let mut it = self.db.iterator_cf(self.cf(cf::ORDERED)?, IteratorMode::From(&start, Direction::Reverse));
+        let prefix = escape_key(key);
+        match it.next().transpose()? {
+            Some((k, v)) if k.len() == prefix.len() + 8 && k.starts_with(&prefix) => {
+                if be_u64(&k[prefix.len()..], "ordered index key")? < from {
+                    return Ok(None);
+                }
+                match v.as_ref() {
+                    [0] => Ok(Some(false)),
+                    [1] => Ok(Some(true)),
+                    _ => bail!("{}/{} on disk: {} is not a presence flag", cf::ORDERED, hex(&k), hex(&v)),
+                }
+            }
+            _ => Ok(None),
+        }
     }
 }

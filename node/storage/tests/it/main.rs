@@ -23,7 +23,7 @@ fn block(height: u64, prev: Hash, ntx: u8) -> Block {
 }
 
 fn receipts(b: &Block) -> Vec<Receipt> {
-    b.transactions.iter().map(|t| Receipt { tx_id: t.id(), status: ReceiptStatus::Success, gas_used: 21_000 }).collect()
+    b.transactions.iter().map(|t| Receipt::plain(t.id(), ReceiptStatus::Success, 21_000)).collect()
 }
 
 #[test]
@@ -254,4 +254,122 @@ fn a_reorg_moves_the_indexes_and_the_head_in_one_batch() {
     assert_eq!(db.block_meta(&a3.id()).unwrap().map(|m| (m.height, m.weight)), Some((3, 9)));
     assert_eq!(db.transaction_location(&b3.transactions[1].id()).unwrap(), None);
     assert_eq!(db.transaction_location(&a3.transactions[1].id()).unwrap(), Some((a3.id(), 1)));
+}
+
+#[test]
+fn ordered_records_on_disk_match_a_model_across_random_branches() {
+    let path = dir("ordered");
+    let db = Db::open(&path).unwrap();
+    cinder_state::conformance::ordered_records(&State::new(&db), 0xd15c, 80).unwrap();
+    // Reopened, the same.
+    drop(db);
+    let db = Db::open(&path).unwrap();
+    let state = State::new(&db);
+    let latest = db.latest().unwrap().unwrap();
+    assert!(state.ordered_range(latest, &[], &[0xff; 8], 1_000).is_ok());
+}
+
+#[test]
+fn pruning_drops_superseded_ordered_entries_and_keeps_what_later_states_read() {
+    let path = dir("ordered-prune");
+    let db = Db::open(&path).unwrap();
+    let state = State::new(&db);
+    // Canonical blocks 0..=12, each rewriting k0 and k1, adding k<h> and
+    // deleting k<h-2>; a dead branch at height 3 off height 2.
+    let rec = |k: String, v: Option<u64>| (k.into_bytes(), v.map(|v| v.to_le_bytes().to_vec()));
+    let mut prev = Hash::default();
+    let mut pv = None;
+    let mut models: Vec<std::collections::BTreeMap<Vec<u8>, Vec<u8>>> = Vec::new();
+    let mut model = std::collections::BTreeMap::new();
+    let mut versions = Vec::new();
+    let mut side_version = 0;
+    for h in 0..=12u64 {
+        let mut ups =
+            vec![rec("k0".into(), Some(h)), rec("k1".into(), Some(h * 10)), rec(format!("k{}", h + 2), Some(h))];
+        if h >= 2 {
+            ups.push(rec(format!("k{h}"), None));
+        }
+        for (k, v) in &ups {
+            match v {
+                Some(v) => model.insert(k.clone(), v.clone()),
+                None => model.remove(k),
+            };
+        }
+        let (_, s) = state.apply_records(pv, &[], &[], &ups).unwrap();
+        let b = branch_block(h, prev, u8::try_from(h).unwrap(), 0);
+        db.write_block(&BlockWrite { block: &b, receipts: &[], state: &s, weight: 1, canonical: true }).unwrap();
+        if h == 2 {
+            let side = branch_block(3, b.id(), 99, 0);
+            let (_, ss) = state.apply_records(Some(s.version), &[], &[], &[rec("side".into(), Some(1))]).unwrap();
+            db.write_block(&BlockWrite { block: &side, receipts: &[], state: &ss, weight: 1, canonical: false })
+                .unwrap();
+            side_version = ss.version;
+            assert_eq!(state.ordered_range(side_version, b"side", b"side", 1).unwrap().len(), 1);
+        }
+        (prev, pv) = (b.id(), Some(s.version));
+        versions.push(s.version);
+        models.push(model.clone());
+    }
+    let before = db.count(cf::ORDERED).unwrap();
+    db.prune_to(8).unwrap();
+    let after = db.count(cf::ORDERED).unwrap();
+    assert!(after < before / 2, "{before} index entries before pruning, {after} after");
+    assert!(db.count(cf::ORDERED_LOG).unwrap() < 13 * 4 - 8 * 4, "the logs of pruned versions went");
+    for h in 8..=12usize {
+        let got = state.ordered_range(versions[h], &[], &[0xff; 8], 1_000).unwrap();
+        let want: Vec<_> = models[h].iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        assert_eq!(got, want, "height {h}");
+    }
+    // The dead branch's index entry went with its state.
+    assert!(state.ordered_range(side_version, b"side", b"side", 1).unwrap().is_empty());
+}
+
+#[test]
+fn events_are_indexed_by_contract_and_topic_on_the_canonical_chain() {
+    use cinder_storage::EventKey;
+    let path = dir("events");
+    let db = Db::open(&path).unwrap();
+    let state = State::new(&db);
+    let (c, other) = (Address([0xc0; 32]), Address([0xc1; 32]));
+    let (t, u) = (Hash::of(b"T"), Hash::of(b"U"));
+    let receipts_with = |b: &Block, events: Vec<(Address, Vec<Hash>)>| -> Vec<Receipt> {
+        let mut rs = receipts(b);
+        let evs: Vec<Event> = events
+            .into_iter()
+            .map(|(contract, topics)| Event {
+                contract,
+                topics: Bounded::new(topics).unwrap(),
+                data: BoundedBytes::default(),
+            })
+            .collect();
+        rs[1].events = Bounded::new(evs).unwrap();
+        rs
+    };
+    let g = branch_block(0, Hash::default(), 0, 0);
+    let (_, s) = state.apply(None, &[]).unwrap();
+    db.write_block(&BlockWrite { block: &g, receipts: &[], state: &s, weight: 1, canonical: true }).unwrap();
+    let a1 = branch_block(1, g.id(), 10, 2);
+    let ra = receipts_with(&a1, vec![(c, vec![t]), (other, vec![u, t])]);
+    let (_, s) = state.apply(Some(0), &[(addr(1), Some(Account { balance: 1, nonce: 0 }))]).unwrap();
+    db.write_block(&BlockWrite { block: &a1, receipts: &ra, state: &s, weight: 1, canonical: true }).unwrap();
+    assert_eq!(db.events(EventKey::Contract(c), 0, 10, 100).unwrap(), vec![(1, 1, 0)]);
+    assert_eq!(db.events(EventKey::Topic(0, t), 0, 10, 100).unwrap(), vec![(1, 1, 0)]);
+    assert_eq!(db.events(EventKey::Topic(1, t), 0, 10, 100).unwrap(), vec![(1, 1, 1)]);
+    assert_eq!(db.events(EventKey::Topic(0, u), 0, 10, 100).unwrap(), vec![(1, 1, 1)]);
+    assert!(db.events(EventKey::Contract(c), 2, 10, 100).unwrap().is_empty(), "the height range");
+    assert!(db.events(EventKey::Topic(0, t), 0, 10, 0).is_err(), "past the limit");
+    // A side branch of two blocks with other events, then a reorg to it.
+    let b1 = branch_block(1, g.id(), 20, 2);
+    let rb1 = receipts_with(&b1, vec![(c, vec![u])]);
+    let (_, s) = state.apply(Some(0), &[(addr(2), Some(Account { balance: 1, nonce: 0 }))]).unwrap();
+    db.write_block(&BlockWrite { block: &b1, receipts: &rb1, state: &s, weight: 1, canonical: false }).unwrap();
+    assert_eq!(db.events(EventKey::Contract(c), 0, 10, 100).unwrap(), vec![(1, 1, 0)], "side blocks are not indexed");
+    let b2 = branch_block(2, b1.id(), 21, 2);
+    let rb2 = receipts_with(&b2, vec![(c, vec![t])]);
+    let (_, s2) = state.apply(Some(s.version), &[(addr(3), Some(Account { balance: 1, nonce: 0 }))]).unwrap();
+    let w = BlockWrite { block: &b2, receipts: &rb2, state: &s2, weight: 5, canonical: true };
+    db.write_block_reorg(&w, &[(b1.id(), s.version)]).unwrap();
+    assert_eq!(db.events(EventKey::Contract(c), 0, 10, 100).unwrap(), vec![(1, 1, 0), (2, 1, 0)]);
+    assert_eq!(db.events(EventKey::Topic(0, t), 0, 10, 100).unwrap(), vec![(2, 1, 0)], "a1's went with it");
+    assert!(db.events(EventKey::Contract(other), 0, 10, 100).unwrap().is_empty());
 }
