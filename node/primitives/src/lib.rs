@@ -5,7 +5,8 @@
 //! over a domain-separated digest), receipts, PoW headers and blocks, and
 //! the one canonical encoding of everything hashed or signed ([`codec`]);
 //! proof-of-stake votes, proposals and double-vote evidence as signed and
-//! gossiped, with batch verification of votes.
+//! gossiped, with batch verification of votes; contract deploys, calls
+//! and admin operations, the contract record and contract events.
 //!
 //! No I/O, no state, no consensus rules beyond a transaction's stateless
 //! checks; the storage, state and chain crates build on these types. The
@@ -13,11 +14,16 @@
 
 pub mod codec;
 mod consensus;
+mod contract;
 mod types;
 
 pub use codec::{Bounded, BoundedBytes, BoundedString, DecodeError, Limited, decode, encode};
 pub use consensus::{
     CONSENSUS_VERSION, CertError, CommitCertificate, DoubleVote, EvidenceError, PosHeaderData, ProposalData,
     SignedProposal, SignedVote, VoteData, VoteType, commit_hash, verify_votes,
+};
+pub use contract::{
+    AdminOp, Call, ContractInfo, Deploy, Event, MAX_ARGS_BYTES, MAX_CODE_BYTES, MAX_EVENT_DATA, MAX_EVENTS,
+    MAX_METHOD_BYTES, MAX_RETURN_BYTES, MAX_TOPICS, contract_address,
 };
 pub use types::*;

@@ -125,17 +125,19 @@ pub enum TxKind {
     /// it bonds moves to [`STAKING_ADDRESS`] like a transfer; the ledger
     /// operation then runs after the block's transfers, in block order.
     Stake(StakeOp),
+    /// Tag 2: deploy a contract ([`crate::Deploy`]).
+    Deploy(crate::Deploy),
+    /// Tag 3: call a contract ([`crate::Call`]).
+    Call(crate::Call),
+    /// Tag 4: an operation only a contract's admin may send
+    /// ([`crate::AdminOp`]).
+    Admin(crate::AdminOp),
 }
 
 impl TxKind {
-    /// The account the transaction pays and how much (besides the fee): a
-    /// transfer's recipient, or the staking account for what a staking
-    /// operation bonds.
-    pub fn payment(&self) -> (Address, u128) {
-        match self {
-            TxKind::Transfer { to, amount } => (*to, *amount),
-            TxKind::Stake(op) => (STAKING_ADDRESS, op.bonded()),
-        }
+    /// Whether it runs contract code (a deploy, a call, a migration).
+    pub fn is_contract(&self) -> bool {
+        matches!(self, TxKind::Deploy(_) | TxKind::Call(_) | TxKind::Admin(_))
     }
 }
 
@@ -281,6 +283,20 @@ impl Transaction {
     pub fn sender_address(&self) -> Address {
         Address::from_public_key(&self.sender)
     }
+    /// The account the transaction pays and how much (besides the fee): a
+    /// transfer's recipient, the staking account for what a staking
+    /// operation bonds, the contract for the value a deploy or a call
+    /// moves (a deploy's new contract is at [`crate::contract_address`] of
+    /// the sender and this nonce).
+    pub fn payment(&self) -> (Address, u128) {
+        match &self.kind {
+            TxKind::Transfer { to, amount } => (*to, *amount),
+            TxKind::Stake(op) => (STAKING_ADDRESS, op.bonded()),
+            TxKind::Deploy(d) => (crate::contract_address(&self.sender_address(), self.nonce), d.value),
+            TxKind::Call(c) => (c.contract, c.value),
+            TxKind::Admin(op) => (op.contract(), 0),
+        }
+    }
     /// Signs with `key` (whose public key must be `sender`).
     pub fn sign(self, key: &sig::SecretKey) -> SignedTransaction {
         let signature = key.sign(&self.signing_message());
@@ -375,14 +391,33 @@ pub fn verify_signatures(txs: &[SignedTransaction]) -> Result<(), Vec<usize>> {
     batch.verify(sig::Strategy::Parallel).map_err(|bad| bad.indices)
 }
 
-/// How an executed transaction ended.
+/// How an executed transaction ended. In every failed case the nonce
+/// moved, the gas used was paid, and nothing else of the transaction
+/// applied (a contract's nested calls included).
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub enum ReceiptStatus {
     /// Tag 0: all its effects applied.
     Success,
-    /// Tag 1: failed (out of gas, insufficient balance, revert); the nonce
-    /// moved and the gas was paid. The reason, at most 256 bytes.
+    /// Tag 1: failed outside contract code (a transfer's insufficient
+    /// balance or gas, a refused staking operation, a call to an address
+    /// without a contract, code refused at deploy). The reason, at most
+    /// 256 bytes.
     Failed(BoundedString<256>),
+    /// Tag 2: the contract reverted, with its message.
+    Reverted(BoundedString<256>),
+    /// Tag 3: the contract ran out of gas (all of the limit is used).
+    OutOfGas,
+    /// Tag 4: the contract trapped: the kind of trap (unreachable, memory
+    /// out of bounds, stack overflow, a bad pointer given to a host
+    /// function, a limit passed, ...).
+    Trapped(BoundedString<256>),
+}
+
+impl ReceiptStatus {
+    /// Whether the transaction's effects applied.
+    pub fn is_success(&self) -> bool {
+        matches!(self, ReceiptStatus::Success)
+    }
 }
 
 /// The outcome of a transaction in a block.
@@ -394,11 +429,35 @@ pub struct Receipt {
     pub status: ReceiptStatus,
     /// Gas used.
     pub gas_used: u64,
+    /// What a contract returned (a call's return data, a revert's data);
+    /// empty otherwise.
+    pub output: BoundedBytes<{ crate::MAX_RETURN_BYTES }>,
+    /// The events its contract calls emitted, in order (none if it failed).
+    pub events: Bounded<crate::Event, { crate::MAX_EVENTS }>,
+    /// The contract a successful deploy created.
+    pub created: Option<Address>,
+}
+
+impl Receipt {
+    /// A receipt with no contract output: a transfer's or staking
+    /// operation's.
+    pub fn plain(tx_id: Hash, status: ReceiptStatus, gas_used: u64) -> Receipt {
+        Receipt { tx_id, status, gas_used, output: BoundedBytes::default(), events: Bounded::default(), created: None }
+    }
 }
 
 impl Limited for Receipt {
     const NAME: &'static str = "receipt";
-    const MAX_BYTES: usize = 32 + 1 + 4 + 256 + 8;
+    const MAX_BYTES: usize = 32
+        + 1
+        + 4
+        + 256
+        + 8
+        + 4
+        + crate::MAX_RETURN_BYTES
+        + 4
+        + crate::MAX_EVENTS * <crate::Event as Limited>::MAX_BYTES
+        + 33;
 }
 
 impl Receipt {

@@ -47,7 +47,7 @@ fn a_transfer_is_laid_out_field_by_field() {
     want.extend(30_000u64.to_le_bytes());
     want.extend(3u64.to_le_bytes());
     want.push(0); // TxKind::Transfer
-    let (to, _) = tx.kind.payment();
+    let (to, _) = tx.payment();
     want.extend(to.0);
     want.extend(1_000u128.to_le_bytes());
     assert_eq!(encode(&tx), want);
@@ -69,11 +69,76 @@ fn a_staking_operation_is_kind_1_then_its_own_tag() {
     assert_eq!(encode(&kind), want);
     assert_eq!(borsh::from_slice::<TxKind>(&want).unwrap(), kind);
     // It pays what it bonds to the staking account.
-    assert_eq!(kind.payment(), (cinder_primitives::STAKING_ADDRESS, 500));
+    let with = |kind: TxKind| Transaction { kind, ..transfer(1, 0, 0) };
+    assert_eq!(with(kind.clone()).payment(), (cinder_primitives::STAKING_ADDRESS, 500));
     let withdraw = TxKind::Stake(cinder_primitives::StakeOp::WithdrawRewards { validator: v });
-    assert_eq!(withdraw.payment(), (cinder_primitives::STAKING_ADDRESS, 0));
+    assert_eq!(with(withdraw).payment(), (cinder_primitives::STAKING_ADDRESS, 0));
     // An unknown operation tag does not decode.
     assert!(borsh::from_slice::<TxKind>(&[1, 9]).is_err());
+}
+
+#[test]
+fn contract_transactions_are_kinds_2_to_4_laid_out_field_by_field() {
+    let code = vec![0, 0x61, 0x73, 0x6d, 1, 0, 0, 0];
+    let admin = Address([4; 32]);
+    let deploy = TxKind::Deploy(Deploy {
+        code: BoundedBytes::new(code.clone()).unwrap(),
+        init_args: BoundedBytes::new(vec![9, 9]).unwrap(),
+        value: 77,
+        admin: Some(admin),
+    });
+    let mut want = vec![2u8];
+    want.extend(8u32.to_le_bytes());
+    want.extend(&code);
+    want.extend(2u32.to_le_bytes());
+    want.extend([9, 9]);
+    want.extend(77u128.to_le_bytes());
+    want.push(1);
+    want.extend(admin.0);
+    assert_eq!(encode(&deploy), want);
+    assert_eq!(borsh::from_slice::<TxKind>(&want).unwrap(), deploy);
+    let c = Address([5; 32]);
+    let call = TxKind::Call(Call {
+        contract: c,
+        method: BoundedString::truncated("transfer"),
+        args: BoundedBytes::new(vec![1]).unwrap(),
+        value: 0,
+    });
+    let mut want = vec![3u8];
+    want.extend(c.0);
+    want.extend(8u32.to_le_bytes());
+    want.extend(b"transfer");
+    want.extend(1u32.to_le_bytes());
+    want.push(1);
+    want.extend(0u128.to_le_bytes());
+    assert_eq!(encode(&call), want);
+    let clear = TxKind::Admin(AdminOp::SetAdmin { contract: c, admin: None });
+    let mut want = vec![4u8, 1];
+    want.extend(c.0);
+    want.push(0);
+    assert_eq!(encode(&clear), want);
+    // Limits are checked while decoding: a 65-byte method name, code over
+    // 64 KiB.
+    let mut long = vec![3u8];
+    long.extend(c.0);
+    long.extend(65u32.to_le_bytes());
+    long.extend([b'a'; 65]);
+    assert!(borsh::from_slice::<TxKind>(&long).is_err());
+    let mut big = vec![2u8];
+    big.extend((64 * 1024 + 1u32).to_le_bytes());
+    assert!(borsh::from_slice::<TxKind>(&big).is_err());
+    // What they pay: the value, to the contract (a deploy's at the address
+    // derived from the sender and the nonce).
+    let t = Transaction { kind: deploy, ..transfer(1, 3, 0) };
+    let sender = t.sender_address();
+    assert_eq!(t.payment(), (contract_address(&sender, 3), 77));
+    assert_ne!(contract_address(&sender, 3), contract_address(&sender, 4));
+    assert_ne!(contract_address(&sender, 3), sender);
+    let mut d = blake3::Hasher::new_derive_key("cinder contract address v1");
+    d.update(&sender.0);
+    d.update(&3u64.to_le_bytes());
+    assert_eq!(contract_address(&sender, 3).0, *d.finalize().as_bytes());
+    assert_eq!(Transaction { kind: call, ..transfer(1, 3, 0) }.payment(), (c, 0));
 }
 
 #[test]
@@ -105,12 +170,22 @@ fn the_pinned_encodings_have_not_changed() {
     let h = header(3, std::slice::from_ref(&tx));
     assert_eq!(hex::encode(encode(&h)), v["header"].as_str().unwrap());
     assert_eq!(h.id().to_hex(), v["header_id"].as_str().unwrap());
+    let r = Receipt::plain(tx.id(), ReceiptStatus::Failed(BoundedString::truncated("out of gas")), 21_000);
+    assert_eq!(hex::encode(encode(&r)), v["failed_receipt"].as_str().unwrap());
+    let event = Event {
+        contract: Address([3; 32]),
+        topics: Bounded::new(vec![Hash::of(b"Transfer")]).unwrap(),
+        data: BoundedBytes::new(vec![1, 2]).unwrap(),
+    };
     let r = Receipt {
         tx_id: tx.id(),
-        status: ReceiptStatus::Failed(BoundedString::truncated("out of gas")),
-        gas_used: 21_000,
+        status: ReceiptStatus::Success,
+        gas_used: 60_123,
+        output: BoundedBytes::new(vec![7; 3]).unwrap(),
+        events: Bounded::new(vec![event]).unwrap(),
+        created: Some(Address([8; 32])),
     };
-    assert_eq!(hex::encode(encode(&r)), v["failed_receipt"].as_str().unwrap());
+    assert_eq!(hex::encode(encode(&r)), v["contract_receipt"].as_str().unwrap());
 }
 
 #[test]
@@ -132,14 +207,17 @@ fn decoding_rejects_what_is_not_canonical() {
     kind[1 + 8 + 32 + 24] = 9;
     assert!(decode::<SignedTransaction>(&kind).is_err());
     // A non-UTF-8 receipt reason and a bad status tag.
-    let r =
-        Receipt { tx_id: Hash::default(), status: ReceiptStatus::Failed(BoundedString::truncated("ab")), gas_used: 1 };
+    let r = Receipt::plain(Hash::default(), ReceiptStatus::Failed(BoundedString::truncated("ab")), 1);
     let mut rb = encode(&r);
     rb[32 + 1 + 4] = 0xff;
     assert!(decode::<Receipt>(&rb).is_err());
     let mut rt = encode(&r);
-    rt[32] = 2;
+    rt[32] = 5;
     assert!(decode::<Receipt>(&rt).is_err());
+    // Tags 2-4 are the contract statuses.
+    let mut rt = encode(&r);
+    rt[32] = 2;
+    assert_eq!(decode::<Receipt>(&rt).unwrap().status, ReceiptStatus::Reverted(BoundedString::truncated("ab")));
     // Longer than the type allows, before parsing.
     let huge = vec![0u8; MAX_TX_BYTES + 1];
     assert!(matches!(decode::<SignedTransaction>(&huge), Err(DecodeError::TooLong { .. })));
@@ -235,7 +313,7 @@ proptest! {
         h.fields.consensus_data = BoundedBytes::new(data).unwrap();
         let block = Block { header: h, transactions: Bounded::new(txs).unwrap(), last_commit: None };
         prop_assert_eq!(&decode::<Block>(&encode(&block)).unwrap(), &block);
-        let r = Receipt { tx_id: Hash::of(reason.as_bytes()), status: ReceiptStatus::Failed(BoundedString::truncated(&reason)), gas_used: height };
+        let r = Receipt::plain(Hash::of(reason.as_bytes()), ReceiptStatus::Failed(BoundedString::truncated(&reason)), height);
         prop_assert_eq!(decode::<Receipt>(&encode(&r)).unwrap(), r);
         let acct = Account { balance: u128::from(height) << 64, nonce: height };
         prop_assert_eq!(decode::<Account>(&encode(&acct)).unwrap(), acct);
