@@ -14,6 +14,11 @@ export CINDER_TUNE_CACHE="${CINDER_TUNE_CACHE:-$CARGO_TARGET_DIR/test-gpu-tune.j
 
 log="$(mktemp /tmp/cinder-test.XXXXXX.log)"
 t0=$SECONDS
+# The contracts first, on their own: a missing wasm32 toolchain is one
+# clear line here rather than a build-script panic (the cinder-contracts
+# crate builds them again into its OUT_DIR, from the same sources).
+echo "==> contracts (wasm32, Debian rustc)" >&2
+./scripts/build-contracts.sh
 echo "==> build (ci profile)" >&2
 cargo build --profile ci --workspace --all-targets --locked
 build_s=$((SECONDS - t0))
