@@ -1,0 +1,52 @@
+//! # cinder-vm
+//!
+//! The execution layer: how a transaction changes state, as a task of the
+//! engine's Block-STM executor ([`TxTask`]). Transfers and staking
+//! payments are plain account updates; contracts are WebAssembly modules
+//! run on wasmtime, the only crate that depends on it.
+//!
+//! - [`Vm`]: the engine in a deterministic configuration (fuel metering as
+//!   gas, NaN canonicalisation, no threads / SIMD / WASI / clock /
+//!   randomness, bounded memory, table and stack, the same machine code on
+//!   every x86-64 node), upload-time validation ([`CodeError`]), a bounded
+//!   cache of compiled modules by code hash, and a pooling allocator.
+//! - The host ABI `cinder_v1` (docs/design/contracts.md): input and return
+//!   data, the contract's own storage (read, write, remove, ordered scans),
+//!   caller / origin / value / block, balances and transfers, events, calls
+//!   to other contracts that roll back with their callee, BLAKE3, SHA-256
+//!   and ed25519 (ZIP-215).
+//! - [`Runner`] / [`TxTask`] / [`receipt`]: a block's transactions for the
+//!   executor, with the chain's fee rules, and the receipts they leave.
+//! - [`StateKey`] / [`Val`]: the executor's keys and values. Storage reads
+//!   are reads of the executor's multi-version memory: a read the executor
+//!   must suspend stops the instance, and the transaction runs again.
+//! - [`harness::TestChain`]: an in-memory chain to test contracts on the
+//!   host without a node.
+//!
+//! ```no_run
+//! use cinder_vm::harness::TestChain;
+//! # fn main() -> anyhow::Result<()> {
+//! # let wasm: &[u8] = &[];
+//! let mut chain = TestChain::new()?;
+//! let alice = chain.account(1_000_000_000_000);
+//! let counter = chain.deploy(alice, wasm, &7u64.to_le_bytes())?.created.expect("deployed");
+//! let r = chain.call(alice, counter, "increment", &1u64.to_le_bytes(), 0)?;
+//! assert_eq!(r.output, 8u64.to_le_bytes());
+//! # Ok(()) }
+//! ```
+
+mod call;
+pub mod harness;
+mod host;
+pub mod limits;
+mod query;
+mod runtime;
+mod state;
+mod task;
+mod transfer;
+
+pub use query::{Query, QueryResult, StateTxView, query};
+pub use runtime::{CONCURRENT_RUNS, CodeError, Vm};
+pub use state::{BlockEnv, StateKey, StorageKey, Val};
+pub use task::{ContractTask, Outcome, Runner, Status, TxTask, receipt};
+pub use transfer::{MAX_TRANSFER, STAKE_GAS, TRANSFER_GAS, TransferTask};
