@@ -16,7 +16,7 @@ use cinder_primitives::{
 use cinder_state::{State, StateBatch, StateStore};
 use rayon::prelude::*;
 
-use crate::exec::{BlockContext, execute_block};
+use crate::exec::{BlockContext, block_time_ms, execute_block};
 
 /// A built block and what committing it writes.
 pub struct Built {
@@ -134,7 +134,9 @@ fn build_with<S: StateStore>(
     started: Instant,
 ) -> Result<Built> {
     let height = ctx.parent.height() + 1;
-    let draft = HeaderFields { height, coinbase, ..HeaderFields::default() };
+    let consensus_data = BoundedBytes::new(proposal.consensus_data.clone())
+        .map_err(|d| anyhow::anyhow!("consensus data of {} bytes", d.len()))?;
+    let draft = HeaderFields { height, coinbase, consensus_data, ..HeaderFields::default() };
     let draft = Header::new(ctx.parent_id, proposal.time, proposal.bits, draft);
     let credits = consensus.block_credits(&draft);
     let pass = spec.pos.as_ref().map(|p| {
@@ -146,12 +148,13 @@ fn build_with<S: StateStore>(
             ctx.parent_validators.as_deref(),
         )
     });
+    let env = cinder_vm::BlockEnv { height, time_ms: block_time_ms(&draft), coinbase: consensus.fee_recipient(&draft) };
     let ex = match execute_block(
         state,
         ctx.parent_version,
         None,
         &txs,
-        consensus.fee_recipient(&draft),
+        env,
         &credits,
         Mode::Build,
         spec.block_gas_limit,
@@ -173,7 +176,7 @@ fn build_with<S: StateStore>(
             dropped.push((index[i], "invalid at its position or over the gas limit".to_string()));
         }
     }
-    let (state_root, batch) = state.apply_all(Some(ctx.parent_version), &ex.updates, &ex.data)?;
+    let (state_root, batch) = state.apply_records(Some(ctx.parent_version), &ex.updates, &ex.data, &ex.ordered)?;
     let transactions = Bounded::new(included).map_err(|v| anyhow::anyhow!("{} transactions: too many", v.len()))?;
     let mut block =
         Block { header: Header::new(ctx.parent_id, 0, 0, HeaderFields::default()), transactions, last_commit };

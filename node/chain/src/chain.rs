@@ -13,7 +13,7 @@ use cinder_storage::{BlockWrite, Db};
 use rayon::prelude::*;
 
 use crate::error::{BlockInvalid, ImportError};
-use crate::exec::{BlockContext, execute_block};
+use crate::exec::{BlockContext, block_time_ms, execute_block};
 use crate::genesis;
 
 /// The metadata record holding the chain spec's digest.
@@ -133,6 +133,7 @@ pub struct Checked {
 struct Verified {
     updates: Vec<(Address, Option<Account>)>,
     data: Vec<(KeyHash, Option<Vec<u8>>)>,
+    ordered: Vec<(Vec<u8>, Option<Vec<u8>>)>,
     receipts: Vec<Receipt>,
     stats: ExecStats,
     phases: Phases,
@@ -419,7 +420,7 @@ impl Chain {
         v.phases.checks += t.elapsed() - v.elapsed;
         let t = Instant::now();
         let (computed, batch) =
-            self.state().apply_all(Some(ctx.parent_version), &v.updates, &v.data).map_err(internal)?;
+            self.state().apply_records(Some(ctx.parent_version), &v.updates, &v.data, &v.ordered).map_err(internal)?;
         if computed != block.header.fields.state_root {
             let reason = BlockInvalid::StateRoot { header: block.header.fields.state_root, computed };
             return Err(ImportError::Invalid { id, reason });
@@ -436,6 +437,7 @@ impl Chain {
         let verified = Verified {
             updates: Vec::new(),
             data: Vec::new(),
+            ordered: Vec::new(),
             receipts: built.receipts,
             stats: ExecStats::default(),
             phases: Phases::default(),
@@ -540,12 +542,38 @@ impl Chain {
         let mut current = first;
         for next in rest.iter().map(Some).chain(std::iter::once(None)) {
             let child_ctx = ctx.child(current, 0, 0, self.consensus.ancestry_window());
+            // The child executes on the parent's account updates before
+            // they are committed; a parent that wrote contract records or
+            // storage is committed first (the child may read them).
+            let records = !verified.data.is_empty() || !verified.ordered.is_empty();
             let pending: hashbrown::HashMap<_, _> =
                 verified.updates.iter().filter_map(|(a, acct)| acct.map(|x| (*a, x))).collect();
-            let (committed, next_verified) = rayon::join(
-                || self.commit(current, &ctx, &head, &[], verified),
-                || next.map(|n| self.verify(n, &child_ctx, Some((ctx.parent_version, &pending)), now, Presigned::None)),
-            );
+            let (committed, next_verified) = if records {
+                let committed = self.commit(current, &ctx, &head, &[], verified);
+                let next_verified = match (&committed, next) {
+                    (Ok(_), Some(n)) => {
+                        let ctx = match self.context(&current.id()) {
+                            Ok(Some(c)) => c,
+                            Ok(None) => {
+                                return (done, Some(ImportError::UnknownParent { id: n.id(), parent: current.id() }));
+                            }
+                            Err(source) => return (done, Some(ImportError::Internal { id: n.id(), source })),
+                        };
+                        Some(self.verify(n, &ctx, None, now, Presigned::None))
+                    }
+                    _ => None,
+                };
+                (committed, next_verified)
+            } else {
+                rayon::join(
+                    || self.commit(current, &ctx, &head, &[], verified),
+                    || {
+                        next.map(|n| {
+                            self.verify(n, &child_ctx, Some((ctx.parent_version, &pending)), now, Presigned::None)
+                        })
+                    },
+                )
+            };
             match committed {
                 Ok(r) => done.push(r),
                 Err(e) => return (done, Some(e)),
@@ -640,12 +668,17 @@ impl Chain {
                 ctx.parent_validators.as_deref(),
             )
         });
+        let env = cinder_vm::BlockEnv {
+            height: header.height(),
+            time_ms: block_time_ms(header),
+            coinbase: self.consensus.fee_recipient(header),
+        };
         let ex = execute_block(
             &state,
             base,
             pending,
             txs,
-            self.consensus.fee_recipient(header),
+            env,
             &credits,
             Mode::Verify,
             self.spec.block_gas_limit,
@@ -664,6 +697,7 @@ impl Chain {
         Ok(Verified {
             updates: ex.updates,
             data: ex.data,
+            ordered: ex.ordered,
             receipts: ex.receipts,
             stats: ex.stats,
             phases,
@@ -705,8 +739,10 @@ impl Chain {
         let batch = match precomputed {
             Some(b) => b,
             None => {
-                let (computed, batch) =
-                    self.state().apply_all(Some(ctx.parent_version), &v.updates, &v.data).map_err(internal)?;
+                let (computed, batch) = self
+                    .state()
+                    .apply_records(Some(ctx.parent_version), &v.updates, &v.data, &v.ordered)
+                    .map_err(internal)?;
                 if computed != header.fields.state_root {
                     return Err(invalid(BlockInvalid::StateRoot { header: header.fields.state_root, computed }));
                 }

@@ -1,24 +1,24 @@
 //! Executing a block's transactions on a parent state: the shared core of
 //! import (Verify) and production (Build).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
-use std::sync::Arc;
+use anyhow::{Context, Result, anyhow, bail};
 
 use cinder_consensus::{Ancestry, Validators};
-use cinder_engine::exec::{self, ExecStats, Mode, StateView, Strategy, TxStatus};
+use cinder_engine::exec::{self, ExecStats, Mode, StateView, Strategy};
 use cinder_primitives::{
-    Account, Address, Block, BoundedString, Hash, Header, Receipt, ReceiptStatus, STAKING_ADDRESS, SignedTransaction,
-    TxKind,
+    Account, Address, Block, BoundedString, Hash, Header, PosHeaderData, Receipt, ReceiptStatus, STAKING_ADDRESS,
+    SignedTransaction, TxKind,
 };
 use cinder_state::{KeyHash, State, StateStore, Version};
+use cinder_vm::{BlockEnv, Runner, StateKey, TxTask, Val};
 use hashbrown::HashMap;
 use rayon::prelude::*;
 
+use crate::contracts;
 use crate::error::BlockInvalid;
-use crate::vm::{StateKey, TransferTask, Word};
 
 /// What a block is checked and executed against: its parent and the
 /// parent's ancestry.
@@ -73,25 +73,132 @@ impl BlockContext {
     }
 }
 
-/// The base state of a block: the accounts it touches, read beforehand
-/// (errors surface here, not inside the executor).
-struct Prefetched {
+/// The state a block executes on: the accounts it touches, read
+/// beforehand on all cores (a transfer-only block reads nothing else);
+/// anything else — an account a contract reaches, contract records, code,
+/// storage — read when first asked for and kept. A read error is kept and
+/// surfaces after the run (the executor's view cannot fail).
+pub(crate) struct BlockView<'a, S> {
+    state: &'a State<S>,
+    version: Version,
+    pending: Option<&'a HashMap<Address, Account>>,
     accounts: HashMap<Address, Option<Account>>,
-    miss: AtomicBool,
+    more_accounts: Shards<Address, Option<Account>>,
+    records: Shards<StateKey, Option<Val>>,
+    error: Mutex<Option<anyhow::Error>>,
 }
 
-impl StateView<StateKey, Word> for Prefetched {
-    fn get(&self, key: &StateKey) -> Option<Word> {
-        let (StateKey::Balance(a) | StateKey::Nonce(a)) = key;
-        match self.accounts.get(a) {
-            Some(Some(acct)) => Some(Word(match key {
-                StateKey::Balance(_) => acct.balance,
-                StateKey::Nonce(_) => u128::from(acct.nonce),
-            })),
-            Some(None) => None,
-            None => {
-                self.miss.store(true, Ordering::Relaxed);
+/// A map shared by the executor's threads, split over locks.
+struct Shards<K, V> {
+    shards: Vec<Mutex<HashMap<K, V>>>,
+}
+
+impl<K: std::hash::Hash + Eq + Clone, V: Clone> Shards<K, V> {
+    fn new() -> Self {
+        Shards { shards: (0..16).map(|_| Mutex::new(HashMap::new())).collect() }
+    }
+    fn shard(&self, k: &K) -> &Mutex<HashMap<K, V>> {
+        use std::hash::BuildHasher;
+        let h = hashbrown::DefaultHashBuilder::default().hash_one(k);
+        &self.shards[(h % 16) as usize]
+    }
+    /// The value of `k`, computed by `f` (outside the lock) the first time.
+    fn get_or(&self, k: &K, f: impl FnOnce() -> V) -> V {
+        if let Some(v) = self.shard(k).lock().unwrap_or_else(PoisonError::into_inner).get(k) {
+            return v.clone();
+        }
+        let v = f();
+        self.shard(k).lock().unwrap_or_else(PoisonError::into_inner).entry(k.clone()).or_insert(v).clone()
+    }
+}
+
+/// A view of the state at `version` that reads everything when asked
+/// (read-only calls and estimates): the executor's view of one
+/// transaction alone.
+pub(crate) fn view_at<S: StateStore>(state: &State<S>, version: Version) -> BlockView<'_, S> {
+    BlockView {
+        state,
+        version,
+        pending: None,
+        accounts: HashMap::new(),
+        more_accounts: Shards::new(),
+        records: Shards::new(),
+        error: Mutex::new(None),
+    }
+}
+
+impl<S: StateStore> BlockView<'_, S> {
+    /// The first read error, if any (then what was read is not to be
+    /// trusted).
+    pub(crate) fn take_error(&self) -> Option<anyhow::Error> {
+        self.error.lock().unwrap_or_else(PoisonError::into_inner).take()
+    }
+
+    fn fail(&self, e: anyhow::Error) {
+        self.error.lock().unwrap_or_else(PoisonError::into_inner).get_or_insert(e);
+    }
+
+    /// The account at `a` before the block.
+    fn account(&self, a: &Address) -> Option<Account> {
+        if let Some(acct) = self.accounts.get(a) {
+            return *acct;
+        }
+        self.more_accounts.get_or(a, || match self.pending.and_then(|p| p.get(a)) {
+            Some(acct) => Some(*acct),
+            None => self.state.account(self.version, a).unwrap_or_else(|e| {
+                self.fail(e.context(format!("reading account {a}")));
                 None
+            }),
+        })
+    }
+
+    fn record(&self, key: &StateKey) -> Option<Val> {
+        self.records.get_or(key, || {
+            let read = match key {
+                StateKey::Contract(a) => self.state.data(self.version, contracts::contract_key(a)),
+                StateKey::Code(h) => self.state.data(self.version, contracts::code_key(h)),
+                StateKey::Storage(a, k) => {
+                    self.state.ordered(self.version, &contracts::storage_record(a, k.as_bytes()))
+                }
+                StateKey::Balance(_) | StateKey::Nonce(_) => Ok(None),
+            };
+            match read {
+                Ok(v) => v.map(|b| Val::from_bytes(&b)),
+                Err(e) => {
+                    self.fail(e.context(format!("reading {key:?}")));
+                    None
+                }
+            }
+        })
+    }
+}
+
+impl<S: StateStore> StateView<StateKey, Val> for BlockView<'_, S> {
+    fn get(&self, key: &StateKey) -> Option<Val> {
+        match key {
+            StateKey::Balance(a) => self.account(a).map(|acct| Val::Num(acct.balance)),
+            StateKey::Nonce(a) => self.account(a).map(|acct| Val::Num(u128::from(acct.nonce))),
+            _ => self.record(key),
+        }
+    }
+
+    fn range(&self, start: &StateKey, end: &StateKey, limit: usize) -> Vec<(StateKey, Val)> {
+        let (StateKey::Storage(a, from), StateKey::Storage(b, to)) = (start, end) else {
+            self.fail(anyhow!("a range read of {start:?}..={end:?}: only one contract's storage is ranged"));
+            return Vec::new();
+        };
+        if a != b {
+            self.fail(anyhow!("a range read across contracts {a} and {b}"));
+            return Vec::new();
+        }
+        let (from, to) = (contracts::storage_record(a, from.as_bytes()), contracts::storage_record(a, to.as_bytes()));
+        match self.state.ordered_range(self.version, &from, &to, limit) {
+            Ok(entries) => {
+                entries.into_iter().map(|(k, v)| (StateKey::storage(*a, &k[32..]), Val::from_bytes(&v))).collect()
+            }
+            Err(e) => {
+                self.fail(e.context(format!("scanning the storage of {a}")));
+                Vec::new()
             }
         }
     }
@@ -105,8 +212,11 @@ pub(crate) struct Executed {
     pub receipts: Vec<Receipt>,
     /// Account updates, transactions and credits applied, by address.
     pub updates: Vec<(Address, Option<Account>)>,
-    /// Data records the block writes (PoS: the staking ledger).
+    /// Data records the block writes (the staking ledger, contract
+    /// records and code).
     pub data: Vec<(KeyHash, Option<Vec<u8>>)>,
+    /// Ordered records the block writes (contract storage).
+    pub ordered: Vec<(Vec<u8>, Option<Vec<u8>>)>,
     /// Reading the touched accounts.
     pub state_read: Duration,
     /// Running the transactions.
@@ -120,9 +230,19 @@ pub(crate) fn strategy(threads: usize) -> Strategy {
     if threads <= 1 { Strategy::Sequential } else { Strategy::Parallel { threads } }
 }
 
+/// The time a block's contracts see, in milliseconds: a PoS header's own,
+/// a PoW header's seconds x 1000.
+pub(crate) fn block_time_ms(header: &Header) -> u64 {
+    match cinder_primitives::decode::<PosHeaderData>(header.fields.consensus_data.as_slice()) {
+        Ok(d) => d.time_ms,
+        Err(_) => u64::from(header.pow.time()) * 1000,
+    }
+}
+
 /// Executes `txs` on the state at `parent_version` (with `pending`
-/// account updates on top, when the parent is not committed yet), paying
-/// fees to `coinbase`, then applies `credits`, then (PoS) the staking pass.
+/// account updates on top, when the parent is not committed yet), in the
+/// block `env` (its height, time, and the coinbase fees go to), then
+/// applies `credits`, then (PoS) the staking pass.
 /// `Ok(Err(_))`: the block is invalid (Verify) or a credit overflows.
 #[expect(clippy::too_many_arguments, reason = "the block's parts, each needed")]
 pub(crate) fn execute_block<S: StateStore>(
@@ -130,17 +250,18 @@ pub(crate) fn execute_block<S: StateStore>(
     parent_version: Version,
     pending: Option<&HashMap<Address, Account>>,
     txs: &[SignedTransaction],
-    coinbase: Address,
+    env: BlockEnv,
     credits: &[(Address, u128)],
     mode: Mode,
     gas_limit: u64,
     threads: usize,
     staking: Option<&crate::staking::Pass<'_>>,
 ) -> Result<Result<Executed, BlockInvalid>> {
+    let coinbase = env.coinbase;
     let t = Instant::now();
     let senders: Vec<Address> = txs.par_iter().map(|t| t.tx.sender_address()).collect();
     let mut touched: Vec<Address> = senders.clone();
-    touched.extend(txs.iter().map(|t| t.tx.kind.payment().0));
+    touched.extend(txs.iter().map(|t| t.tx.payment().0));
     touched.push(coinbase);
     touched.extend(credits.iter().map(|(a, _)| *a));
     touched.par_sort_unstable();
@@ -153,50 +274,66 @@ pub(crate) fn execute_block<S: StateStore>(
         })
         .collect::<Result<_>>()
         .context("reading the accounts the block touches")?;
-    let view = Prefetched { accounts: read.into_iter().collect(), miss: AtomicBool::new(false) };
+    let view = BlockView {
+        state,
+        version: parent_version,
+        pending,
+        accounts: read.into_iter().collect(),
+        more_accounts: Shards::new(),
+        records: Shards::new(),
+        error: Mutex::new(None),
+    };
     let state_read = t.elapsed();
 
     let t = Instant::now();
-    let tasks: Vec<TransferTask> =
-        txs.iter().zip(&senders).map(|(tx, s)| TransferTask::new(tx, *s, coinbase)).collect();
-    let out = match exec::execute(&tasks, &view, strategy(threads), mode, gas_limit) {
+    let vm = cinder_vm::Vm::shared()?;
+    let runner = Runner::new(vm, env);
+    let tasks: Vec<TxTask<'_>> = txs.iter().zip(&senders).map(|(tx, s)| TxTask::new(tx, *s, &runner)).collect();
+    let out = exec::execute(&tasks, &view, strategy(threads), mode, gas_limit);
+    if let Some(e) = view.error.lock().unwrap_or_else(PoisonError::into_inner).take() {
+        return Err(e.context("reading state during execution"));
+    }
+    if let Some(e) = runner.internal_error() {
+        bail!("contract execution failed in this node: {e}");
+    }
+    let out = match out {
         Ok(o) => o,
         Err(e) => return Ok(Err(BlockInvalid::Transaction { index: e.index, reason: e.reason })),
     };
-    if view.miss.load(Ordering::Relaxed) {
-        bail!("the executor read an account that was not prefetched");
-    }
-    let mut receipts: Vec<Receipt> = out
-        .included
-        .par_iter()
-        .map(|&i| {
-            let o = &out.per_tx[i];
-            let status = match &o.status {
-                TxStatus::Success => ReceiptStatus::Success,
-                TxStatus::Failed(r) | TxStatus::Invalid(r) => ReceiptStatus::Failed(BoundedString::truncated(r)),
-            };
-            Receipt { tx_id: txs[i].id(), status, gas_used: o.gas_used }
-        })
-        .collect();
+    let mut receipts: Vec<Receipt> =
+        out.included.par_iter().map(|&i| cinder_vm::receipt(txs[i].id(), &out.per_tx[i])).collect();
     let mut accounts: HashMap<Address, Account> = HashMap::with_capacity(touched.len());
+    let mut data = Vec::new();
+    let mut ordered = Vec::new();
+    let bytes = |v: &Option<Val>, k: &StateKey| -> Result<Option<Vec<u8>>> {
+        match v {
+            None => Ok(None),
+            Some(Val::Bytes(b)) => Ok(Some(b.to_vec())),
+            Some(Val::Num(_)) => bail!("{k:?} was written a number"),
+        }
+    };
     for (k, v) in &out.writes {
-        let (StateKey::Balance(a) | StateKey::Nonce(a)) = k;
-        let acct = accounts.entry(*a).or_insert_with(|| view.accounts.get(a).copied().flatten().unwrap_or_default());
-        let n = v.map_or(0, |w| w.0);
+        let n = |v: &Option<Val>| v.as_ref().map_or(Some(0), Val::num).with_context(|| format!("{k:?} holds bytes"));
         match k {
-            StateKey::Balance(_) => acct.balance = n,
-            StateKey::Nonce(_) => acct.nonce = u64::try_from(n).context("a nonce above u64")?,
+            StateKey::Balance(a) => {
+                accounts.entry(*a).or_insert_with(|| view.account(a).unwrap_or_default()).balance = n(v)?;
+            }
+            StateKey::Nonce(a) => {
+                accounts.entry(*a).or_insert_with(|| view.account(a).unwrap_or_default()).nonce =
+                    u64::try_from(n(v)?).context("a nonce above u64")?;
+            }
+            StateKey::Contract(a) => data.push((contracts::contract_key(a), bytes(v, k)?)),
+            StateKey::Code(h) => data.push((contracts::code_key(h), bytes(v, k)?)),
+            StateKey::Storage(a, key) => ordered.push((contracts::storage_record(a, key.as_bytes()), bytes(v, k)?)),
         }
     }
     // An account's balance before the block's credits: written, read, or
     // (staking payouts may reach accounts the block did not touch) read now.
     let base = |a: &Address| -> Result<Account> {
-        if let Some(acct) = view.accounts.get(a) {
-            return Ok(acct.unwrap_or_default());
-        }
-        match pending.and_then(|p| p.get(a)) {
-            Some(acct) => Ok(*acct),
-            None => Ok(state.account(parent_version, a)?.unwrap_or_default()),
+        let acct = view.account(a).unwrap_or_default();
+        match view.error.lock().unwrap_or_else(PoisonError::into_inner).take() {
+            Some(e) => Err(e),
+            None => Ok(acct),
         }
     };
     let credit = |accounts: &mut HashMap<Address, Account>, a: &Address, amount: u128| -> Result<bool> {
@@ -217,7 +354,6 @@ pub(crate) fn execute_block<S: StateStore>(
             return Ok(Err(BlockInvalid::CreditOverflow(*a)));
         }
     }
-    let mut data = Vec::new();
     if let Some(pass) = staking {
         let mut ops = Vec::new();
         let mut income = credits.iter().filter(|(a, _)| *a == STAKING_ADDRESS).map(|(_, x)| *x).sum::<u128>();
@@ -243,7 +379,7 @@ pub(crate) fn execute_block<S: StateStore>(
             hashbrown::hash_map::Entry::Vacant(v) => v.insert(base(&STAKING_ADDRESS)?),
         };
         staking_account.balance = crate::staking::debit_staking(staking_account.balance, outcome.debit)?;
-        data = outcome.data;
+        data.extend(outcome.data);
     }
     let mut updates: Vec<(Address, Option<Account>)> = accounts.into_iter().map(|(a, acct)| (a, Some(acct))).collect();
     updates.par_sort_unstable_by_key(|(a, _)| *a);
@@ -252,6 +388,7 @@ pub(crate) fn execute_block<S: StateStore>(
         receipts,
         updates,
         data,
+        ordered,
         state_read,
         execution: t.elapsed(),
         stats: out.stats,

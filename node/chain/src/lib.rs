@@ -8,9 +8,10 @@
 //!    size), the transactions root (engine::merkle).
 //! 2. **Signatures**: every signature of the block in one batch
 //!    (engine::sig, all cores, bisection to the bad one).
-//! 3. **Execution** of the transfer VM ([`vm`]) under Block-STM
+//! 3. **Execution** of transfers and contracts (cinder-vm) under Block-STM
 //!    (engine::exec, Verify): an invalid transaction rejects the block with
-//!    its index and reason; the receipts root is checked.
+//!    its index and reason; the receipts root is checked. Contract records,
+//!    code and storage live in the state tree ([`contracts`]).
 //! 4. **State root**: the updates applied to the Jellyfish Merkle tree,
 //!    compared with the header's.
 //! 5. **One atomic write** (cinder-storage): block, receipts, state, indexes
@@ -23,16 +24,25 @@
 
 mod build;
 mod chain;
+pub mod contracts;
 mod error;
 mod exec;
 pub mod genesis;
 mod produce;
 pub mod staking;
-pub mod vm;
 pub mod workload;
+
+/// The transaction semantics now live in cinder-vm; these names stay.
+pub mod vm {
+    pub use cinder_vm::{MAX_TRANSFER, STAKE_GAS, StateKey, TRANSFER_GAS, TransferTask, Val};
+}
 
 pub use build::{Built, build_block, build_block_from, build_block_proposed, seal_cpu};
 pub use chain::{Chain, ChainConfig, Checked, ImportStatus, Imported, Phases, unix_now};
+pub use contracts::{
+    Estimate, EstimateFailed, FoundLog, LogQuery, LogQueryError, MAX_LOG_BLOCKS, MAX_LOGS, MAX_UNFILTERED_LOG_BLOCKS,
+    QUERY_GAS_CAP, StateAt,
+};
 pub use error::{BlockInvalid, ImportError};
 pub use exec::BlockContext;
 pub use produce::{produce, seal};

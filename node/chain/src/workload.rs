@@ -190,20 +190,55 @@ pub fn extend_from(
     rng: &mut Rng,
 ) -> Result<Vec<Block>> {
     let state = State::new(Overlay::new(chain.db()));
-    let consensus = chain.consensus();
-    let block_time = chain.spec().pow().map_or(1, |p| p.target_block_time);
     let coinbase = accounts.addresses[0];
     let mut out = Vec::with_capacity(blocks);
     for _ in 0..blocks {
         let txs = transfers(&state, ctx, accounts, chain.spec().chain_id, txs_per_block, rng)?;
-        let now = u64::from(ctx.parent.pow.time()) + u64::from(block_time);
-        let mut built =
-            build_block(consensus, chain.spec(), &state, ctx, txs, coinbase, now, chain.config().exec_threads)?;
-        seal_cpu(consensus, &mut built.block.header, 1 << 24)?;
-        state.store().commit(&built.state)?;
-        let weight = ctx.parent_weight + consensus.block_weight(&built.block.header).map_err(anyhow::Error::msg)?;
-        *ctx = ctx.child(&built.block, built.state.version, weight, consensus.ancestry_window());
-        out.push(built.block);
+        out.push(seal_next(chain, &state, ctx, txs, coinbase)?.block);
     }
     Ok(out)
+}
+
+/// Builds sealed blocks of exactly these transactions (each list one block,
+/// each block on the previous, starting on `ctx`), fees to `coinbase`;
+/// returns the blocks with their receipts. Nothing is written to the
+/// chain's database. A transaction that is invalid at its position is an
+/// error (the block would leave it out).
+pub fn build_chain(
+    chain: &Chain,
+    ctx: &mut BlockContext,
+    blocks: Vec<Vec<SignedTransaction>>,
+    coinbase: Address,
+) -> Result<Vec<crate::Built>> {
+    let state = State::new(Overlay::new(chain.db()));
+    let mut out = Vec::with_capacity(blocks.len());
+    for txs in blocks {
+        let n = txs.len();
+        let built = seal_next(chain, &state, ctx, txs, coinbase)?;
+        if built.block.transactions.len() != n {
+            anyhow::bail!("a block left out transactions: {:?}", built.dropped);
+        }
+        out.push(built);
+    }
+    Ok(out)
+}
+
+/// Builds and seals the next block on `ctx` over `state` (an overlay it
+/// commits to), one block time after the parent, and moves `ctx` on.
+fn seal_next<S: StateStore>(
+    chain: &Chain,
+    state: &State<S>,
+    ctx: &mut BlockContext,
+    txs: Vec<SignedTransaction>,
+    coinbase: Address,
+) -> Result<crate::Built> {
+    let consensus = chain.consensus();
+    let block_time = chain.spec().pow().map_or(1, |p| p.target_block_time);
+    let now = u64::from(ctx.parent.pow.time()) + u64::from(block_time);
+    let mut built = build_block(consensus, chain.spec(), state, ctx, txs, coinbase, now, chain.config().exec_threads)?;
+    seal_cpu(consensus, &mut built.block.header, 1 << 24)?;
+    state.store().commit(&built.state)?;
+    let weight = ctx.parent_weight + consensus.block_weight(&built.block.header).map_err(anyhow::Error::msg)?;
+    *ctx = ctx.child(&built.block, built.state.version, weight, consensus.ancestry_window());
+    Ok(built)
 }

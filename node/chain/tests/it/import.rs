@@ -53,7 +53,7 @@ fn proofs_verify_against_the_header_root_and_tampering_fails() {
     let head = &blocks[1].header;
     let version = f.chain.db().canonical(2).unwrap().unwrap().1;
     let state = f.chain.state();
-    let (to, _) = blocks[1].transactions[0].tx.kind.payment();
+    let (to, _) = blocks[1].transactions[0].tx.payment();
     let (acct, proof) = state.prove(version, &to).unwrap();
     let acct = acct.unwrap();
     proof.verify(&head.fields.state_root, &to, Some(&acct)).unwrap();

@@ -2,6 +2,7 @@
 //! the invalid-block corpus, reorgs against a fresh replay.
 
 mod common;
+mod contracts;
 mod genesis;
 mod import;
 mod invalid;
