@@ -12,6 +12,7 @@ macro_rules! say {
 }
 
 mod config;
+mod contract;
 mod db;
 mod run;
 mod testnet;
@@ -43,8 +44,10 @@ enum Command {
     Devnet(run::DevnetArgs),
     /// Run N nodes on loopback, one process each, joined into one network.
     Testnet(testnet::TestnetArgs),
-    /// Keys, balances and transfers.
+    /// Keys, balances, transfers, staking, contract deploys and calls.
     Wallet(wallet::WalletArgs),
+    /// Contracts read-only: query a method, code, storage, events.
+    Contract(contract::ContractArgs),
     /// Database checkpoints.
     Db(db::DbArgs),
 }
@@ -65,13 +68,31 @@ fn main() -> ExitCode {
         Command::Devnet(a) => run::devnet(a),
         Command::Testnet(a) => testnet::run(a),
         Command::Wallet(a) => wallet::run(a),
+        Command::Contract(a) => contract::run(a),
         Command::Db(a) => db::run(a),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<Usage>().is_some() => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
     }
 }
+
+/// Bad input from the user (a missing or malformed file, bad hex, an
+/// unknown method, a call that would fail): one line on stderr, exit 2.
+#[derive(Debug)]
+pub(crate) struct Usage(pub(crate) String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}

@@ -65,6 +65,87 @@ enum WalletCmd {
     /// Staking (proof-of-stake chains): become a validator, delegate,
     /// undelegate, withdraw rewards, or show a stake.
     Stake(StakeArgs),
+    /// Deploy a contract (a `.wasm` file); prints the transaction hash and
+    /// the contract's address.
+    Deploy {
+        #[command(flatten)]
+        tx: ContractTx,
+        /// The WebAssembly module.
+        #[arg(long)]
+        wasm: PathBuf,
+        #[command(flatten)]
+        input: crate::contract::ArgsInput,
+        /// Value moved to the contract (smallest unit, or with `CIN`).
+        #[arg(long)]
+        value: Option<String>,
+        /// Who may migrate it (default: nobody, the code is immutable).
+        #[arg(long)]
+        admin: Option<String>,
+    },
+    /// Call a contract's method in a transaction.
+    Call {
+        #[command(flatten)]
+        tx: ContractTx,
+        /// The contract.
+        #[arg(long)]
+        contract: String,
+        /// The method.
+        #[arg(long)]
+        method: String,
+        #[command(flatten)]
+        input: crate::contract::ArgsInput,
+        /// Value moved to the contract (smallest unit, or with `CIN`).
+        #[arg(long)]
+        value: Option<String>,
+    },
+    /// Move a contract to new code and run its `migrate` (the admin only).
+    Migrate {
+        #[command(flatten)]
+        tx: ContractTx,
+        /// The contract.
+        #[arg(long)]
+        contract: String,
+        /// The new WebAssembly module.
+        #[arg(long)]
+        wasm: PathBuf,
+        #[command(flatten)]
+        input: crate::contract::ArgsInput,
+    },
+    /// Change a contract's admin, or clear it (`--clear`: the code can
+    /// never change again).
+    SetAdmin {
+        #[command(flatten)]
+        tx: ContractTx,
+        /// The contract.
+        #[arg(long)]
+        contract: String,
+        /// The new admin.
+        #[arg(long, conflicts_with = "clear", required_unless_present = "clear")]
+        admin: Option<String>,
+        /// No admin from now on.
+        #[arg(long)]
+        clear: bool,
+    },
+}
+
+/// What every contract transaction takes.
+#[derive(Debug, Args)]
+struct ContractTx {
+    /// The sender (a keystore address).
+    #[arg(long)]
+    from: String,
+    /// Gas price (default: the node's `cinder_gasPrice`).
+    #[arg(long)]
+    fee: Option<u64>,
+    /// Gas limit (default: the node's estimate plus a fifth).
+    #[arg(long)]
+    gas_limit: Option<u64>,
+    /// Nonce (default: the sender's next, from the node).
+    #[arg(long)]
+    nonce: Option<u64>,
+    /// Wait up to this many seconds for the receipt.
+    #[arg(long)]
+    wait: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -464,6 +545,9 @@ pub(crate) fn run(a: WalletArgs) -> Result<()> {
             sign_and_send(&a, &dir, from, kind, &opts)?
         }
         WalletCmd::Stake(st) => stake(&a, &dir, &st.cmd)?,
+        WalletCmd::Deploy { .. } | WalletCmd::Call { .. } | WalletCmd::Migrate { .. } | WalletCmd::SetAdmin { .. } => {
+            contract_tx(&a, &dir)?
+        }
         WalletCmd::Tx { hash } => {
             let h = Hash::from_hex(hash).map_err(|e| anyhow::anyhow!("hash {hash:?}: {e}"))?;
             let c = Client::new(&a.rpc)?;
@@ -492,6 +576,117 @@ fn coins(v: u128) -> String {
     let f = format!("{frac:018}");
     let f = f.trim_end_matches('0');
     if f.is_empty() { format!("{whole} CIN") } else { format!("{whole}.{f} CIN") }
+}
+
+/// `wallet deploy|call|migrate|set-admin`: the kind, an estimate of its
+/// gas (unless given; a transaction that would fail is refused here, exit
+/// 2), then signed and sent.
+fn contract_tx(a: &WalletArgs, dir: &Path) -> Result<()> {
+    use crate::Usage;
+    use crate::contract::{parse_address, read_wasm};
+    use cinder_primitives::{AdminOp, BoundedBytes, BoundedString, Call, Deploy};
+    fn bytes<const N: usize>(b: Vec<u8>, what: &str) -> Result<BoundedBytes<N>, Usage> {
+        let n = b.len();
+        BoundedBytes::new(b).map_err(|_| Usage(format!("{what}: {n} bytes, at most {N}")))
+    }
+    let args_of = |i: &crate::contract::ArgsInput| -> Result<BoundedBytes<{ cinder_primitives::MAX_ARGS_BYTES }>> {
+        Ok(bytes(i.encode()?, "the arguments")?)
+    };
+    let value_of = |v: &Option<String>| -> Result<u128> {
+        v.as_deref()
+            .map(|v| parse_amount(v).map_err(|e| Usage(format!("--value: {e}"))))
+            .transpose()
+            .map(Option::unwrap_or_default)
+            .map_err(Into::into)
+    };
+    let (tx, kind) = match &a.cmd {
+        WalletCmd::Deploy { tx, wasm, input, value, admin } => {
+            let code = bytes(read_wasm(wasm)?, "the code")?;
+            let admin = admin.as_deref().map(|x| parse_address(x, "--admin")).transpose()?;
+            (tx, TxKind::Deploy(Deploy { code, init_args: args_of(input)?, value: value_of(value)?, admin }))
+        }
+        WalletCmd::Call { tx, contract, method, input, value } => {
+            if method.len() > cinder_primitives::MAX_METHOD_BYTES {
+                return Err(Usage(format!(
+                    "--method: {} bytes, at most {}",
+                    method.len(),
+                    cinder_primitives::MAX_METHOD_BYTES
+                ))
+                .into());
+            }
+            let call = Call {
+                contract: parse_address(contract, "--contract")?,
+                method: BoundedString::truncated(method),
+                args: args_of(input)?,
+                value: value_of(value)?,
+            };
+            (tx, TxKind::Call(call))
+        }
+        WalletCmd::Migrate { tx, contract, wasm, input } => {
+            let code = bytes(read_wasm(wasm)?, "the code")?;
+            let op = AdminOp::Migrate { contract: parse_address(contract, "--contract")?, code, args: args_of(input)? };
+            (tx, TxKind::Admin(op))
+        }
+        WalletCmd::SetAdmin { tx, contract, admin, clear } => {
+            let admin =
+                if *clear { None } else { admin.as_deref().map(|x| parse_address(x, "--admin")).transpose()? };
+            (tx, TxKind::Admin(AdminOp::SetAdmin { contract: parse_address(contract, "--contract")?, admin }))
+        }
+        _ => bail!("not a contract command"),
+    };
+    let from = crate::contract::parse_address(&tx.from, "--from")?;
+    let gas_limit = match tx.gas_limit {
+        Some(g) => g,
+        None => {
+            let c = Client::new(&a.rpc)?;
+            let req = estimate_request(from, &kind);
+            match rt()?.block_on(c.estimate_gas(&req)) {
+                Ok(g) => g.saturating_add(g / 5),
+                Err(e) if e.code() == Some(cinder_rpc::codes::CALL_FAILED) => {
+                    return Err(Usage(format!("the node says the transaction would fail: {e}")).into());
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    };
+    let opts = TxOpts { fee: tx.fee, gas_limit, nonce: tx.nonce, wait: tx.wait };
+    sign_and_send(a, dir, from, kind, &opts)
+}
+
+/// The estimate request of a contract transaction.
+fn estimate_request(from: Address, kind: &TxKind) -> cinder_rpc::CallRequest {
+    use cinder_primitives::AdminOp;
+    let hex0x = |b: &[u8]| format!("0x{}", hex::encode(b));
+    let mut r = cinder_rpc::CallRequest { from: Some(from), ..Default::default() };
+    match kind {
+        TxKind::Deploy(d) => {
+            r.code = Some(hex0x(d.code.as_slice()));
+            r.args = Some(hex0x(d.init_args.as_slice()));
+            r.value = Some(d.value.to_string());
+            r.admin = d.admin;
+        }
+        TxKind::Call(c) => {
+            r.to = Some(c.contract);
+            r.method = Some(c.method.as_str().to_string());
+            r.args = Some(hex0x(c.args.as_slice()));
+            r.value = Some(c.value.to_string());
+        }
+        // Admin operations: a migration's `migrate` runs on the new code;
+        // estimate it as a deploy of that code would cost, plus the call.
+        TxKind::Admin(AdminOp::Migrate { code, args, .. }) => {
+            r.code = Some(hex0x(code.as_slice()));
+            r.args = Some(hex0x(args.as_slice()));
+        }
+        TxKind::Admin(AdminOp::SetAdmin { contract, .. }) => {
+            r.to = Some(*contract);
+        }
+        TxKind::Transfer { to, amount } => {
+            r.to = Some(*to);
+            r.value = Some(amount.to_string());
+        }
+        TxKind::Stake(_) => {}
+    }
+    r
 }
 
 /// A transaction's fee, limit, nonce and how long to wait for it.
@@ -558,15 +753,28 @@ fn sign_and_send(a: &WalletArgs, dir: &Path, from: Address, kind: TxKind, s: &Tx
         };
         let tx = Transaction { chain_id, sender: key.public_key(), nonce, gas_limit: s.gas_limit, gas_price, kind }
             .sign(&key);
-        let hash = c.send(&tx).await?;
+        let deploy = matches!(tx.tx.kind, TxKind::Deploy(_));
+        let hash = c.send(&tx).await.map_err(|e| match e.code() {
+            Some(code) if code != cinder_rpc::codes::INTERNAL_ERROR => anyhow::Error::new(crate::Usage(e.to_string())),
+            _ => e.into(),
+        })?;
         println!("{hash}");
+        if deploy {
+            println!("{}", cinder_primitives::contract_address(&from, nonce));
+        }
         let Some(wait) = s.wait else { return Ok(()) };
         let deadline = Instant::now() + Duration::from_secs(wait);
         loop {
             if let Some(r) = c.receipt(hash).await? {
-                eprintln!("included in block {} ({}): {}", r.block_number, r.block_hash, r.status);
+                eprintln!(
+                    "included in block {} ({}): {}, gas used {}",
+                    r.block_number, r.block_hash, r.status, r.gas_used
+                );
+                if r.output != "0x" && !r.output.is_empty() {
+                    eprintln!("output {}", r.output);
+                }
                 if r.status != "success" {
-                    bail!("the transaction failed: {}", r.reason.unwrap_or_default());
+                    bail!("the transaction {}: {}", r.status, r.reason.unwrap_or_default());
                 }
                 return Ok(());
             }

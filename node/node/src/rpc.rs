@@ -14,7 +14,10 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use cinder_mempool::Rejected;
 use cinder_primitives::{Address, Hash, SignedTransaction, TxInvalid, decode};
-use cinder_rpc::{BlockJson, ProofJson, ReceiptJson, TxJson, codes, methods as m};
+use cinder_rpc::{
+    BlockJson, CallRequest, CallResultJson, CodeJson, EventJson, LogFilter, LogJson, LogPlace, ProofJson, ReceiptJson,
+    StorageProofJson, TxJson, codes, methods as m, status_json,
+};
 use jsonrpsee::core::middleware::{
     Batch, BatchEntry, BatchEntryErr, Notification, ResponseFuture, RpcServiceBuilder, RpcServiceT,
 };
@@ -104,6 +107,92 @@ fn hex_bytes(s: &str, what: &str) -> Result<Vec<u8>, ErrorObjectOwned> {
 
 type R<T> = Result<T, ErrorObjectOwned>;
 
+/// The state of canonical block `number` (the head if `None`), or the
+/// error to answer.
+fn state_at(n: &Node, number: Option<u64>) -> R<cinder_chain::StateAt> {
+    match n.chain().state_at(number) {
+        Ok(Some(at)) => Ok(at),
+        Ok(None) => Err(error(codes::UNKNOWN_BLOCK, format!("no block {}", number.unwrap_or_default()))),
+        Err(e) => Err(error(codes::UNKNOWN_BLOCK, format!("{e:#}"))),
+    }
+}
+
+fn opt_hex(s: &Option<String>, what: &str) -> R<Vec<u8>> {
+    match s {
+        None => Ok(Vec::new()),
+        Some(s) => hex_bytes(s, what),
+    }
+}
+
+fn opt_amount(s: &Option<String>) -> R<u128> {
+    match s {
+        None => Ok(0),
+        Some(v) => v.parse().map_err(|e| error(codes::INVALID_PARAMS, format!("value {v:?}: {e}"))),
+    }
+}
+
+/// The transaction kind a call request describes: a deploy (`code`), a
+/// call (`to` and `method`) or a transfer (`to` alone).
+fn request_kind(r: &CallRequest) -> R<cinder_primitives::TxKind> {
+    use cinder_primitives::{BoundedBytes, BoundedString, TxKind};
+    let bad = |m: String| error(codes::INVALID_PARAMS, m);
+    let args = opt_hex(&r.args, "args")?;
+    let value = opt_amount(&r.value)?;
+    let args = BoundedBytes::new(args)
+        .map_err(|a| bad(format!("args: {} bytes, at most {}", a.len(), cinder_primitives::MAX_ARGS_BYTES)))?;
+    match (&r.code, r.to, &r.method) {
+        (Some(code), None, None) => {
+            let code = hex_bytes(code, "code")?;
+            let code = BoundedBytes::new(code)
+                .map_err(|c| bad(format!("code: {} bytes, at most {}", c.len(), cinder_primitives::MAX_CODE_BYTES)))?;
+            Ok(TxKind::Deploy(cinder_primitives::Deploy { code, init_args: args, value, admin: r.admin }))
+        }
+        (None, Some(contract), Some(method)) => {
+            if method.len() > cinder_primitives::MAX_METHOD_BYTES {
+                return Err(bad(format!(
+                    "method: {} bytes, at most {}",
+                    method.len(),
+                    cinder_primitives::MAX_METHOD_BYTES
+                )));
+            }
+            Ok(TxKind::Call(cinder_primitives::Call {
+                contract,
+                method: BoundedString::truncated(method),
+                args,
+                value,
+            }))
+        }
+        (None, Some(to), None) if args.as_slice().is_empty() => Ok(TxKind::Transfer { to, amount: value }),
+        _ => Err(bad("a request is a deploy (code), a call (to and method) or a transfer (to alone)".into())),
+    }
+}
+
+/// The chain's log query of a filter, with the head for defaults.
+fn log_query(n: &Node, f: &LogFilter) -> R<cinder_chain::LogQuery> {
+    let head = n.chain().head().map_err(internal)?.height;
+    Ok(cinder_chain::LogQuery {
+        from: f.from_block.unwrap_or(head),
+        to: f.to_block.unwrap_or(head).min(head),
+        contracts: f.address.as_ref().map(|a| a.to_vec()).unwrap_or_default(),
+        topics: f.topics.iter().map(|t| t.as_ref().map(|t| t.to_vec())).collect(),
+    })
+}
+
+fn log_json(l: &cinder_chain::FoundLog) -> LogJson {
+    let at =
+        LogPlace { block_hash: l.block, block_number: l.height, transaction_hash: l.tx, transaction_index: l.tx_index };
+    LogJson::new(&l.event, &at, l.log_index)
+}
+
+/// Runs a log query, mapping refusals to their error codes.
+fn find_logs(n: &Node, q: &cinder_chain::LogQuery) -> R<Vec<LogJson>> {
+    match n.chain().logs(q).map_err(internal)? {
+        Ok(found) => Ok(found.iter().map(log_json).collect()),
+        Err(cinder_chain::LogQueryError::Invalid(m)) => Err(error(codes::INVALID_PARAMS, m)),
+        Err(cinder_chain::LogQueryError::Limit(m)) => Err(error(codes::LIMIT_EXCEEDED, m)),
+    }
+}
+
 /// Refuses an admin call without the right token.
 fn check_admin(want: Option<&str>, given: &str) -> Result<(), ErrorObjectOwned> {
     let Some(want) = want else {
@@ -151,7 +240,9 @@ pub fn module(node: Arc<Node>, admin_token: Option<String>) -> Result<RpcModule<
         let header = db.header(&block).map_err(internal)?.ok_or_else(|| internal("indexed block missing"))?;
         let receipts = db.receipts(&block).map_err(internal)?.ok_or_else(|| internal("receipts missing"))?;
         let r = receipts.get(index as usize).ok_or_else(|| internal("receipt index out of range"))?;
-        Ok(Some(ReceiptJson::new(r, block, header.height(), index)))
+        let first_log: usize = receipts[..index as usize].iter().map(|r| r.events.len()).sum();
+        let first_log = u32::try_from(first_log).unwrap_or(u32::MAX);
+        Ok(Some(ReceiptJson::new(r, block, header.height(), index, first_log)))
     })?;
     md.register_blocking_method(m::GET_BALANCE, |p, n, _| -> R<String> {
         let a: Address = p.one()?;
@@ -165,6 +256,12 @@ pub fn module(node: Arc<Node>, admin_token: Option<String>) -> Result<RpcModule<
         let mut s = p.sequence();
         let address: Address = s.next()?;
         let number: Option<u64> = s.optional_next()?;
+        let keys: Option<Vec<String>> = s.optional_next()?;
+        let keys = keys.unwrap_or_default();
+        if keys.len() > 64 {
+            return Err(error(codes::INVALID_PARAMS, "at most 64 storage keys in one proof request"));
+        }
+        let keys = keys.iter().map(|k| hex_bytes(k, "storage key")).collect::<R<Vec<_>>>()?;
         let db = n.chain().db();
         let number = match number {
             Some(x) => x,
@@ -181,6 +278,19 @@ pub fn module(node: Arc<Node>, admin_token: Option<String>) -> Result<RpcModule<
             .state()
             .prove(version, &address)
             .map_err(|e| error(codes::UNKNOWN_BLOCK, format!("the state of block {number}: {e:#}")))?;
+        let mut storage = Vec::with_capacity(keys.len());
+        for key in keys {
+            let (value, proof) = n
+                .chain()
+                .storage_proof(version, &address, &key)
+                .map_err(|e| error(codes::UNKNOWN_BLOCK, format!("the state of block {number}: {e:#}")))?;
+            storage.push(StorageProofJson {
+                key: format!("0x{}", hex::encode(&key)),
+                value: value.map(|v| format!("0x{}", hex::encode(v))),
+                tree_key: Hash(cinder_chain::contracts::storage_key(&address, &key).0),
+                proof: format!("0x{}", hex::encode(proof.to_bytes())),
+            });
+        }
         Ok(ProofJson {
             address,
             block_number: number,
@@ -190,7 +300,103 @@ pub fn module(node: Arc<Node>, admin_token: Option<String>) -> Result<RpcModule<
             balance: account.map_or(0, |a| a.balance),
             nonce: account.map_or(0, |a| a.nonce),
             proof: format!("0x{}", hex::encode(proof.to_bytes())),
+            storage,
         })
+    })?;
+    md.register_blocking_method(m::CALL, |p, n, _| -> R<CallResultJson> {
+        let mut s = p.sequence();
+        let req: CallRequest = s.next()?;
+        let number: Option<u64> = s.optional_next()?;
+        let (Some(contract), Some(method)) = (req.to, req.method.as_deref()) else {
+            return Err(error(codes::INVALID_PARAMS, "a call needs `to` (the contract) and `method`"));
+        };
+        if req.code.is_some() || req.admin.is_some() {
+            return Err(error(
+                codes::INVALID_PARAMS,
+                "cinder_call runs a method; deploys are estimated with cinder_estimateGas",
+            ));
+        }
+        let args = opt_hex(&req.args, "args")?;
+        if args.len() > cinder_primitives::MAX_ARGS_BYTES {
+            return Err(error(
+                codes::INVALID_PARAMS,
+                format!("args: {} bytes, at most {}", args.len(), cinder_primitives::MAX_ARGS_BYTES),
+            ));
+        }
+        let at = state_at(&n, number)?;
+        let q = cinder_vm::Query {
+            from: req.from.unwrap_or_default(),
+            contract,
+            method,
+            args: &args,
+            value: opt_amount(&req.value)?,
+            gas: req.gas.unwrap_or(cinder_chain::QUERY_GAS_CAP).min(cinder_chain::QUERY_GAS_CAP),
+        };
+        let r = n.chain().call_contract(&at, &q).map_err(internal)?;
+        let (status, reason) = status_json(&r.status.to_receipt());
+        Ok(CallResultJson {
+            block_number: at.number,
+            status: status.to_string(),
+            reason,
+            output: format!("0x{}", hex::encode(&r.output)),
+            gas_used: r.gas_used,
+            events: r.events.iter().map(EventJson::new).collect(),
+        })
+    })?;
+    md.register_blocking_method(m::ESTIMATE_GAS, |p, n, _| -> R<u64> {
+        let mut s = p.sequence();
+        let req: CallRequest = s.next()?;
+        let number: Option<u64> = s.optional_next()?;
+        let from = req.from.ok_or_else(|| error(codes::INVALID_PARAMS, "an estimate needs `from`"))?;
+        let kind = request_kind(&req)?;
+        let at = state_at(&n, number)?;
+        let cap = req.gas.unwrap_or(cinder_chain::QUERY_GAS_CAP).min(cinder_chain::QUERY_GAS_CAP);
+        match n.chain().estimate_gas(&at, from, &kind, cap).map_err(|e| error(codes::CALL_FAILED, format!("{e:#}")))? {
+            Ok(e) => Ok(e.gas),
+            Err(f) => {
+                let (status, reason) = status_json(&f.status.to_receipt());
+                let why = reason.map(|r| format!(": {r}")).unwrap_or_default();
+                Err(error(codes::CALL_FAILED, format!("the transaction fails with {} gas ({status}{why})", f.cap)))
+            }
+        }
+    })?;
+    md.register_blocking_method(m::GET_CODE, |p, n, _| -> R<Option<CodeJson>> {
+        let mut s = p.sequence();
+        let address: Address = s.next()?;
+        let number: Option<u64> = s.optional_next()?;
+        let at = state_at(&n, number)?;
+        let Some((info, code)) = n.chain().contract_code(at.version, &address).map_err(internal)? else {
+            return Ok(None);
+        };
+        Ok(Some(CodeJson {
+            address,
+            block_number: at.number,
+            code_hash: info.code_hash,
+            code: format!("0x{}", hex::encode(code)),
+            admin: info.admin,
+            creator: info.creator,
+        }))
+    })?;
+    md.register_blocking_method(m::GET_STORAGE_AT, |p, n, _| -> R<Option<String>> {
+        let mut s = p.sequence();
+        let address: Address = s.next()?;
+        let key: String = s.next()?;
+        let number: Option<u64> = s.optional_next()?;
+        let key = hex_bytes(&key, "storage key")?;
+        if key.len() > cinder_vm::limits::MAX_KEY_BYTES {
+            return Err(error(
+                codes::INVALID_PARAMS,
+                format!("storage key: {} bytes, at most {}", key.len(), cinder_vm::limits::MAX_KEY_BYTES),
+            ));
+        }
+        let at = state_at(&n, number)?;
+        let record = cinder_chain::contracts::storage_record(&address, &key);
+        let v = n.chain().state().ordered(at.version, &record).map_err(internal)?;
+        Ok(v.map(|v| format!("0x{}", hex::encode(v))))
+    })?;
+    md.register_blocking_method(m::GET_LOGS, |p, n, _| -> R<Vec<LogJson>> {
+        let f: LogFilter = p.one()?;
+        find_logs(&n, &log_query(&n, &f)?)
     })?;
     md.register_blocking_method(m::FINALIZED_BLOCK_NUMBER, |_, n, _| -> R<u64> {
         n.finalized_height().map_err(internal)?.ok_or_else(|| error(codes::NOT_POS, "this chain is proof of work"))
@@ -363,11 +569,29 @@ pub fn module(node: Arc<Node>, admin_token: Option<String>) -> Result<RpcModule<
                 let rx = n.subscribe_pending();
                 forward(pending, rx).await;
             }
+            "logs" => {
+                let mut seq = p.sequence();
+                let filter: Option<LogFilter> = match seq.next::<String>().and_then(|_| seq.optional_next()) {
+                    Ok(f) => f,
+                    Err(e) => {
+                        pending.reject(e).await;
+                        return;
+                    }
+                };
+                let filter = filter.unwrap_or_default();
+                if filter.from_block.is_some() || filter.to_block.is_some() {
+                    let e =
+                        error(codes::INVALID_PARAMS, "a logs subscription follows new blocks: no fromBlock or toBlock");
+                    pending.reject(e).await;
+                    return;
+                }
+                forward_logs(pending, n, filter).await;
+            }
             other => {
                 pending
                     .reject(error(
                         codes::INVALID_PARAMS,
-                        format!("unknown subscription {other:?}: newHeads or newPendingTransactions"),
+                        format!("unknown subscription {other:?}: newHeads, newPendingTransactions or logs"),
                     ))
                     .await;
             }
@@ -395,6 +619,48 @@ async fn forward<T: serde::Serialize + Clone>(
                 Err(RecvError::Lagged(_)) => {}
                 Err(RecvError::Closed) => return,
             },
+        }
+    }
+}
+
+/// Sends the logs of each new canonical block that match `filter`. After a
+/// reorg the new chain's blocks are sent again from the fork (the old
+/// chain's logs are not retracted: a client keys logs by block hash).
+async fn forward_logs(pending: jsonrpsee::PendingSubscriptionSink, n: Arc<Node>, filter: LogFilter) {
+    let mut rx = n.subscribe_heads();
+    let Ok(sink) = pending.accept().await else { return };
+    let Ok(head) = n.chain().head() else { return };
+    let mut next = head.height + 1;
+    loop {
+        let ev = tokio::select! {
+            _ = sink.closed() => return,
+            ev = rx.recv() => match ev {
+                Ok(ev) => ev,
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => return,
+            },
+        };
+        if ev.reorg_depth > 0 {
+            next = next.saturating_sub(ev.reorg_depth).max(1);
+        }
+        if ev.number < next {
+            continue;
+        }
+        // At most 64 blocks a head (a node catching up sends a head per block).
+        let from = next.max(ev.number.saturating_sub(63));
+        next = ev.number + 1;
+        let q = match log_query(&n, &LogFilter { from_block: Some(from), to_block: Some(ev.number), ..filter.clone() })
+        {
+            Ok(q) => q,
+            Err(_) => continue,
+        };
+        let node = n.clone();
+        let Ok(Ok(logs)) = tokio::task::spawn_blocking(move || find_logs(&node, &q)).await else { continue };
+        for log in logs {
+            let Ok(json) = serde_json::value::to_raw_value(&log) else { return };
+            if sink.send(SubscriptionMessage::from(json)).await.is_err() {
+                return;
+            }
         }
     }
 }

@@ -198,4 +198,30 @@ impl Client {
     pub async fn commit(&self, number: u64) -> Result<Option<CommitJson>, ClientError> {
         self.call(m::GET_COMMIT, vec![json!(number)]).await
     }
+    /// `cinder_call`.
+    pub async fn call_contract(
+        &self,
+        req: &crate::CallRequest,
+        number: Option<u64>,
+    ) -> Result<crate::CallResultJson, ClientError> {
+        let mut p = vec![json!(req)];
+        p.extend(number.map(|n| json!(n)));
+        self.call(m::CALL, p).await
+    }
+    /// `cinder_estimateGas`.
+    pub async fn estimate_gas(&self, req: &crate::CallRequest) -> Result<u64, ClientError> {
+        self.call(m::ESTIMATE_GAS, vec![json!(req)]).await
+    }
+    /// `cinder_getCode`.
+    pub async fn code(&self, address: Address) -> Result<Option<crate::CodeJson>, ClientError> {
+        self.call(m::GET_CODE, vec![json!(address)]).await
+    }
+    /// `cinder_getStorageAt` (hex in and out).
+    pub async fn storage_at(&self, address: Address, key: &[u8]) -> Result<Option<String>, ClientError> {
+        self.call(m::GET_STORAGE_AT, vec![json!(address), json!(format!("0x{}", hex::encode(key)))]).await
+    }
+    /// `cinder_getLogs`.
+    pub async fn logs(&self, filter: &crate::LogFilter) -> Result<Vec<crate::LogJson>, ClientError> {
+        self.call(m::GET_LOGS, vec![json!(filter)]).await
+    }
 }

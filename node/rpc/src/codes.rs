@@ -44,3 +44,9 @@ pub const RATE_LIMITED: i32 = -32020;
 pub const UNAUTHORIZED: i32 = -32021;
 /// The method needs a proof-of-stake chain.
 pub const NOT_POS: i32 = -32030;
+/// A contract call or estimate failed (reverted, out of gas, trapped, no
+/// contract): the message says how.
+pub const CALL_FAILED: i32 = -32040;
+/// A log query over more blocks or matching more events than the node
+/// serves in one answer.
+pub const LIMIT_EXCEEDED: i32 = -32041;

@@ -15,9 +15,10 @@ mod types;
 
 pub use client::{Client, ClientError};
 pub use types::{
-    BlockJson, CommitJson, CommitSignatureJson, HeadEvent, NetInfoJson, PeerJson, PendingEvent, PosBlockJson,
-    ProofJson, ReceiptJson, StakeInfoJson, StakeJson, SubmitWorkResult, SyncingJson, TxJson, UnbondingJson,
-    ValidatorJson, ValidatorsJson, Work, amount,
+    BlockJson, CallRequest, CallResultJson, CodeJson, CommitJson, CommitSignatureJson, ContractTxJson, EventJson,
+    HeadEvent, LogFilter, LogJson, LogPlace, NetInfoJson, OneOrMany, PeerJson, PendingEvent, PosBlockJson, ProofJson,
+    ReceiptJson, StakeInfoJson, StakeJson, StorageProofJson, SubmitWorkResult, SyncingJson, TxJson, UnbondingJson,
+    ValidatorJson, ValidatorsJson, Work, amount, status_json,
 };
 
 /// The method names.
@@ -38,15 +39,30 @@ pub mod methods {
     pub const GET_BALANCE: &str = "cinder_getBalance";
     /// `[address]` -> number (the next nonce).
     pub const GET_NONCE: &str = "cinder_getNonce";
-    /// `[address, number?]` -> proof.
+    /// `[address, number?, [storage key hex, ...]?]` -> proof of the
+    /// account and of each contract storage entry asked for.
     pub const GET_PROOF: &str = "cinder_getProof";
+    /// `[request, number?]` -> [`crate::CallResultJson`]: a contract method
+    /// run read-only on a block's state (default the head), nothing kept.
+    pub const CALL: &str = "cinder_call";
+    /// `[request, number?]` -> number: the least gas limit with which the
+    /// transaction succeeds (error -32040 if none up to the cap does).
+    pub const ESTIMATE_GAS: &str = "cinder_estimateGas";
+    /// `[address, number?]` -> [`crate::CodeJson`] or null.
+    pub const GET_CODE: &str = "cinder_getCode";
+    /// `[address, key hex, number?]` -> value hex or null.
+    pub const GET_STORAGE_AT: &str = "cinder_getStorageAt";
+    /// `[filter]` -> [`crate::LogJson`] list: events of canonical blocks
+    /// by block range, contract and topics (bounded; docs/rpc.md).
+    pub const GET_LOGS: &str = "cinder_getLogs";
     /// `[hex]` -> transaction hash.
     pub const SEND_RAW_TRANSACTION: &str = "cinder_sendRawTransaction";
     /// `[]` -> decimal string.
     pub const GAS_PRICE: &str = "cinder_gasPrice";
     /// `[]` -> false or progress.
     pub const SYNCING: &str = "cinder_syncing";
-    /// `["newHeads" | "newPendingTransactions"]` (WebSocket).
+    /// `["newHeads" | "newPendingTransactions" | "logs", filter?]`
+    /// (WebSocket).
     pub const SUBSCRIBE: &str = "cinder_subscribe";
     /// Notifications of a subscription.
     pub const SUBSCRIPTION: &str = "cinder_subscription";

@@ -1,6 +1,8 @@
 //! The JSON objects of the API.
 
-use cinder_primitives::{Address, Block, Hash, Receipt, ReceiptStatus, SignedTransaction, StakeOp, TxKind};
+use cinder_primitives::{
+    Address, AdminOp, Block, Event, Hash, Receipt, ReceiptStatus, SignedTransaction, StakeOp, TxKind,
+};
 use serde::{Deserialize, Serialize};
 
 /// Serde for `u128` amounts as decimal strings.
@@ -39,9 +41,13 @@ pub struct TxJson {
     /// The amount (a staking operation: what it bonds).
     #[serde(with = "amount")]
     pub value: u128,
-    /// A staking operation's fields (absent for a transfer).
+    /// A staking operation's fields (absent otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stake: Option<StakeJson>,
+    /// A contract transaction's fields (absent otherwise); `to` is the
+    /// contract (a deploy's new address) and `value` what it moves there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contract: Option<ContractTxJson>,
     /// The sender's nonce.
     pub nonce: u64,
     /// Most gas it may use.
@@ -62,11 +68,12 @@ pub struct TxJson {
 impl TxJson {
     /// `tx` at `(block, number, index)` if included.
     pub fn new(tx: &SignedTransaction, at: Option<(Hash, u64, u32)>) -> TxJson {
-        let (to, value) = tx.tx.kind.payment();
+        let (to, value) = tx.tx.payment();
         let stake = match &tx.tx.kind {
-            TxKind::Transfer { .. } => None,
             TxKind::Stake(op) => Some(StakeJson::new(op)),
+            _ => None,
         };
+        let contract = ContractTxJson::new(&tx.tx.kind);
         TxJson {
             hash: tx.id(),
             chain_id: tx.tx.chain_id,
@@ -75,6 +82,7 @@ impl TxJson {
             to,
             value,
             stake,
+            contract,
             nonce: tx.tx.nonce,
             gas_limit: tx.tx.gas_limit,
             gas_price: u128::from(tx.tx.gas_price),
@@ -83,6 +91,72 @@ impl TxJson {
             block_number: at.map(|a| a.1),
             transaction_index: at.map(|a| a.2),
         }
+    }
+}
+
+/// A contract transaction, tagged by `op`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "camelCase")]
+pub enum ContractTxJson {
+    /// Deploys code.
+    #[serde(rename_all = "camelCase")]
+    Deploy {
+        /// BLAKE3 of the code.
+        code_hash: Hash,
+        /// The code's size in bytes.
+        code_size: u64,
+        /// `init`'s input, hex.
+        init_args: String,
+        /// Who may migrate it (null: nobody).
+        admin: Option<Address>,
+    },
+    /// Calls a method.
+    #[serde(rename_all = "camelCase")]
+    Call {
+        /// The method.
+        method: String,
+        /// Its input, hex.
+        args: String,
+    },
+    /// Moves a contract to new code.
+    #[serde(rename_all = "camelCase")]
+    Migrate {
+        /// BLAKE3 of the new code.
+        code_hash: Hash,
+        /// The new code's size in bytes.
+        code_size: u64,
+        /// `migrate`'s input, hex.
+        args: String,
+    },
+    /// Changes or clears the admin.
+    #[serde(rename_all = "camelCase")]
+    SetAdmin {
+        /// The new admin (null: none, the code is immutable).
+        admin: Option<Address>,
+    },
+}
+
+impl ContractTxJson {
+    /// The JSON of a contract transaction's kind (`None` for others).
+    pub fn new(kind: &TxKind) -> Option<ContractTxJson> {
+        Some(match kind {
+            TxKind::Deploy(d) => ContractTxJson::Deploy {
+                code_hash: Hash::of(d.code.as_slice()),
+                code_size: d.code.as_slice().len() as u64,
+                init_args: hex0x(d.init_args.as_slice()),
+                admin: d.admin,
+            },
+            TxKind::Call(c) => {
+                ContractTxJson::Call { method: c.method.as_str().to_string(), args: hex0x(c.args.as_slice()) }
+            }
+            TxKind::Admin(AdminOp::Migrate { code, args, .. }) => ContractTxJson::Migrate {
+                code_hash: Hash::of(code.as_slice()),
+                code_size: code.as_slice().len() as u64,
+                args: hex0x(args.as_slice()),
+            },
+            TxKind::Admin(AdminOp::SetAdmin { admin, .. }) => ContractTxJson::SetAdmin { admin: *admin },
+            TxKind::Transfer { .. } | TxKind::Stake(_) => return None,
+        })
     }
 }
 
@@ -270,21 +344,41 @@ pub struct ReceiptJson {
     pub block_number: u64,
     /// Index in the block.
     pub transaction_index: u32,
-    /// `"success"` or `"failed"`.
+    /// `"success"`, `"failed"`, `"reverted"`, `"outOfGas"` or `"trapped"`.
     pub status: String,
-    /// Why it failed.
+    /// Why it failed: the reason, the revert message or the trap's kind.
     pub reason: Option<String>,
     /// Gas used.
     pub gas_used: u64,
+    /// What a contract returned, hex (`0x` if nothing).
+    #[serde(default)]
+    pub output: String,
+    /// The events its contract calls emitted.
+    #[serde(default)]
+    pub logs: Vec<LogJson>,
+    /// The contract a deploy created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contract_address: Option<Address>,
+}
+
+/// The status word and reason of a receipt status.
+pub fn status_json(s: &ReceiptStatus) -> (&'static str, Option<String>) {
+    match s {
+        ReceiptStatus::Success => ("success", None),
+        ReceiptStatus::Failed(why) => ("failed", Some(why.as_str().to_string())),
+        ReceiptStatus::Reverted(why) => ("reverted", Some(why.as_str().to_string())),
+        ReceiptStatus::OutOfGas => ("outOfGas", Some("out of gas".to_string())),
+        ReceiptStatus::Trapped(why) => ("trapped", Some(why.as_str().to_string())),
+    }
 }
 
 impl ReceiptJson {
-    /// `r` at `(block, number, index)`.
-    pub fn new(r: &Receipt, block: Hash, number: u64, index: u32) -> ReceiptJson {
-        let (status, reason) = match &r.status {
-            ReceiptStatus::Success => ("success", None),
-            ReceiptStatus::Failed(why) => ("failed", Some(why.as_str().to_string())),
-        };
+    /// `r` at `(block, number, index)`; `first_log` is the block-wide
+    /// index of its first event.
+    pub fn new(r: &Receipt, block: Hash, number: u64, index: u32, first_log: u32) -> ReceiptJson {
+        let (status, reason) = status_json(&r.status);
+        let at =
+            LogPlace { block_hash: block, block_number: number, transaction_hash: r.tx_id, transaction_index: index };
         ReceiptJson {
             transaction_hash: r.tx_id,
             block_hash: block,
@@ -293,6 +387,65 @@ impl ReceiptJson {
             status: status.into(),
             reason,
             gas_used: r.gas_used,
+            output: hex0x(r.output.as_slice()),
+            logs: r
+                .events
+                .iter()
+                .enumerate()
+                .map(|(i, e)| LogJson::new(e, &at, first_log.saturating_add(u32::try_from(i).unwrap_or(u32::MAX))))
+                .collect(),
+            contract_address: r.created,
+        }
+    }
+}
+
+/// Where a log was emitted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LogPlace {
+    /// The block.
+    pub block_hash: Hash,
+    /// Its number.
+    pub block_number: u64,
+    /// The transaction.
+    pub transaction_hash: Hash,
+    /// Its index in the block.
+    pub transaction_index: u32,
+}
+
+/// A contract event with where it happened.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogJson {
+    /// The contract that emitted it.
+    pub address: Address,
+    /// Its topics.
+    pub topics: Vec<Hash>,
+    /// Its data, hex.
+    pub data: String,
+    /// The block.
+    pub block_hash: Hash,
+    /// Its number.
+    pub block_number: u64,
+    /// The transaction.
+    pub transaction_hash: Hash,
+    /// Its index in the block.
+    pub transaction_index: u32,
+    /// The event's index among the block's events.
+    pub log_index: u32,
+}
+
+impl LogJson {
+    /// `e` at `at`, the block's `log_index`-th event.
+    pub fn new(e: &Event, at: &LogPlace, log_index: u32) -> LogJson {
+        LogJson {
+            address: e.contract,
+            topics: e.topics.to_vec(),
+            data: hex0x(e.data.as_slice()),
+            block_hash: at.block_hash,
+            block_number: at.block_number,
+            transaction_hash: at.transaction_hash,
+            transaction_index: at.transaction_index,
+            log_index,
         }
     }
 }
@@ -318,6 +471,10 @@ pub struct ProofJson {
     pub nonce: u64,
     /// The sparse Merkle proof, borsh-encoded (jmt's `SparseMerkleProof`).
     pub proof: String,
+    /// Contract storage entries asked for, each proven against the same
+    /// root.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub storage: Vec<StorageProofJson>,
 }
 
 /// A connected peer, as `cinder_peers` lists it.
@@ -532,4 +689,144 @@ pub struct CommitJson {
     pub signatures: Vec<CommitSignatureJson>,
     /// The certificate's canonical encoding (hex), for light clients.
     pub raw: String,
+}
+
+/// What `cinder_call` and `cinder_estimateGas` run: a call (`to` and
+/// `method`), a deploy (`code`), or a transfer (`to` alone).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CallRequest {
+    /// The sender (the caller a contract sees); the zero address if absent
+    /// (`cinder_call` only).
+    #[serde(default)]
+    pub from: Option<Address>,
+    /// The contract, or a transfer's recipient.
+    #[serde(default)]
+    pub to: Option<Address>,
+    /// The method to call.
+    #[serde(default)]
+    pub method: Option<String>,
+    /// The input, hex (`init`'s for a deploy).
+    #[serde(default)]
+    pub args: Option<String>,
+    /// Value moved, a decimal string.
+    #[serde(default)]
+    pub value: Option<String>,
+    /// Most gas (capped by the node).
+    #[serde(default)]
+    pub gas: Option<u64>,
+    /// Code to deploy, hex.
+    #[serde(default)]
+    pub code: Option<String>,
+    /// A deploy's admin.
+    #[serde(default)]
+    pub admin: Option<Address>,
+}
+
+/// An event without a place (what a read-only call would emit).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventJson {
+    /// The contract that emitted it.
+    pub address: Address,
+    /// Its topics.
+    pub topics: Vec<Hash>,
+    /// Its data, hex.
+    pub data: String,
+}
+
+impl EventJson {
+    /// The JSON of `e`.
+    pub fn new(e: &Event) -> EventJson {
+        EventJson { address: e.contract, topics: e.topics.to_vec(), data: hex0x(e.data.as_slice()) }
+    }
+}
+
+/// What `cinder_call` returns.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallResultJson {
+    /// The block whose state it ran on.
+    pub block_number: u64,
+    /// `"success"`, `"failed"`, `"reverted"`, `"outOfGas"` or `"trapped"`.
+    pub status: String,
+    /// Why it failed.
+    pub reason: Option<String>,
+    /// What it returned, hex.
+    pub output: String,
+    /// Gas it used.
+    pub gas_used: u64,
+    /// The events it would emit.
+    pub events: Vec<EventJson>,
+}
+
+/// A contract's code and record (`cinder_getCode`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CodeJson {
+    /// The contract.
+    pub address: Address,
+    /// The block whose state was read.
+    pub block_number: u64,
+    /// BLAKE3 of the code.
+    pub code_hash: Hash,
+    /// The WebAssembly, hex.
+    pub code: String,
+    /// Who may migrate it (null: immutable).
+    pub admin: Option<Address>,
+    /// Who deployed it.
+    pub creator: Address,
+}
+
+/// A contract storage entry and its proof against the state root.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StorageProofJson {
+    /// The storage key, hex.
+    pub key: String,
+    /// Its value, hex (null: absent).
+    pub value: Option<String>,
+    /// The tree key proven: `ordered_key(contract ‖ key)` (docs/rpc.md).
+    pub tree_key: Hash,
+    /// The sparse Merkle proof, borsh-encoded.
+    pub proof: String,
+}
+
+/// A `cinder_getLogs` filter (and the `logs` subscription's).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LogFilter {
+    /// First block (default: the head).
+    #[serde(default)]
+    pub from_block: Option<u64>,
+    /// Last block (default: the head).
+    #[serde(default)]
+    pub to_block: Option<u64>,
+    /// The contract, or any of a list.
+    #[serde(default)]
+    pub address: Option<OneOrMany<Address>>,
+    /// Per position (at most 4): null for any topic, a topic, or any of a
+    /// list.
+    #[serde(default)]
+    pub topics: Vec<Option<OneOrMany<Hash>>>,
+}
+
+/// One value or a list of them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany<T> {
+    /// One.
+    One(T),
+    /// Any of these.
+    Many(Vec<T>),
+}
+
+impl<T: Clone> OneOrMany<T> {
+    /// As a list.
+    pub fn to_vec(&self) -> Vec<T> {
+        match self {
+            OneOrMany::One(x) => vec![x.clone()],
+            OneOrMany::Many(v) => v.clone(),
+        }
+    }
 }
