@@ -54,8 +54,9 @@ fi
 flags=(
   --edition 2021 --target wasm32-unknown-unknown
   -C opt-level=z -C panic=abort -C codegen-units=1 -C strip=symbols
-  # A 64 KiB shadow stack instead of 1 MiB: two pages of memory to start.
-  -C link-arg=-zstack-size=65536
+  # A 32 KiB shadow stack instead of 1 MiB: stack, data and the first
+  # allocations fit the first 64 KiB page of memory.
+  -C link-arg=-zstack-size=32768
   --remap-path-prefix "$PWD=." --remap-path-prefix "$HOME=~"
   -D warnings
 )

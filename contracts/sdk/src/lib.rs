@@ -45,6 +45,7 @@ extern crate alloc;
 
 pub mod codec;
 pub mod env;
+pub mod heap;
 pub mod storage;
 
 use alloc::string::{String, ToString};
@@ -113,10 +114,15 @@ pub fn finish<T: Encode>(result: Result<T>) {
 
 /// Exports each function as a contract method: the input decodes as the
 /// tuple of its arguments (a bad input reverts), the body runs, and its
-/// `Result` becomes the return data or the revert.
+/// `Result` becomes the return data or the revert. It also installs the
+/// SDK's allocator ([`heap::BumpAlloc`]) as the global allocator, so use
+/// it once per contract crate.
 #[macro_export]
 macro_rules! contract {
     ($( $(#[$meta:meta])* pub fn $name:ident ( $($arg:ident : $ty:ty),* $(,)? ) -> $ret:ty $body:block )*) => {
+        #[global_allocator]
+        static CINDER_ALLOCATOR: $crate::heap::BumpAlloc = $crate::heap::BumpAlloc;
+
         $(
             $(#[$meta])*
             #[no_mangle]
