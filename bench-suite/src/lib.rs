@@ -9,16 +9,20 @@
 //! - [`control_rayon_sha256d`]: the same loop spread with rayon, the control
 //!   workload for scaling over cores;
 //! - [`exec`]: the transfer workload of the Block-STM benches (a transfer
-//!   VM, seeded blocks with none/zipf/hotspot contention, calibrated work).
+//!   VM, seeded blocks with none/zipf/hotspot contention, calibrated work);
+//! - [`contracts`]: the example token with many holders and blocks of
+//!   signed token transfers.
 //!
 //! Benchmark names follow `pow::<algo>/backend=<name>`,
 //! `sig::ed25519/batch n=256 threads=all`, `merkle::root leaves=2^20 threads=1`,
 //! `exec::transfers accounts=100000 txs=10000 threads=2 contention=none work_us=1`,
-//! `state::apply/accounts=1000000 updates=2000`;
+//! `state::apply/accounts=1000000 updates=2000`,
+//! `contracts::token_transfers/holders=100000 txs=10000 contention=low threads=2`;
 //! GPU benches print `SKIPPED: <reason>` when there is no adapter. The
 //! `cinder-bench` binary prints the same comparisons as tables (`sig`,
 //! `merkle`, `exec`) with ratios and the control's scaling.
 
+pub mod contracts;
 pub mod exec;
 
 use rayon::prelude::*;

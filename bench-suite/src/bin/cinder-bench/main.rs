@@ -13,10 +13,15 @@
 //! - `load`: transfers through a running node's JSON-RPC at a set rate,
 //!   end-to-end TPS and inclusion latency;
 //! - `net`: block propagation across N libp2p nodes on loopback, and a new
-//!   node's sync speed as a ratio to the single-node import rate.
+//!   node's sync speed as a ratio to the single-node import rate;
+//! - `pos`: proof-of-stake finality latency and finalized throughput;
+//! - `contracts`: the per-call overhead of a contract, token transfers on
+//!   one core, Block-STM vs sequential on contract blocks, and import of
+//!   blocks of contract transfers.
 //!
 //! Exit status 0, 2 on bad input (one line on stderr), 1 otherwise.
 
+mod contracts;
 mod exec;
 mod import;
 mod load;
@@ -55,6 +60,9 @@ enum Command {
     /// Proof-of-stake finality latency and finalized throughput of
     /// validators on loopback, next to the single-node import rate.
     Pos(pos::Args),
+    /// Contracts: per-call overhead, token transfers per second, Block-STM
+    /// on contract blocks, import of contract blocks.
+    Contracts(contracts::Args),
 }
 
 /// Polls `f` every 5 ms until it holds, or fails after `limit`.
@@ -114,6 +122,7 @@ fn main() -> ExitCode {
         Command::Load(a) => load::run(a),
         Command::Net(a) => net::run(a),
         Command::Pos(a) => pos::run(a),
+        Command::Contracts(a) => contracts::run(a),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
