@@ -254,3 +254,40 @@ fn pos_reports_finality_and_throughput_in_json() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--validators"), "{}", stderr(&o));
 }
+
+#[test]
+fn contracts_reports_overhead_speedup_and_import_in_json() {
+    let o = bench(&[
+        "contracts",
+        "--holders",
+        "2000",
+        "--senders",
+        "100",
+        "--txs",
+        "300",
+        "--calls",
+        "200",
+        "--blocks",
+        "2",
+        "--txs-per-block",
+        "50",
+        "--threads",
+        "2",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["empty_call_us"].as_f64().unwrap() > 0.0);
+    for part in ["exec_low", "exec_hot"] {
+        assert_eq!(v[part]["outputs_equal"], true, "{part}");
+        assert_eq!(v[part]["txs"], 300);
+        assert!(v[part]["speedup"].as_f64().unwrap() > 0.0);
+    }
+    assert!(v["exec_hot"]["reexecutions"].as_u64().unwrap() > 0, "one hot holder must conflict");
+    assert_eq!(v["import"]["txs"], 100);
+    assert!(v["import"]["tx_per_s"].as_f64().unwrap() > 0.0);
+    assert!(v["import"]["phases"]["execution"]["seconds"].as_f64().unwrap() > 0.0);
+    let o = bench(&["contracts", "--only", "everything"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+}

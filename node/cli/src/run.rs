@@ -71,7 +71,23 @@ pub(crate) fn devnet(args: DevnetArgs) -> Result<()> {
         say!("  ({i}) {a}  key 0x{}", hex::encode(*k.to_seed()));
     }
     say!("  keys derive as BLAKE3(\"{DEVNET_SEED}/<i>\"); `cinder wallet import --devnet <i>` adds one to the wallet");
+    write_example_contracts(&s.datadir.join("contracts"))?;
     runtime()?.block_on(serve(s))
+}
+
+/// Writes the example contracts (built into this binary from
+/// contracts/examples) to `dir`, so a new user can deploy one at once.
+fn write_example_contracts(dir: &std::path::Path) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    say!("Example contracts (contracts/examples; deploy with `cinder wallet deploy --wasm FILE`):");
+    for (name, code) in cinder_contracts::ALL {
+        let path = dir.join(format!("{name}.wasm"));
+        let tmp = dir.join(format!(".{name}.wasm.tmp"));
+        std::fs::write(&tmp, code).with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+        say!("  {}  ({} bytes, code hash {})", path.display(), code.len(), cinder_primitives::Hash::of(code));
+    }
+    Ok(())
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {

@@ -553,7 +553,8 @@ pub fn module(node: Arc<Node>, admin_token: Option<String>) -> Result<RpcModule<
         Ok(on)
     })?;
     md.register_subscription(m::SUBSCRIBE, m::SUBSCRIPTION, m::UNSUBSCRIBE, |p, pending, n, _| async move {
-        let kind: String = match p.one() {
+        let mut seq = p.sequence();
+        let kind: String = match seq.next() {
             Ok(k) => k,
             Err(e) => {
                 pending.reject(e).await;
@@ -570,8 +571,7 @@ pub fn module(node: Arc<Node>, admin_token: Option<String>) -> Result<RpcModule<
                 forward(pending, rx).await;
             }
             "logs" => {
-                let mut seq = p.sequence();
-                let filter: Option<LogFilter> = match seq.next::<String>().and_then(|_| seq.optional_next()) {
+                let filter: Option<LogFilter> = match seq.optional_next() {
                     Ok(f) => f,
                     Err(e) => {
                         pending.reject(e).await;

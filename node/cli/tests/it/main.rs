@@ -6,6 +6,7 @@
 //! Each test runs whole node processes; they take turns ([`serial`]) so
 //! they never compete for the two cores of CI.
 
+mod contracts;
 mod devnet;
 mod nat;
 mod pos;

@@ -71,6 +71,41 @@ fn pos_testnet_finalizes_catches_a_double_vote_tolerates_one_down_halts_with_two
     assert_eq!(Some(cert.hash), block_at(c[0], at).map(|b| b.0));
     assert!(u128::from(cert.signed_power) * 3 > u128::from(cert.total_voting_power) * 2, "{cert:?}");
 
+    // 1b. A contract deployed through one validator and called through
+    //     another: byte-identical receipts (output, events, created
+    //     contract) and state roots on every live node, and the same
+    //     answer to a read-only call from each.
+    let chain_id = rt().block_on(c[1].chain_id()).unwrap();
+    let contract_tx = |nonce: u64, kind: TxKind| {
+        Transaction { chain_id, sender: keys.keys[6].public_key(), nonce, gas_limit: 3_000_000, gas_price: 1, kind }
+            .sign(&keys.keys[6])
+    };
+    let deploy =
+        cinder_vm::harness::TestChain::deploy_kind(cinder_contracts::COUNTER, &40u64.to_le_bytes(), 0, None).unwrap();
+    let counter = cinder_primitives::contract_address(&keys.addresses[6], 0);
+    let call = cinder_vm::harness::TestChain::call_kind(counter, "increment", &2u64.to_le_bytes(), 0).unwrap();
+    let (d, k) = (contract_tx(0, deploy), contract_tx(1, call));
+    rt().block_on(c[2].send(&d)).unwrap();
+    rt().block_on(c[0].send(&k)).unwrap();
+    wait("the contract call's receipt on the live validators", || {
+        c[..3].iter().all(|c| rt().block_on(c.receipt(k.id())).ok().flatten().is_some())
+    });
+    let receipts: Vec<_> = c[..3].iter().map(|c| rt().block_on(c.receipt(k.id())).unwrap().unwrap()).collect();
+    assert_eq!(receipts[0].status, "success", "{:?}", receipts[0]);
+    assert_eq!(receipts[0].output, format!("0x{}", hex::encode(42u64.to_le_bytes())));
+    assert!(receipts.iter().all(|r| *r == receipts[0]), "receipts differ: {receipts:?}");
+    let deployed: Vec<_> = c[..3].iter().map(|c| rt().block_on(c.receipt(d.id())).unwrap().unwrap()).collect();
+    assert_eq!(deployed[0].contract_address, Some(counter));
+    assert!(deployed.iter().all(|r| *r == deployed[0]));
+    let at = receipts[0].block_number;
+    wait("the call's block on every live validator", || c[..3].iter().all(|c| block_at(c, at).is_some()));
+    let roots: Vec<_> =
+        c[..3].iter().map(|c| rt().block_on(c.block_by_number(at, false)).unwrap().unwrap().state_root).collect();
+    assert!(roots.iter().all(|r| *r == roots[0]), "state roots differ: {roots:?}");
+    let get = cinder_rpc::CallRequest { to: Some(counter), method: Some("get".into()), ..Default::default() };
+    let outs: Vec<_> = c[..3].iter().map(|c| rt().block_on(c.call_contract(&get, Some(at))).unwrap().output).collect();
+    assert!(outs.iter().all(|o| *o == format!("0x{}", hex::encode(42u64.to_le_bytes()))), "{outs:?}");
+
     // 2. Validator 3 crashed at its injected fault; the other three keep
     //    finalizing.
     wait("validator 3 to crash before sending", || !alive(net.nodes[3].pid));

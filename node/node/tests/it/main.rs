@@ -4,5 +4,6 @@
 //! to the pool.
 
 mod common;
+mod contracts;
 mod rpc;
 mod work;
