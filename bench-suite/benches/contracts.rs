@@ -77,8 +77,9 @@ fn bench(c: &mut Criterion) {
             // threads (no executor): the VM's own scaling on this work.
             // Only each sender's first transfer (nonce 0) is valid alone.
             let firsts: Vec<usize> = (0..txs.len()).filter(|&i| txs[i].tx.nonce == 0).collect();
+            g.throughput(Throughput::Elements(firsts.len() as u64));
             for threads in [1usize, 2].into_iter().filter(|t| *t <= cores) {
-                g.bench_function(name(&format!("alone threads={threads}")), |b| {
+                g.bench_function(name(&format!("alone ({} firsts) threads={threads}", firsts.len())), |b| {
                     b.iter(|| {
                         let runner = Runner::new(vm, env());
                         std::thread::scope(|s| {
@@ -97,6 +98,7 @@ fn bench(c: &mut Criterion) {
                     })
                 });
             }
+            g.throughput(Throughput::Elements(TXS as u64));
         }
         let seq = run(Strategy::Sequential);
         assert!(seq.per_tx.iter().all(|o| o.status == exec::TxStatus::Success));
