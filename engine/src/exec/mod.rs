@@ -491,34 +491,31 @@ impl Admission {
     }
 }
 
-/// A key a range read looks at.
-pub(crate) enum Visit<V> {
-    /// A key the block wrote below the reader: what it sees there decides.
+/// A key a range read looks at ([`merge_written`]).
+pub enum Visit<V> {
+    /// A key written before the reader: what the reader sees of it decides.
     Written,
-    /// A key only the base state has, with its value.
+    /// A key only the base has, with its value.
     Base(V),
 }
 
-/// The entries of `start..=end` as a transaction sees them: `written` (the
-/// keys the block wrote before it, in key order) over the base state, the
-/// first `limit` present ones; `visit` says what the reader sees of each
-/// key looked at (and may record it, or stop with an error). At most
-/// `written.len()` base entries can be hidden by the block's deletions, so
-/// `limit + written.len()` base entries are enough.
-pub(crate) fn merge_range<K: Key, V: Value, S: StateView<K, V>, E>(
-    base: &S,
-    start: &K,
-    end: &K,
-    limit: usize,
+/// The first `limit` present entries of a range as a reader sees it:
+/// `base` (the range's base entries in key order, at least `limit +
+/// written.len()` of them when the base has that many: at most
+/// `written.len()` of them can be hidden by the writes) merged with
+/// `written` (the keys written before the reader in the range, in key
+/// order). `visit` says what the reader sees of each key looked at
+/// (`None`: absent, e.g. deleted), and may record it or stop with an error.
+/// Block-STM's range reads and a VM's own pending writes over them (a
+/// contract's storage scan) both merge this way.
+pub fn merge_written<K: Ord + Clone, V, E>(
+    base: Vec<(K, V)>,
     written: &[K],
+    limit: usize,
     mut visit: impl FnMut(&K, Visit<V>) -> Result<Option<V>, E>,
 ) -> Result<Vec<(K, V)>, E> {
     let mut out = Vec::new();
-    if limit == 0 || start > end {
-        return Ok(out);
-    }
-    let base_entries = base.range(start, end, limit.saturating_add(written.len()));
-    let (mut b, mut w) = (base_entries.into_iter().peekable(), written.iter().peekable());
+    let (mut b, mut w) = (base.into_iter().peekable(), written.iter().peekable());
     while out.len() < limit {
         let from_written = match (b.peek(), w.peek()) {
             (None, None) => break,
@@ -542,6 +539,21 @@ pub(crate) fn merge_range<K: Key, V: Value, S: StateView<K, V>, E>(
         }
     }
     Ok(out)
+}
+
+/// [`merge_written`] over `base`'s entries of `start..=end`.
+pub(crate) fn merge_range<K: Key, V: Value, S: StateView<K, V>, E>(
+    base: &S,
+    start: &K,
+    end: &K,
+    limit: usize,
+    written: &[K],
+    visit: impl FnMut(&K, Visit<V>) -> Result<Option<V>, E>,
+) -> Result<Vec<(K, V)>, E> {
+    if limit == 0 || start > end {
+        return Ok(Vec::new());
+    }
+    merge_written(base.range(start, end, limit.saturating_add(written.len())), written, limit, visit)
 }
 
 /// One transaction after another over an overlay of the base state.

@@ -16,7 +16,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
-use cinder_engine::exec::WriteOp;
+use cinder_engine::exec::{Visit, WriteOp, merge_written};
 use cinder_primitives::{
     Address, Bounded, BoundedBytes, Event, Hash, MAX_EVENT_DATA, MAX_EVENTS, MAX_METHOD_BYTES, MAX_RETURN_BYTES,
     MAX_TOPICS,
@@ -681,30 +681,14 @@ async fn scan(c: &mut Caller<'_, Host>, start: &StateKey, end: &StateKey, limit:
         other => return Err(stop(Stop::Internal(format!("a scan was answered with {other:?}")))),
     };
     let journal = &c.data().journal;
-    let mut out = Vec::with_capacity(limit);
-    let (mut b, mut w) = (base.into_iter().peekable(), written.iter().peekable());
-    while out.len() < limit {
-        let mine = match (b.peek(), w.peek()) {
-            (None, None) => break,
-            (Some(_), None) => false,
-            (None, Some(_)) => true,
-            (Some((bk, _)), Some(wk)) => *wk <= bk,
-        };
-        if mine {
-            let Some(k) = w.next() else { break };
-            if b.peek().is_some_and(|(bk, _)| bk == k) {
-                b.next();
-            }
-            match journal.get(k) {
-                Some(Entry::Put(v)) => out.push((k.clone(), v.clone())),
-                Some(Entry::Delete) | None => {}
-                Some(Entry::Delta(_)) => return Err(stop(Stop::Internal("a delta on storage".into()))),
-            }
-        } else if let Some(e) = b.next() {
-            out.push(e);
-        }
-    }
-    Ok(out)
+    merge_written(base, &written, limit, |k, visit| match visit {
+        Visit::Base(v) => Ok(Some(v)),
+        Visit::Written => match journal.get(k) {
+            Some(Entry::Put(v)) => Ok(Some(v.clone())),
+            Some(Entry::Delete) | None => Ok(None),
+            Some(Entry::Delta(_)) => Err(stop(Stop::Internal("a delta on storage".into()))),
+        },
+    })
 }
 
 /// The depth a new call would run at.

@@ -379,8 +379,16 @@ impl<'a> ContractTask<'a> {
                     Err(e) => return Ok(failure(intrinsic, Status::Failed(format!("code refused: {e}")))),
                 };
                 let address = contract_address(&self.sender, self.nonce);
-                if read_info(view, address)?.map_or(true, |i| i.is_some()) {
-                    return Ok(failure(intrinsic, Status::Failed(format!("a contract exists at {address} already"))));
+                match read_info(view, address)? {
+                    Ok(None) => {}
+                    Ok(Some(_)) => {
+                        let reason = format!("a contract exists at {address} already");
+                        return Ok(failure(intrinsic, Status::Failed(reason)));
+                    }
+                    Err(e) => {
+                        self.runner.fail(e.clone());
+                        return Ok(failure(intrinsic, Status::Failed(e)));
+                    }
                 }
                 journal.set(StateKey::Code(hash), Entry::Put(Val::from_bytes(code)));
                 journal.set(StateKey::Contract(address), Entry::Put(info(hash, d.admin, self.sender)));
