@@ -24,7 +24,7 @@ fn start(dir: &std::path::Path, genesis_time: u32, port: u16, rt: &tokio::runtim
     let cfg = NodeConfig {
         datadir: dir.to_path_buf(),
         spec,
-        chain: ChainConfig { exec_threads: 1, max_reorg_depth: 16, prune: true },
+        chain: ChainConfig { exec_threads: 1, max_reorg_depth: 16, prune: true, ..ChainConfig::default() },
         mempool: MempoolConfig::default(),
         coinbase: Some(accounts.addresses[1]),
     };

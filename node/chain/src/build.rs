@@ -16,7 +16,7 @@ use cinder_primitives::{
 use cinder_state::{State, StateBatch, StateStore};
 use rayon::prelude::*;
 
-use crate::exec::{BlockContext, block_time_ms, execute_block};
+use crate::exec::{BlockContext, BlockRules, block_time_ms, execute_block};
 
 /// A built block and what committing it writes.
 pub struct Built {
@@ -139,28 +139,30 @@ fn build_with<S: StateStore>(
     let draft = HeaderFields { height, coinbase, consensus_data, ..HeaderFields::default() };
     let draft = Header::new(ctx.parent_id, proposal.time, proposal.bits, draft);
     let credits = consensus.block_credits(&draft);
-    let pass = spec.pos.as_ref().map(|p| {
-        crate::staking::Pass::new(
-            &p.staking,
-            spec.chain_id,
-            height,
-            last_commit.as_ref(),
-            ctx.parent_validators.as_deref(),
-        )
-    });
-    let env = cinder_vm::BlockEnv { height, time_ms: block_time_ms(&draft), coinbase: consensus.fee_recipient(&draft) };
-    let ex = match execute_block(
+    let rules = BlockRules::of(
+        spec,
         state,
         ctx.parent_version,
-        None,
-        &txs,
-        env,
-        &credits,
-        Mode::Build,
-        spec.block_gas_limit,
-        threads,
-        pass.as_ref(),
-    )? {
+        height,
+        last_commit.as_ref(),
+        ctx.parent_validators.as_deref(),
+        &ctx.upgrades,
+    )?;
+    let (txs, index) = {
+        let (mut kept, mut kept_index) = (Vec::with_capacity(txs.len()), Vec::with_capacity(txs.len()));
+        for (t, i) in txs.into_iter().zip(index) {
+            match rules.refuse(&t) {
+                Some(reason) => dropped.push((i, reason)),
+                None => {
+                    kept.push(t);
+                    kept_index.push(i);
+                }
+            }
+        }
+        (kept, kept_index)
+    };
+    let env = cinder_vm::BlockEnv { height, time_ms: block_time_ms(&draft), coinbase: consensus.fee_recipient(&draft) };
+    let ex = match execute_block(state, ctx.parent_version, None, &txs, env, &credits, Mode::Build, threads, &rules)? {
         Ok(ex) => ex,
         Err(e) => bail!("building a block: {e}"),
     };

@@ -13,14 +13,14 @@ use cinder_storage::{BlockWrite, Db};
 use rayon::prelude::*;
 
 use crate::error::{BlockInvalid, ImportError};
-use crate::exec::{BlockContext, block_time_ms, execute_block};
+use crate::exec::{BlockContext, BlockRules, block_time_ms, execute_block};
 use crate::genesis;
 
 /// The metadata record holding the chain spec's digest.
 const META_SPEC: &[u8] = b"chain_spec_digest";
 
 /// Tuning of a chain.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct ChainConfig {
     /// Threads the executor uses (1: sequential).
     pub exec_threads: usize,
@@ -30,11 +30,18 @@ pub struct ChainConfig {
     /// Prune the state of blocks more than `max_reorg_depth` below the head
     /// (false: keep every version, an archive node).
     pub prune: bool,
+    /// The software upgrades this node can apply at their heights.
+    pub upgrades: crate::gov::Upgrades,
 }
 
 impl Default for ChainConfig {
     fn default() -> Self {
-        ChainConfig { exec_threads: rayon::current_num_threads(), max_reorg_depth: 1_000, prune: true }
+        ChainConfig {
+            exec_threads: rayon::current_num_threads(),
+            max_reorg_depth: 1_000,
+            prune: true,
+            upgrades: crate::gov::Upgrades::release(),
+        }
     }
 }
 
@@ -295,6 +302,7 @@ impl Chain {
             recent_times,
             validators,
             parent_validators,
+            upgrades: self.config.upgrades.clone(),
         }))
     }
 
@@ -659,34 +667,28 @@ impl Chain {
             Some((v, p)) => (v, Some(p)),
             None => (ctx.parent_version, None),
         };
-        let pass = self.spec.pos.as_ref().map(|p| {
-            crate::staking::Pass::new(
-                &p.staking,
-                self.spec.chain_id,
-                header.height(),
-                block.last_commit.as_ref(),
-                ctx.parent_validators.as_deref(),
-            )
-        });
+        let rules = BlockRules::of(
+            &self.spec,
+            &state,
+            base,
+            header.height(),
+            block.last_commit.as_ref(),
+            ctx.parent_validators.as_deref(),
+            &ctx.upgrades,
+        )
+        .map_err(internal)?;
         let env = cinder_vm::BlockEnv {
             height: header.height(),
             time_ms: block_time_ms(header),
             coinbase: self.consensus.fee_recipient(header),
         };
-        let ex = execute_block(
-            &state,
-            base,
-            pending,
-            txs,
-            env,
-            &credits,
-            Mode::Verify,
-            self.spec.block_gas_limit,
-            self.config.exec_threads,
-            pass.as_ref(),
-        )
-        .map_err(internal)?
-        .map_err(invalid)?;
+        let ex =
+            execute_block(&state, base, pending, txs, env, &credits, Mode::Verify, self.config.exec_threads, &rules)
+                .map_err(|e| match e.downcast::<crate::gov::UpgradeNeeded>() {
+                    Ok(needed) => ImportError::UpgradeNeeded { id, needed },
+                    Err(e) => internal(e),
+                })?
+                .map_err(invalid)?;
         phases.state_read = ex.state_read;
         let t = Instant::now();
         let computed = receipts_root(&ex.receipts);

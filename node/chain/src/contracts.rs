@@ -133,8 +133,9 @@ impl Chain {
         cap: u64,
     ) -> Result<Result<Estimate, EstimateFailed>> {
         match kind {
-            TxKind::Transfer { .. } => return Ok(Ok(Estimate { gas: cinder_vm::TRANSFER_GAS, output: Vec::new() })),
-            TxKind::Stake(_) => return Ok(Ok(Estimate { gas: cinder_vm::STAKE_GAS, output: Vec::new() })),
+            TxKind::Transfer { .. } | TxKind::Stake(_) | TxKind::Gov(_) => {
+                return Ok(Ok(Estimate { gas: cinder_vm::plain_gas(kind), output: Vec::new() }));
+            }
             _ => {}
         }
         let state = self.state();

@@ -92,6 +92,15 @@ pub enum ImportError {
         /// The most allowed.
         max: u64,
     },
+    /// The block is at a software upgrade this binary does not know: the
+    /// node must stop (the block may be valid).
+    #[error("block {id}: {needed}")]
+    UpgradeNeeded {
+        /// The block.
+        id: Hash,
+        /// The upgrade.
+        needed: crate::gov::UpgradeNeeded,
+    },
     /// The node failed (storage, a bug); the block may be valid.
     #[error("importing block {id}: {source:#}")]
     Internal {

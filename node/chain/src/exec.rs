@@ -6,19 +6,21 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 
-use cinder_consensus::{Ancestry, Validators};
+use cinder_consensus::{Ancestry, ChainSpec, Validators};
 use cinder_engine::exec::{self, ExecStats, Mode, StateView, Strategy};
+use cinder_gov::ChainParams;
 use cinder_primitives::{
-    Account, Address, Block, BoundedString, Hash, Header, PosHeaderData, Receipt, ReceiptStatus, STAKING_ADDRESS,
-    SignedTransaction, TxKind,
+    Account, Address, Block, BoundedString, CommitCertificate, GOV_ADDRESS, Hash, Header, PosHeaderData, Receipt,
+    ReceiptStatus, STAKING_ADDRESS, SignedTransaction, TxKind,
 };
 use cinder_state::{KeyHash, State, StateStore, Version};
-use cinder_vm::{BlockEnv, Runner, StateKey, TxTask, Val};
+use cinder_vm::{BlockEnv, Rules, Runner, StateKey, TxTask, Val};
 use hashbrown::HashMap;
 use rayon::prelude::*;
 
 use crate::contracts;
 use crate::error::BlockInvalid;
+use crate::gov::Upgrades;
 
 /// What a block is checked and executed against: its parent and the
 /// parent's ancestry.
@@ -38,6 +40,9 @@ pub struct BlockContext {
     pub validators: Option<Arc<Validators>>,
     /// PoS: the validators of the parent's height (who certify it).
     pub parent_validators: Option<Arc<Validators>>,
+    /// The software upgrades this node can apply (from its
+    /// [`crate::ChainConfig`]).
+    pub upgrades: Upgrades,
 }
 
 impl BlockContext {
@@ -69,6 +74,7 @@ impl BlockContext {
             recent_times,
             validators: None,
             parent_validators: None,
+            upgrades: self.upgrades.clone(),
         }
     }
 }
@@ -239,11 +245,63 @@ pub(crate) fn block_time_ms(header: &Header) -> u64 {
     }
 }
 
+/// The rules a block executes under: its parent state's parameters, and
+/// on a PoS chain the staking pass and the known upgrades.
+pub(crate) struct BlockRules<'a> {
+    /// The chain parameters (PoS: from the parent's state).
+    pub params: ChainParams,
+    /// PoS: the staking pass (and, after it, the governance pass).
+    pub staking: Option<crate::staking::Pass>,
+    /// The upgrades this binary can apply.
+    pub upgrades: &'a Upgrades,
+}
+
+impl<'a> BlockRules<'a> {
+    /// The rules of a block at `height` on the state at `parent_version`
+    /// carrying `last_commit` (PoS), its parent certified by
+    /// `parent_set`.
+    pub(crate) fn of<S: StateStore>(
+        spec: &ChainSpec,
+        state: &State<S>,
+        parent_version: Version,
+        height: u64,
+        last_commit: Option<&CommitCertificate>,
+        parent_set: Option<&Validators>,
+        upgrades: &'a Upgrades,
+    ) -> Result<BlockRules<'a>> {
+        let params = crate::gov::params_at(state, parent_version, spec).context("reading the chain parameters")?;
+        let staking = spec.pos.as_ref().map(|p| {
+            crate::staking::Pass::new(
+                crate::gov::staking_spec(&p.staking, &params),
+                spec.chain_id,
+                height,
+                last_commit,
+                parent_set,
+            )
+        });
+        Ok(BlockRules { params, staking, upgrades })
+    }
+
+    /// What the VM needs of them.
+    pub(crate) fn vm(&self) -> Rules {
+        Rules { system_ops: self.staking.is_some(), max_code_bytes: self.params.max_code_bytes }
+    }
+
+    /// Why `tx` may not be in the block before it runs, if it may not.
+    pub(crate) fn refuse(&self, tx: &SignedTransaction) -> Option<String> {
+        (tx.tx.gas_price < self.params.min_gas_price).then(|| {
+            format!("gas price {} is below the chain's minimum {}", tx.tx.gas_price, self.params.min_gas_price)
+        })
+    }
+}
+
 /// Executes `txs` on the state at `parent_version` (with `pending`
 /// account updates on top, when the parent is not committed yet), in the
 /// block `env` (its height, time, and the coinbase fees go to), then
-/// applies `credits`, then (PoS) the staking pass.
+/// applies `credits`, then (PoS) the staking and governance passes.
 /// `Ok(Err(_))`: the block is invalid (Verify) or a credit overflows.
+/// `Err` with an [`crate::gov::UpgradeNeeded`] inside: the block is at an
+/// upgrade this binary does not know.
 #[expect(clippy::too_many_arguments, reason = "the block's parts, each needed")]
 pub(crate) fn execute_block<S: StateStore>(
     state: &State<S>,
@@ -253,13 +311,29 @@ pub(crate) fn execute_block<S: StateStore>(
     env: BlockEnv,
     credits: &[(Address, u128)],
     mode: Mode,
-    gas_limit: u64,
     threads: usize,
-    staking: Option<&crate::staking::Pass<'_>>,
+    rules: &BlockRules<'_>,
 ) -> Result<Result<Executed, BlockInvalid>> {
+    if mode == Mode::Verify
+        && let Some((index, reason)) = txs.iter().enumerate().find_map(|(i, t)| rules.refuse(t).map(|r| (i, r)))
+    {
+        return Ok(Err(BlockInvalid::Transaction { index, reason }));
+    }
+    let gas_limit = rules.params.block_gas_limit;
     let coinbase = env.coinbase;
     let t = Instant::now();
     let senders: Vec<Address> = txs.par_iter().map(|t| t.tx.sender_address()).collect();
+    // PoS: the governance ledger first, so that a block at an upgrade this
+    // binary does not know stops before it executes anything.
+    let governance = match rules.staking {
+        None => None,
+        Some(_) => {
+            let (ids, votes) = crate::gov::named(txs, &senders);
+            let mut gov = crate::gov::load(state, parent_version, env.height, &ids, &votes)?;
+            let upgrade = crate::gov::upgrade(state, parent_version, env.height, &mut gov, rules.upgrades)?;
+            Some((gov, votes, upgrade))
+        }
+    };
     let mut touched: Vec<Address> = senders.clone();
     touched.extend(txs.iter().map(|t| t.tx.payment().0));
     touched.push(coinbase);
@@ -287,7 +361,7 @@ pub(crate) fn execute_block<S: StateStore>(
 
     let t = Instant::now();
     let vm = cinder_vm::Vm::shared()?;
-    let runner = Runner::new(vm, env);
+    let runner = Runner::new(vm, env).with_rules(rules.vm());
     let tasks: Vec<TxTask<'_>> = txs.iter().zip(&senders).map(|(tx, s)| TxTask::new(tx, *s, &runner)).collect();
     let out = exec::execute(&tasks, &view, strategy(threads), mode, gas_limit);
     if let Some(e) = view.error.lock().unwrap_or_else(PoisonError::into_inner).take() {
@@ -354,32 +428,65 @@ pub(crate) fn execute_block<S: StateStore>(
             return Ok(Err(BlockInvalid::CreditOverflow(*a)));
         }
     }
-    if let Some(pass) = staking {
-        let mut ops = Vec::new();
+    if let Some(pass) = &rules.staking {
+        let (mut staking_ops, mut gov_ops) = (Vec::new(), Vec::new());
         let mut income = credits.iter().filter(|(a, _)| *a == STAKING_ADDRESS).map(|(_, x)| *x).sum::<u128>();
+        let mut fees = 0u128;
         for (r, &i) in out.included.iter().enumerate() {
             let fee = u128::from(receipts[r].gas_used) * u128::from(txs[i].tx.gas_price);
-            income = income.checked_add(fee).context("the block's income overflows")?;
-            if let (TxKind::Stake(op), ReceiptStatus::Success) = (&txs[i].tx.kind, &receipts[r].status) {
-                ops.push((r, senders[i], op));
+            fees = fees.checked_add(fee).context("the block's fees overflow")?;
+            match (&txs[i].tx.kind, &receipts[r].status) {
+                (TxKind::Stake(op), ReceiptStatus::Success) => staking_ops.push((r, senders[i], op)),
+                (TxKind::Gov(op), ReceiptStatus::Success) => gov_ops.push((r, senders[i], op)),
+                _ => {}
             }
         }
-        let ledger = crate::staking::load(state, parent_version, pass.spec, &crate::staking::pairs(txs, &senders))?;
-        let outcome = crate::staking::run(state, parent_version, pass, ledger, &ops, income)?;
-        for (r, reason) in &outcome.refused {
+        // The community pool's share of the fees leaves the staking
+        // account (where fees are paid) for the governance account.
+        let pool_cut = cinder_staking::mul_div(fees, u128::from(rules.params.community_tax_bps), 10_000)
+            .map_err(|e| anyhow!("the community tax: {e}"))?;
+        income = income.checked_add(fees - pool_cut).context("the block's income overflows")?;
+        let Some((mut gov, votes, upgrade)) = governance else { bail!("a PoS block without its governance ledger") };
+        let height = env.height;
+        let mut ledger =
+            crate::staking::load(state, parent_version, &pass.spec, &crate::staking::pairs(txs, &senders))?;
+        let voters = gov.voters(&votes);
+        if !voters.is_empty() {
+            let operators: Vec<Address> = ledger.staking.validators.keys().copied().collect();
+            let pairs: Vec<(Address, Address)> =
+                voters.iter().flat_map(|v| operators.iter().map(move |o| (*v, *o))).collect();
+            ledger
+                .load_more(|k| state.data(parent_version, crate::staking::record_key(k)), &pairs)
+                .map_err(|e| anyhow!("{e}"))?;
+        }
+        let outcome = crate::staking::run(state, parent_version, pass, &mut ledger, &staking_ops, income)?;
+        let governed = crate::gov::run(height, &mut gov, &ledger.staking, &gov_ops, pool_cut)?;
+        for (r, reason) in outcome.refused.iter().chain(&governed.refused) {
             receipts[*r].status = ReceiptStatus::Failed(BoundedString::truncated(reason));
         }
-        for (a, amount) in &outcome.credits {
+        for (a, amount) in outcome.credits.iter().chain(&governed.credits) {
             if !credit(&mut accounts, a, *amount)? {
                 return Ok(Err(BlockInvalid::CreditOverflow(*a)));
             }
+        }
+        // The pool's cut and the governance account's debits.
+        if !credit(&mut accounts, &GOV_ADDRESS, pool_cut)? {
+            return Ok(Err(BlockInvalid::CreditOverflow(GOV_ADDRESS)));
         }
         let staking_account = match accounts.entry(STAKING_ADDRESS) {
             hashbrown::hash_map::Entry::Occupied(o) => o.into_mut(),
             hashbrown::hash_map::Entry::Vacant(v) => v.insert(base(&STAKING_ADDRESS)?),
         };
-        staking_account.balance = crate::staking::debit_staking(staking_account.balance, outcome.debit)?;
+        let debit = outcome.debit.checked_add(pool_cut).context("the staking account's debit overflows")?;
+        staking_account.balance = crate::staking::debit_staking(staking_account.balance, debit)?;
+        let gov_account = match accounts.entry(GOV_ADDRESS) {
+            hashbrown::hash_map::Entry::Occupied(o) => o.into_mut(),
+            hashbrown::hash_map::Entry::Vacant(v) => v.insert(base(&GOV_ADDRESS)?),
+        };
+        gov_account.balance = crate::gov::debit_gov(gov_account.balance, governed.debit)?;
         data.extend(outcome.data);
+        data.extend(governed.data);
+        data.extend(upgrade);
     }
     let mut updates: Vec<(Address, Option<Account>)> = accounts.into_iter().map(|(a, acct)| (a, Some(acct))).collect();
     updates.par_sort_unstable_by_key(|(a, _)| *a);

@@ -19,11 +19,12 @@ pub fn allocations(spec: &ChainSpec) -> Vec<(Address, Option<Account>)> {
 }
 
 /// The genesis state: the accounts and data records (PoS: the staking
-/// ledger with the genesis validators bonded, and the staking account
-/// holding their stake).
+/// ledger with the genesis validators bonded, the staking account holding
+/// their stake, and the chain parameters governance starts from).
 pub fn state(spec: &ChainSpec) -> Result<GenesisState> {
     let mut accounts = allocations(spec);
-    let (data, staked) = crate::staking::genesis(spec)?;
+    let (mut data, staked) = crate::staking::genesis(spec)?;
+    data.extend(crate::gov::genesis(spec));
     if spec.pos.is_some() {
         accounts.push((STAKING_ADDRESS, Some(Account { balance: staked, nonce: 0 })));
     }

@@ -28,6 +28,7 @@ pub mod contracts;
 mod error;
 mod exec;
 pub mod genesis;
+pub mod gov;
 mod produce;
 pub mod staking;
 pub mod workload;

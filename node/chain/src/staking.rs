@@ -30,9 +30,10 @@ pub type DataWrite = (KeyHash, Option<Vec<u8>>);
 
 /// What the pass needs to know of the block.
 #[derive(Clone, Debug)]
-pub(crate) struct Pass<'a> {
-    /// The staking rules.
-    pub spec: &'a StakingSpec,
+pub(crate) struct Pass {
+    /// The staking rules (the spec's epochs, the parameters of the parent
+    /// state).
+    pub spec: StakingSpec,
     /// The chain.
     pub chain_id: u64,
     /// The block's height.
@@ -42,16 +43,16 @@ pub(crate) struct Pass<'a> {
     pub absent: Vec<Address>,
 }
 
-impl<'a> Pass<'a> {
+impl Pass {
     /// The pass of a block at `height` carrying `last_commit`, signed by
     /// `parent_set` (none for the first block).
     pub(crate) fn new(
-        spec: &'a StakingSpec,
+        spec: StakingSpec,
         chain_id: u64,
         height: u64,
         last_commit: Option<&CommitCertificate>,
         parent_set: Option<&Validators>,
-    ) -> Pass<'a> {
+    ) -> Pass {
         let absent = match (last_commit, parent_set) {
             (Some(c), Some(set)) => set
                 .addresses
@@ -139,8 +140,8 @@ pub(crate) fn pairs(txs: &[SignedTransaction], senders: &[Address]) -> Vec<(Addr
 pub(crate) fn run<S: StateStore>(
     state: &State<S>,
     version: Version,
-    pass: &Pass<'_>,
-    mut ledger: Loaded,
+    pass: &Pass,
+    ledger: &mut Loaded,
     ops: &[(usize, Address, &StakeOp)],
     income: u128,
 ) -> Result<Outcome> {
@@ -239,7 +240,7 @@ pub(crate) fn run<S: StateStore>(
 fn check_evidence<S: StateStore>(
     state: &State<S>,
     version: Version,
-    pass: &Pass<'_>,
+    pass: &Pass,
     epoch: u64,
     dv: &DoubleVote,
     markers: &[Vec<u8>],

@@ -51,6 +51,8 @@ pub fn spec(name: &str, chain_id: u64, addresses: &[Address], balance: u128) -> 
         block_reward: 1_000_000,
         block_gas_limit: cinder_consensus::DEFAULT_BLOCK_GAS_LIMIT,
         max_block_bytes: cinder_consensus::DEFAULT_MAX_BLOCK_BYTES,
+        min_gas_price: 0,
+        max_code_bytes: cinder_primitives::MAX_CODE_BYTES as u64,
         pow: Some(PowSpec {
             algorithm: Algo::Sha256d,
             initial_bits: cinder_consensus::DEFAULT_LIMIT_BITS,
@@ -85,6 +87,7 @@ pub fn pos_spec(
             timeout_delta_ms: 500,
             min_block_interval_ms: 200,
             staking: cinder_consensus::StakingSpec::default(),
+            gov: cinder_consensus::GovSpec::default(),
         }),
         ..spec(name, chain_id, addresses, balance)
     }

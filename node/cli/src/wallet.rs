@@ -684,7 +684,7 @@ fn estimate_request(from: Address, kind: &TxKind) -> cinder_rpc::CallRequest {
             r.to = Some(*to);
             r.value = Some(amount.to_string());
         }
-        TxKind::Stake(_) => {}
+        TxKind::Stake(_) | TxKind::Gov(_) => {}
     }
     r
 }

@@ -18,7 +18,7 @@ use cinder_primitives::{Address, Block, Hash, Header};
 pub use pos::{Pos, Validators, genesis_seed};
 pub use pow::{BASE_VERSION, MTP_WINDOW, Pow, VERSION_ROLL_MASK, work_of_bits};
 pub use spec::{
-    Alloc, ChainSpec, ConsensusKind, DEFAULT_BLOCK_GAS_LIMIT, DEFAULT_LIMIT_BITS, DEFAULT_MAX_BLOCK_BYTES,
+    Alloc, ChainSpec, ConsensusKind, DEFAULT_BLOCK_GAS_LIMIT, DEFAULT_LIMIT_BITS, DEFAULT_MAX_BLOCK_BYTES, GovSpec,
     MAX_GENESIS_SUPPLY, PosSpec, PosValidator, PowSpec, SpecError, StakingSpec,
 };
 

@@ -304,6 +304,8 @@ mod tests {
             block_reward: 5,
             block_gas_limit: crate::DEFAULT_BLOCK_GAS_LIMIT,
             max_block_bytes: crate::DEFAULT_MAX_BLOCK_BYTES,
+            min_gas_price: 0,
+            max_code_bytes: cinder_primitives::MAX_CODE_BYTES as u64,
             pow: None,
             pos: Some(PosSpec {
                 validators: (0..4).map(|i| PosValidator { key: key(i).public_key(), power: 10 }).collect(),
@@ -314,6 +316,7 @@ mod tests {
                 timeout_delta_ms: 500,
                 min_block_interval_ms: 200,
                 staking: crate::StakingSpec::default(),
+                gov: crate::GovSpec::default(),
             }),
             alloc: vec![Alloc { address: Address([1; 32]), balance: 1 }],
         }

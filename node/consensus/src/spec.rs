@@ -8,6 +8,8 @@
 //! block_reward = "50000000000"  # integer or decimal string (u128)
 //! block_gas_limit = 100000000   # optional
 //! max_block_bytes = 8388608     # optional
+//! min_gas_price = 0             # optional: the lowest gas price in a block
+//! max_code_bytes = 65536        # optional: the largest contract code
 //!
 //! [pow]
 //! algorithm = "sha256d"         # or "blake3"
@@ -36,6 +38,15 @@
 //! # double_sign_slash_bps = 500   # of the pool and its unbonding tokens
 //! # jail_epochs = 2
 //! # max_missed_bps = 5000         # of an epoch's certificates, else jailed
+//! # [pos.gov]                     # optional, each field too:
+//! # min_deposit = "100000000000000000000"        # opens voting (100 CIN)
+//! # min_initial_deposit = "25000000000000000000" # to submit (25 CIN)
+//! # deposit_period = 86400        # blocks
+//! # voting_period = 86400         # blocks
+//! # quorum_bps = 3340             # of bonded stake must vote
+//! # threshold_bps = 5000          # of non-abstaining votes yes must exceed
+//! # veto_bps = 3340               # of votes no_with_veto must exceed to veto
+//! # community_tax_bps = 0         # of each block's fees, to the community pool
 //!
 //! [[alloc]]
 //! address = "0x…"               # 32 bytes hex
@@ -88,6 +99,12 @@ pub struct ChainSpec {
     /// Largest encoded block.
     #[serde(default = "default_max_block_bytes")]
     pub max_block_bytes: u64,
+    /// The lowest gas price a transaction in a block may offer.
+    #[serde(default)]
+    pub min_gas_price: u64,
+    /// The largest contract code a deploy or migration may store.
+    #[serde(default = "default_max_code_bytes")]
+    pub max_code_bytes: u64,
     /// PoW parameters (required when `consensus = "pow"`).
     pub pow: Option<PowSpec>,
     /// PoS parameters (required when `consensus = "pos"`).
@@ -157,6 +174,54 @@ pub struct PosSpec {
     /// Staking: epochs, the active set, unbonding, slashing.
     #[serde(default)]
     pub staking: StakingSpec,
+    /// Governance: deposits, periods, quorum and thresholds.
+    #[serde(default)]
+    pub gov: GovSpec,
+}
+
+/// The governance rules of a PoS chain at genesis (`[pos.gov]`); proposals
+/// may change them later (docs/design/governance.md).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GovSpec {
+    /// The deposit that opens a proposal's voting period (tokens).
+    #[serde(deserialize_with = "amount")]
+    pub min_deposit: u128,
+    /// The least deposit a proposal is submitted with (tokens).
+    #[serde(deserialize_with = "amount")]
+    pub min_initial_deposit: u128,
+    /// Blocks a proposal may wait for its deposit.
+    pub deposit_period: u64,
+    /// Blocks of voting.
+    pub voting_period: u64,
+    /// The share of bonded stake that must vote (basis points).
+    pub quorum_bps: u16,
+    /// The share of non-abstaining votes `yes` must exceed (basis points).
+    pub threshold_bps: u16,
+    /// The share of votes `no_with_veto` must exceed to veto (basis
+    /// points).
+    pub veto_bps: u16,
+    /// The share of each block's fees paid into the community pool (basis
+    /// points).
+    pub community_tax_bps: u16,
+}
+
+/// One CIN: 10^18 of the smallest unit.
+const COIN: u128 = 1_000_000_000_000_000_000;
+
+impl Default for GovSpec {
+    fn default() -> Self {
+        GovSpec {
+            min_deposit: 100 * COIN,
+            min_initial_deposit: 25 * COIN,
+            deposit_period: 86_400,
+            voting_period: 86_400,
+            quorum_bps: 3_340,
+            threshold_bps: 5_000,
+            veto_bps: 3_340,
+            community_tax_bps: 0,
+        }
+    }
 }
 
 /// The staking rules of a PoS chain (`[pos.staking]`).
@@ -286,6 +351,9 @@ fn default_block_gas_limit() -> u64 {
 }
 fn default_max_block_bytes() -> u64 {
     DEFAULT_MAX_BLOCK_BYTES
+}
+fn default_max_code_bytes() -> u64 {
+    cinder_primitives::MAX_CODE_BYTES as u64
 }
 fn default_limit_bits() -> u32 {
     DEFAULT_LIMIT_BITS
@@ -419,9 +487,7 @@ impl ChainSpec {
         if self.pos.is_some() && self.consensus != ConsensusKind::Pos {
             return bad("a [pos] table in a proof-of-work spec".into());
         }
-        if self.block_gas_limit == 0 {
-            return bad("block_gas_limit must be positive".into());
-        }
+        self.params().check().map_err(SpecError::Invalid)?;
         if self.max_block_bytes < 1024 {
             return bad("max_block_bytes must be at least 1024".into());
         }
@@ -461,6 +527,8 @@ impl ChainSpec {
         h.update(&self.block_reward.to_le_bytes());
         h.update(&self.block_gas_limit.to_le_bytes());
         h.update(&self.max_block_bytes.to_le_bytes());
+        h.update(&self.min_gas_price.to_le_bytes());
+        h.update(&self.max_code_bytes.to_le_bytes());
         match &self.pow {
             None => h.update(&[0]),
             Some(p) => {
@@ -500,6 +568,16 @@ impl ChainSpec {
             for x in [st.max_commission_bps, st.double_sign_slash_bps, st.max_missed_bps] {
                 h.update(&x.to_le_bytes());
             }
+            let g = &p.gov;
+            for x in [g.min_deposit, g.min_initial_deposit] {
+                h.update(&x.to_le_bytes());
+            }
+            for x in [g.deposit_period, g.voting_period] {
+                h.update(&x.to_le_bytes());
+            }
+            for x in [g.quorum_bps, g.threshold_bps, g.veto_bps, g.community_tax_bps] {
+                h.update(&x.to_le_bytes());
+            }
         }
         h.update(&(self.alloc.len() as u64).to_le_bytes());
         for a in &self.alloc {
@@ -507,6 +585,35 @@ impl ChainSpec {
             h.update(&a.balance.to_le_bytes());
         }
         *h.finalize().as_bytes()
+    }
+
+    /// The genesis chain parameters: what a PoS chain's governance starts
+    /// from, and a PoW chain's for good. A PoW spec has no `[pos]` table:
+    /// its staking and governance values are the defaults, never used.
+    pub fn params(&self) -> cinder_gov::ChainParams {
+        let st = self.pos.as_ref().map(|p| p.staking.clone()).unwrap_or_default();
+        let g = self.pos.as_ref().map(|p| p.gov.clone()).unwrap_or_default();
+        cinder_gov::ChainParams {
+            block_gas_limit: self.block_gas_limit,
+            min_gas_price: self.min_gas_price,
+            max_code_bytes: self.max_code_bytes,
+            power_unit: st.power_unit,
+            min_self_stake: st.min_self_stake,
+            max_validators: st.max_validators as u64,
+            unbonding_epochs: st.unbonding_epochs,
+            max_commission_bps: st.max_commission_bps,
+            double_sign_slash_bps: st.double_sign_slash_bps,
+            jail_epochs: st.jail_epochs,
+            max_missed_bps: st.max_missed_bps,
+            min_deposit: g.min_deposit,
+            min_initial_deposit: g.min_initial_deposit,
+            deposit_period: g.deposit_period,
+            voting_period: g.voting_period,
+            quorum_bps: g.quorum_bps,
+            threshold_bps: g.threshold_bps,
+            veto_bps: g.veto_bps,
+            community_tax_bps: g.community_tax_bps,
+        }
     }
 
     /// The PoW parameters (validated specs with `consensus = "pow"` have them).

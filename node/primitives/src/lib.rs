@@ -6,7 +6,8 @@
 //! the one canonical encoding of everything hashed or signed ([`codec`]);
 //! proof-of-stake votes, proposals and double-vote evidence as signed and
 //! gossiped, with batch verification of votes; contract deploys, calls
-//! and admin operations, the contract record and contract events.
+//! and admin operations, the contract record and contract events;
+//! governance operations (proposals, deposits, votes, parameters).
 //!
 //! No I/O, no state, no consensus rules beyond a transaction's stateless
 //! checks; the storage, state and chain crates build on these types. The
@@ -15,6 +16,7 @@
 pub mod codec;
 mod consensus;
 mod contract;
+mod gov;
 mod types;
 
 pub use codec::{Bounded, BoundedBytes, BoundedString, DecodeError, Limited, decode, encode};
@@ -25,5 +27,9 @@ pub use consensus::{
 pub use contract::{
     AdminOp, Call, ContractInfo, Deploy, Event, MAX_ARGS_BYTES, MAX_CODE_BYTES, MAX_EVENT_DATA, MAX_EVENTS,
     MAX_METHOD_BYTES, MAX_RETURN_BYTES, MAX_TOPICS, contract_address,
+};
+pub use gov::{
+    GOV_ADDRESS, GovOp, MAX_DESCRIPTION_BYTES, MAX_PARAM_CHANGES, MAX_TITLE_BYTES, MAX_UPGRADE_INFO_BYTES,
+    MAX_UPGRADE_NAME_BYTES, Param, ProposalAction, ProposalContent, UpgradePlan, VoteOption,
 };
 pub use types::*;

@@ -132,6 +132,11 @@ pub enum TxKind {
     /// Tag 4: an operation only a contract's admin may send
     /// ([`crate::AdminOp`]).
     Admin(crate::AdminOp),
+    /// Tag 5: a governance operation (proof-of-stake chains only; refused
+    /// with a failed receipt elsewhere). What it deposits moves to
+    /// [`crate::GOV_ADDRESS`] like a transfer; the operation then runs
+    /// after the block's transactions, in block order.
+    Gov(crate::GovOp),
 }
 
 impl TxKind {
@@ -285,13 +290,15 @@ impl Transaction {
     }
     /// The account the transaction pays and how much (besides the fee): a
     /// transfer's recipient, the staking account for what a staking
-    /// operation bonds, the contract for the value a deploy or a call
+    /// operation bonds, the governance account for what a governance
+    /// operation deposits, the contract for the value a deploy or a call
     /// moves (a deploy's new contract is at [`crate::contract_address`] of
     /// the sender and this nonce).
     pub fn payment(&self) -> (Address, u128) {
         match &self.kind {
             TxKind::Transfer { to, amount } => (*to, *amount),
             TxKind::Stake(op) => (STAKING_ADDRESS, op.bonded()),
+            TxKind::Gov(op) => (crate::GOV_ADDRESS, op.deposited()),
             TxKind::Deploy(d) => (crate::contract_address(&self.sender_address(), self.nonce), d.value),
             TxKind::Call(c) => (c.contract, c.value),
             TxKind::Admin(op) => (op.contract(), 0),

@@ -16,9 +16,9 @@ mod types;
 pub use client::{Client, ClientError};
 pub use types::{
     BlockJson, CallRequest, CallResultJson, CodeJson, CommitJson, CommitSignatureJson, ContractTxJson, EventJson,
-    HeadEvent, LogFilter, LogJson, LogPlace, NetInfoJson, OneOrMany, PeerJson, PendingEvent, PosBlockJson, ProofJson,
-    ReceiptJson, StakeInfoJson, StakeJson, StorageProofJson, SubmitWorkResult, SyncingJson, TxJson, UnbondingJson,
-    ValidatorJson, ValidatorsJson, Work, amount, status_json,
+    GovJson, HeadEvent, LogFilter, LogJson, LogPlace, NetInfoJson, OneOrMany, PeerJson, PendingEvent, PosBlockJson,
+    ProofJson, ReceiptJson, StakeInfoJson, StakeJson, StorageProofJson, SubmitWorkResult, SyncingJson, TxJson,
+    UnbondingJson, ValidatorJson, ValidatorsJson, Work, action_name, amount, status_json,
 };
 
 /// The method names.

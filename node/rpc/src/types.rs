@@ -1,7 +1,8 @@
 //! The JSON objects of the API.
 
 use cinder_primitives::{
-    Address, AdminOp, Block, Event, Hash, Receipt, ReceiptStatus, SignedTransaction, StakeOp, TxKind,
+    Address, AdminOp, Block, Event, GovOp, Hash, ProposalAction, Receipt, ReceiptStatus, SignedTransaction, StakeOp,
+    TxKind,
 };
 use serde::{Deserialize, Serialize};
 
@@ -44,6 +45,10 @@ pub struct TxJson {
     /// A staking operation's fields (absent otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stake: Option<StakeJson>,
+    /// A governance operation's fields (absent otherwise); `to` is the
+    /// governance account and `value` what it deposits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gov: Option<GovJson>,
     /// A contract transaction's fields (absent otherwise); `to` is the
     /// contract (a deploy's new address) and `value` what it moves there.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -73,6 +78,10 @@ impl TxJson {
             TxKind::Stake(op) => Some(StakeJson::new(op)),
             _ => None,
         };
+        let gov = match &tx.tx.kind {
+            TxKind::Gov(op) => Some(GovJson::new(op)),
+            _ => None,
+        };
         let contract = ContractTxJson::new(&tx.tx.kind);
         TxJson {
             hash: tx.id(),
@@ -82,6 +91,7 @@ impl TxJson {
             to,
             value,
             stake,
+            gov,
             contract,
             nonce: tx.tx.nonce,
             gas_limit: tx.tx.gas_limit,
@@ -155,8 +165,68 @@ impl ContractTxJson {
                 args: hex0x(args.as_slice()),
             },
             TxKind::Admin(AdminOp::SetAdmin { admin, .. }) => ContractTxJson::SetAdmin { admin: *admin },
-            TxKind::Transfer { .. } | TxKind::Stake(_) => return None,
+            TxKind::Transfer { .. } | TxKind::Stake(_) | TxKind::Gov(_) => return None,
         })
+    }
+}
+
+/// A governance operation, tagged by `op`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "camelCase")]
+pub enum GovJson {
+    /// Submits a proposal.
+    Submit {
+        /// Its title.
+        title: String,
+        /// Its action: `text`, `param_change`, `upgrade`, `cancel_upgrade`
+        /// or `pool_spend`.
+        action: String,
+        /// The initial deposit.
+        #[serde(with = "amount")]
+        deposit: u128,
+    },
+    /// Adds to a proposal's deposit.
+    Deposit {
+        /// The proposal's id.
+        proposal: u64,
+        /// Deposited.
+        #[serde(with = "amount")]
+        amount: u128,
+    },
+    /// Votes.
+    Vote {
+        /// The proposal's id.
+        proposal: u64,
+        /// `yes`, `no`, `no_with_veto` or `abstain`.
+        option: String,
+    },
+}
+
+/// The name of a proposal's action in JSON.
+pub fn action_name(a: &ProposalAction) -> &'static str {
+    match a {
+        ProposalAction::Text => "text",
+        ProposalAction::ParamChange(_) => "param_change",
+        ProposalAction::Upgrade(_) => "upgrade",
+        ProposalAction::CancelUpgrade { .. } => "cancel_upgrade",
+        ProposalAction::PoolSpend { .. } => "pool_spend",
+    }
+}
+
+impl GovJson {
+    /// The JSON of `op`.
+    pub fn new(op: &GovOp) -> GovJson {
+        match op {
+            GovOp::Submit { proposal, deposit } => GovJson::Submit {
+                title: proposal.title.as_str().to_string(),
+                action: action_name(&proposal.action).to_string(),
+                deposit: *deposit,
+            },
+            GovOp::Deposit { proposal, amount } => GovJson::Deposit { proposal: *proposal, amount: *amount },
+            GovOp::Vote { proposal, option } => {
+                GovJson::Vote { proposal: *proposal, option: option.name().to_string() }
+            }
+        }
     }
 }
 

@@ -153,13 +153,14 @@ fn mul_div_rem(a: u128, b: u128, c: u128) -> Result<(u128, u128), StakingError> 
     Ok((q, r))
 }
 
-/// a * b / c, exact in 256 bits (c > 0).
-fn mul_div(a: u128, b: u128, c: u128) -> Result<u128, StakingError> {
+/// a * b / c, exact in 256 bits; `Overflow` if c is 0 or the quotient
+/// does not fit in 128 bits.
+pub fn mul_div(a: u128, b: u128, c: u128) -> Result<u128, StakingError> {
     mul_div_rem(a, b, c).map(|(q, _)| q)
 }
 
-/// a * b / c rounded up (c > 0).
-fn mul_div_ceil(a: u128, b: u128, c: u128) -> Result<u128, StakingError> {
+/// a * b / c rounded up; `Overflow` as [`mul_div`].
+pub fn mul_div_ceil(a: u128, b: u128, c: u128) -> Result<u128, StakingError> {
     let (q, r) = mul_div_rem(a, b, c)?;
     if r == 0 { Ok(q) } else { add(q, 1) }
 }

@@ -195,6 +195,27 @@ impl Loaded {
         Ok(loaded)
     }
 
+    /// Reads the delegations `pairs` (delegator, operator) too, those not
+    /// loaded yet (a tally needs every voter's).
+    pub fn load_more<E>(
+        &mut self,
+        get: impl Fn(&[u8]) -> Result<Option<Vec<u8>>, E>,
+        pairs: &[(Address, Address)],
+    ) -> Result<(), StoreError<E>> {
+        for (d, v) in pairs {
+            if self.delegations.contains_key(&(*d, *v)) || self.staking.delegations.contains_key(&(*d, *v)) {
+                continue;
+            }
+            let key = delegation_key(d, v);
+            if let Some(bytes) = get(&key).map_err(StoreError::Store)? {
+                let del: Delegation = decode(&key, &bytes)?;
+                self.delegations.insert((*d, *v), del.clone());
+                self.staking.delegations.insert((*d, *v), del);
+            }
+        }
+        Ok(())
+    }
+
     /// The records to write (`Some`) or delete (`None`) so the store holds
     /// the ledger as it is now.
     pub fn changes(&self) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {

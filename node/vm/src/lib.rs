@@ -48,5 +48,7 @@ mod transfer;
 pub use query::{Query, QueryResult, StateTxView, query};
 pub use runtime::{CONCURRENT_RUNS, CodeError, Vm};
 pub use state::{BlockEnv, StateKey, StorageKey, Val};
-pub use task::{ContractTask, Outcome, Runner, Status, TxTask, receipt};
-pub use transfer::{MAX_TRANSFER, STAKE_GAS, TRANSFER_GAS, TransferTask};
+pub use task::{ContractTask, NO_SYSTEM_OPS, Outcome, Rules, Runner, Status, TxTask, receipt};
+pub use transfer::{
+    GOV_CONTENT_BYTE, GOV_GAS, GOV_SUBMIT_GAS, MAX_TRANSFER, STAKE_GAS, TRANSFER_GAS, TransferTask, plain_gas,
+};

@@ -37,13 +37,43 @@ use crate::transfer::TransferTask;
 pub struct Runner<'a> {
     vm: &'a Vm,
     env: BlockEnv,
+    rules: Rules,
     internal: Mutex<Option<String>>,
 }
 
+/// What the chain's parameters decide about a block's transactions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rules {
+    /// Whether staking and governance operations run (proof of stake);
+    /// where they do not, they fail after paying their fee.
+    pub system_ops: bool,
+    /// The largest code a deploy or migration stores (the chain's
+    /// `max_code_bytes`).
+    pub max_code_bytes: u64,
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        Rules { system_ops: true, max_code_bytes: cinder_primitives::MAX_CODE_BYTES as u64 }
+    }
+}
+
+/// Why a staking or governance operation fails on a proof-of-work chain.
+pub const NO_SYSTEM_OPS: &str =
+    "staking and governance run on proof-of-stake chains only; this chain is proof of work (docs/design/governance.md)";
+
 impl<'a> Runner<'a> {
-    /// Executing in block `env` on `vm`.
+    /// Executing in block `env` on `vm` under the default [`Rules`].
     pub fn new(vm: &'a Vm, env: BlockEnv) -> Self {
-        Runner { vm, env, internal: Mutex::new(None) }
+        Runner { vm, env, rules: Rules::default(), internal: Mutex::new(None) }
+    }
+    /// The same, under `rules`.
+    pub fn with_rules(self, rules: Rules) -> Self {
+        Runner { rules, ..self }
+    }
+    /// The rules.
+    pub fn rules(&self) -> Rules {
+        self.rules
     }
     /// The block.
     pub fn env(&self) -> BlockEnv {
@@ -189,7 +219,9 @@ impl<'a> TxTask<'a> {
                 kind: &tx.tx.kind,
             })
         } else {
-            TxTask::Transfer(TransferTask::new(tx, sender, runner.env.coinbase))
+            let t = TransferTask::new(tx, sender, runner.env.coinbase);
+            let system = matches!(tx.tx.kind, TxKind::Stake(_) | TxKind::Gov(_));
+            TxTask::Transfer(if system && !runner.rules.system_ops { t.refused(NO_SYSTEM_OPS) } else { t })
         }
     }
 }
@@ -265,8 +297,15 @@ impl<'a> ContractTask<'a> {
             TxKind::Admin(AdminOp::SetAdmin { contract, admin }) => {
                 Plan::SetAdmin { contract: *contract, admin: *admin }
             }
-            TxKind::Transfer { .. } | TxKind::Stake(_) => return None,
+            TxKind::Transfer { .. } | TxKind::Stake(_) | TxKind::Gov(_) => return None,
         })
+    }
+
+    /// Why `code` is too large for the chain's rules, if it is.
+    fn too_large(&self, code: &[u8]) -> Option<String> {
+        let max = self.runner.rules.max_code_bytes;
+        (code.len() as u64 > max)
+            .then(|| format!("code refused: {} bytes, the chain's max_code_bytes is {max}", code.len()))
     }
 
     /// Gas used before any code runs.
@@ -373,6 +412,9 @@ impl<'a> ContractTask<'a> {
         let (top, created) = match plan {
             Plan::Deploy(d) => {
                 let code = d.code.as_slice();
+                if let Some(reason) = self.too_large(code) {
+                    return Ok(failure(intrinsic, Status::Failed(reason)));
+                }
                 let hash = Hash::of(code);
                 let compiled = match inner.compile(hash, code) {
                     Ok(c) => c,
@@ -431,6 +473,9 @@ impl<'a> ContractTask<'a> {
                 let i = info_or_fail!(contract);
                 if i.admin != Some(self.sender) {
                     return Ok(failure(intrinsic, Status::Failed(not_admin(contract, i.admin))));
+                }
+                if let Some(reason) = self.too_large(code) {
+                    return Ok(failure(intrinsic, Status::Failed(reason)));
                 }
                 let hash = Hash::of(code);
                 let compiled = match inner.compile(hash, code) {

@@ -14,7 +14,7 @@
 //!   gets the amount, the coinbase the fee.
 
 use cinder_engine::exec::{Suspend, TaskOutput, TxStatus, TxView, WriteOp};
-use cinder_primitives::{Address, SignedTransaction, TxKind};
+use cinder_primitives::{Address, GovOp, SignedTransaction, TxKind, encode};
 
 use crate::state::{StateKey, Val};
 use crate::task::Outcome;
@@ -24,6 +24,14 @@ pub const TRANSFER_GAS: u64 = 21_000;
 /// The gas a staking operation uses (its ledger work and, for evidence,
 /// two signature checks).
 pub const STAKE_GAS: u64 = 60_000;
+/// The gas a governance deposit or vote uses (the ledger's records and,
+/// for a vote, the voter's stake lookups).
+pub const GOV_GAS: u64 = 60_000;
+/// The gas of submitting a proposal, before its bytes.
+pub const GOV_SUBMIT_GAS: u64 = 100_000;
+/// The gas per byte of a submitted proposal (it is kept in state).
+pub const GOV_CONTENT_BYTE: u64 = 30;
+
 /// The largest amount one transfer may move (2^126; balances stay far
 /// below it: the genesis supply is at most 2^120).
 pub const MAX_TRANSFER: u128 = 1 << 126;
@@ -39,20 +47,32 @@ pub struct TransferTask {
     gas_price: u64,
     to: Address,
     amount: u128,
+    refusal: Option<&'static str>,
+}
+
+/// The gas a transaction that runs no contract code uses.
+pub fn plain_gas(kind: &TxKind) -> u64 {
+    match kind {
+        TxKind::Stake(_) => STAKE_GAS,
+        TxKind::Gov(GovOp::Submit { proposal, .. }) => {
+            GOV_SUBMIT_GAS.saturating_add(GOV_CONTENT_BYTE.saturating_mul(encode(proposal.as_ref()).len() as u64))
+        }
+        TxKind::Gov(_) => GOV_GAS,
+        _ => TRANSFER_GAS,
+    }
 }
 
 impl TransferTask {
     /// The task of `tx` from `sender` (its address, computed once) in a
-    /// block paying fees to `coinbase`. A staking operation runs as a
-    /// transfer of what it bonds to the staking account, at
-    /// [`STAKE_GAS`]; its ledger part runs after the block.
+    /// block paying fees to `coinbase`. A staking or governance operation
+    /// runs as a transfer of what it bonds or deposits to the system
+    /// account, at its gas ([`plain_gas`]); its ledger part runs after the
+    /// block.
     pub fn new(tx: &SignedTransaction, sender: Address, coinbase: Address) -> TransferTask {
         let (to, amount) = tx.tx.payment();
-        let gas = match tx.tx.kind {
-            TxKind::Stake(_) => STAKE_GAS,
-            _ => TRANSFER_GAS,
-        };
+        let gas = plain_gas(&tx.tx.kind);
         TransferTask {
+            refusal: None,
             sender,
             coinbase,
             gas,
@@ -123,6 +143,9 @@ impl TransferTask {
         if self.gas_limit < self.gas {
             return Ok(failed(format!("out of gas: it needs {}, the limit is {}", self.gas, self.gas_limit), failure));
         }
+        if let Some(reason) = self.refusal {
+            return Ok(failed(reason.to_string(), failure));
+        }
         if self.amount > MAX_TRANSFER {
             return Ok(failed(format!("amount {} is above the largest transfer 2^126", self.amount), failure));
         }
@@ -144,6 +167,13 @@ impl TransferTask {
             failure_writes: failure.0,
             output: Outcome::default(),
         })
+    }
+
+    /// The same task, failing with `reason` after its fee is paid
+    /// (moving nothing): what a staking or governance operation does on a
+    /// chain without them.
+    pub fn refused(self, reason: &'static str) -> TransferTask {
+        TransferTask { refusal: Some(reason), ..self }
     }
 
     /// Its gas limit.

@@ -30,7 +30,7 @@ fn run(dir: &std::path::Path) -> anyhow::Result<()> {
     let chain = Chain::open(
         dir,
         cinder_tests::crash::spec(&accounts),
-        ChainConfig { exec_threads: 2, max_reorg_depth: 4, prune: true },
+        ChainConfig { exec_threads: 2, max_reorg_depth: 4, prune: true, ..ChainConfig::default() },
     )?;
     let mut rng = Rng(chain.head()?.height);
     let mut out = std::io::stdout().lock();

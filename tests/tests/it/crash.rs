@@ -53,7 +53,12 @@ fn check_whole(chain: &Chain, accounts: &Accounts) -> u64 {
 }
 
 fn open(dir: &Path, accounts: &Accounts) -> Chain {
-    Chain::open(dir, crash::spec(accounts), ChainConfig { exec_threads: 2, max_reorg_depth: 4, prune: true }).unwrap()
+    Chain::open(
+        dir,
+        crash::spec(accounts),
+        ChainConfig { exec_threads: 2, max_reorg_depth: 4, prune: true, ..ChainConfig::default() },
+    )
+    .unwrap()
 }
 
 #[test]

@@ -34,8 +34,12 @@ impl Fixture {
         let mut spec = workload::spec("chain-it", 77, &accounts.addresses, BALANCE);
         edit(&mut spec);
         let dir = dir(name);
-        let chain =
-            Chain::open(&dir, spec.clone(), ChainConfig { exec_threads: 2, max_reorg_depth: 8, prune: true }).unwrap();
+        let chain = Chain::open(
+            &dir,
+            spec.clone(),
+            ChainConfig { exec_threads: 2, max_reorg_depth: 8, prune: true, ..ChainConfig::default() },
+        )
+        .unwrap();
         Fixture { chain, accounts, spec, rng: Rng(1), dir }
     }
 
@@ -46,7 +50,7 @@ impl Fixture {
 
     pub(crate) fn reopen(self) -> Fixture {
         let Fixture { chain, accounts, spec, rng, dir } = self;
-        let config = *chain.config();
+        let config = chain.config().clone();
         drop(chain);
         Fixture { chain: Chain::open(&dir, spec.clone(), config).unwrap(), accounts, spec, rng, dir }
     }

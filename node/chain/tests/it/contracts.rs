@@ -190,7 +190,7 @@ fn pipelined_import_one_by_one_and_threads_agree_on_contract_blocks() {
         let other = Chain::open(
             &dir(&format!("contracts-threads-{threads}")),
             f.spec.clone(),
-            ChainConfig { exec_threads: threads, max_reorg_depth: 8, prune: true },
+            ChainConfig { exec_threads: threads, max_reorg_depth: 8, prune: true, ..ChainConfig::default() },
         )
         .unwrap();
         for b in &blocks {

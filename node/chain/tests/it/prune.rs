@@ -18,7 +18,7 @@ fn pruning_keeps_the_reorg_window_and_matches_an_archive() {
     let archive = Chain::open(
         &dir("prune-archive"),
         f.spec.clone(),
-        ChainConfig { exec_threads: 1, max_reorg_depth: 8, prune: false },
+        ChainConfig { exec_threads: 1, max_reorg_depth: 8, prune: false, ..ChainConfig::default() },
     )
     .unwrap();
     let blocks = f.blocks(20, 30);

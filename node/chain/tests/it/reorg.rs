@@ -11,9 +11,12 @@ use crate::common::{Fixture, dir};
 /// Imports `blocks` into a fresh database and returns the head's state root
 /// and every account there.
 fn replay(f: &Fixture, name: &str, blocks: &[Block]) -> Vec<Option<cinder_primitives::Account>> {
-    let chain =
-        Chain::open(&dir(name), f.spec.clone(), ChainConfig { exec_threads: 1, max_reorg_depth: 8, prune: true })
-            .unwrap();
+    let chain = Chain::open(
+        &dir(name),
+        f.spec.clone(),
+        ChainConfig { exec_threads: 1, max_reorg_depth: 8, prune: true, ..ChainConfig::default() },
+    )
+    .unwrap();
     for b in blocks {
         assert_eq!(chain.import(b).unwrap().status, ImportStatus::Head);
     }

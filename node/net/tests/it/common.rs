@@ -62,7 +62,7 @@ impl Peer {
         let node = Node::open(NodeConfig {
             datadir: dir.clone(),
             spec,
-            chain: ChainConfig { exec_threads: 2, max_reorg_depth: 1_000, prune: true },
+            chain: ChainConfig { exec_threads: 2, max_reorg_depth: 1_000, prune: true, ..ChainConfig::default() },
             mempool: MempoolConfig::default(),
             coinbase,
         })

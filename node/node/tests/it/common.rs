@@ -32,7 +32,7 @@ impl TestNode {
         let cfg = NodeConfig {
             datadir: dir.clone(),
             spec,
-            chain: ChainConfig { exec_threads: 2, max_reorg_depth: 16, prune: true },
+            chain: ChainConfig { exec_threads: 2, max_reorg_depth: 16, prune: true, ..ChainConfig::default() },
             mempool: MempoolConfig::default(),
             coinbase: Some(accounts.addresses[7]),
         };
