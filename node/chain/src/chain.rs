@@ -354,6 +354,73 @@ impl Chain {
         crate::staking::load(&self.state(), meta.version, st, pairs).map(Some)
     }
 
+    /// The state version of the head.
+    fn head_version(&self) -> Result<cinder_state::Version> {
+        let head = self.db.head()?.context("the database has no head")?;
+        Ok(self.db.block_meta(&head.id)?.context("the head has no metadata")?.version)
+    }
+
+    /// The chain parameters the head's child is checked against (PoS: from
+    /// the head's state; PoW: the spec's).
+    pub fn params(&self) -> Result<cinder_gov::ChainParams> {
+        crate::gov::params_at(&self.state(), self.head_version()?, &self.spec)
+    }
+
+    /// PoS: the governance meta record of the head's state (pool, queue,
+    /// upgrade plan); `None` under PoW.
+    pub fn gov_meta(&self) -> Result<Option<cinder_gov::Meta>> {
+        if self.spec.pos.is_none() {
+            return Ok(None);
+        }
+        let key = crate::gov::record_key(&cinder_gov::store::meta_key());
+        match self.state().data(self.head_version()?, key)? {
+            None => Ok(Some(cinder_gov::Meta::default())),
+            Some(b) => borsh::from_slice(&b).map(Some).context("the governance meta record does not decode"),
+        }
+    }
+
+    /// PoS: proposal `id` in the head's state.
+    pub fn proposal(&self, id: u64) -> Result<Option<cinder_gov::Proposal>> {
+        let key = crate::gov::record_key(&cinder_gov::store::proposal_key(id));
+        match self.state().data(self.head_version()?, key)? {
+            None => Ok(None),
+            Some(b) => borsh::from_slice(&b).map(Some).with_context(|| format!("proposal {id} does not decode")),
+        }
+    }
+
+    /// PoS: the votes cast so far on live proposal `id` in the head's state
+    /// (an ended proposal keeps its tally, not its votes), in voting order.
+    pub fn votes(&self, id: u64) -> Result<Vec<(Address, cinder_primitives::VoteOption)>> {
+        let Some(p) = self.proposal(id)? else { return Ok(Vec::new()) };
+        if !p.status.is_live() {
+            return Ok(Vec::new());
+        }
+        let (state, version) = (self.state(), self.head_version()?);
+        let get = |k: &[u8]| state.data(version, crate::gov::record_key(k));
+        let voters = cinder_gov::store::load_voters(&get, id, p.voters).map_err(|e| anyhow!("{e}"))?;
+        let mut out = Vec::with_capacity(voters.len());
+        for v in voters {
+            let bytes =
+                get(&cinder_gov::store::vote_key(id, &v))?.with_context(|| format!("the vote of {v} is missing"))?;
+            out.push((v, borsh::from_slice(&bytes).with_context(|| format!("the vote of {v} does not decode"))?));
+        }
+        Ok(out)
+    }
+
+    /// PoS: the tally of live proposal `id` if it ended with the head (on
+    /// the head's stake).
+    pub fn tally_now(&self, id: u64) -> Result<Option<cinder_gov::Tally>> {
+        let votes: std::collections::BTreeMap<_, _> = self.votes(id)?.into_iter().collect();
+        let voters: Vec<Address> = votes.keys().copied().collect();
+        let Some(mut ledger) = self.staking_ledger(&[])? else { return Ok(None) };
+        let operators: Vec<Address> = ledger.staking.validators.keys().copied().collect();
+        let pairs: Vec<(Address, Address)> =
+            voters.iter().flat_map(|v| operators.iter().map(move |o| (*v, *o))).collect();
+        let (state, version) = (self.state(), self.head_version()?);
+        ledger.load_more(|k| state.data(version, crate::staking::record_key(k)), &pairs).map_err(|e| anyhow!("{e}"))?;
+        cinder_gov::tally(&ledger.staking, &votes).map(Some).map_err(|e| anyhow!("{e}"))
+    }
+
     /// Imports `block` with the local clock.
     pub fn import(&self, block: &Block) -> Result<Imported, ImportError> {
         self.import_at(block, unix_now())

@@ -4,9 +4,11 @@
 mod common;
 mod contracts;
 mod genesis;
+mod gov;
 mod import;
 mod invalid;
 mod pos;
+mod posnet;
 mod produce;
 mod prune;
 mod reorg;

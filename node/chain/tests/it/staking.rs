@@ -6,160 +6,13 @@
 //! block is built by the round's proposer and imported through the full
 //! check, so builder and importer agree on each ledger change.
 
-use std::sync::Arc;
-
 use cinder_chain::vm::STAKE_GAS;
 use cinder_chain::workload::{self, Accounts};
-use cinder_chain::{Chain, ChainConfig, build_block_proposed};
-use cinder_consensus::{Pos, Validators};
-use cinder_engine::sig::SecretKey;
-use cinder_primitives::{
-    Address, Block, CONSENSUS_VERSION, CommitCertificate, DoubleVote, Hash, ReceiptStatus, STAKING_ADDRESS,
-    SignedTransaction, SignedVote, StakeOp, Transaction, TxKind, VoteData, VoteType,
-};
-use cinder_state::{Overlay, State};
+use cinder_chain::{Chain, ChainConfig};
+use cinder_consensus::Pos;
+use cinder_primitives::{Address, DoubleVote, Hash, ReceiptStatus, STAKING_ADDRESS, StakeOp};
 
-const CHAIN: u64 = 6_363;
-const BALANCE: u128 = 1_000_000_000_000;
-
-fn key(i: u8) -> SecretKey {
-    SecretKey::from_seed(&[i + 60; 32])
-}
-
-fn now_ms() -> u64 {
-    u64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()).unwrap()
-}
-
-struct Net {
-    chain: Chain,
-    pos: Pos,
-    accounts: Accounts,
-    nonces: Vec<u64>,
-    /// The head's certificate, for its child.
-    cert: Option<CommitCertificate>,
-    dir: std::path::PathBuf,
-}
-
-impl Net {
-    fn tx(&mut self, from: usize, op: StakeOp) -> SignedTransaction {
-        let k = &self.accounts.keys[from];
-        let tx = Transaction {
-            chain_id: CHAIN,
-            sender: k.public_key(),
-            nonce: self.nonces[from],
-            gas_limit: STAKE_GAS,
-            gas_price: 1,
-            kind: TxKind::Stake(op),
-        }
-        .sign(k);
-        self.nonces[from] += 1;
-        tx
-    }
-
-    /// The next block with `txs`, proposed by the round-0 proposer of the
-    /// head's set and imported; its certificate signed by every member
-    /// but `absent`.
-    fn block(&mut self, txs: Vec<SignedTransaction>, absent: &[Address]) -> Block {
-        let head = self.chain.head().unwrap().id;
-        let ctx = self.chain.context(&head).unwrap().unwrap();
-        let set = ctx.validators.clone().unwrap();
-        let (seed, _) = self.pos.parent_seed_and_time(&ctx.parent, &head).unwrap();
-        let proposer = Pos::proposer(&set, &seed, ctx.parent.height() + 1, 0);
-        let k = secret_of(&set, proposer);
-        let fields = cinder_pos::propose::proposal_fields(
-            &self.pos,
-            CHAIN,
-            &k,
-            proposer,
-            &ctx.parent,
-            &head,
-            0,
-            now_ms(),
-            self.cert.as_ref(),
-        )
-        .unwrap();
-        let coinbase = set.addresses[usize::from(proposer)];
-        let state = State::new(Overlay::new(self.chain.db()));
-        let n = txs.len();
-        let built = build_block_proposed(
-            self.chain.consensus(),
-            self.chain.spec(),
-            &state,
-            &ctx,
-            txs,
-            coinbase,
-            fields,
-            self.cert.take(),
-            2,
-        )
-        .unwrap();
-        assert_eq!(built.block.transactions.len(), n, "dropped: {:?}", built.dropped);
-        let block = built.block;
-        self.chain.import(&block).unwrap();
-        self.cert = Some(certify(&block, &set, absent));
-        block
-    }
-
-    fn receipts(&self, block: &Block) -> Vec<ReceiptStatus> {
-        let r = self.chain.db().receipts(&block.id()).unwrap().unwrap();
-        r.into_iter().map(|r| r.status).collect()
-    }
-
-    fn balance(&self, a: &Address) -> u128 {
-        let head = self.chain.head().unwrap().id;
-        let v = self.chain.db().block_meta(&head).unwrap().unwrap().version;
-        self.chain.state().account(v, a).unwrap().map_or(0, |x| x.balance)
-    }
-
-    fn set_after_head(&self) -> Arc<Validators> {
-        self.chain.validators_after(&self.chain.head().unwrap().id).unwrap().unwrap()
-    }
-}
-
-/// The secret key of set member `i` (all test validators use [`key`]).
-fn secret_of(set: &Validators, i: u16) -> SecretKey {
-    (0..8).map(key).find(|k| k.public_key() == set.public_keys[usize::from(i)]).unwrap()
-}
-
-fn certify(block: &Block, set: &Validators, absent: &[Address]) -> CommitCertificate {
-    let votes: Vec<SignedVote> = (0..set.public_keys.len())
-        .filter(|i| !absent.contains(&set.addresses[*i]))
-        .map(|i| {
-            let i = u16::try_from(i).unwrap();
-            VoteData {
-                version: CONSENSUS_VERSION,
-                chain_id: CHAIN,
-                height: block.header.height(),
-                round: 0,
-                kind: VoteType::Precommit,
-                block: Some(block.id()),
-                validator: i,
-            }
-            .sign(&secret_of(set, i))
-        })
-        .collect();
-    CommitCertificate::from_votes(&votes).unwrap()
-}
-
-fn prevote(height: u64, validator: u16, block: Option<Hash>, k: &SecretKey) -> SignedVote {
-    VoteData {
-        version: CONSENSUS_VERSION,
-        chain_id: CHAIN,
-        height,
-        round: 0,
-        kind: VoteType::Prevote,
-        block,
-        validator,
-    }
-    .sign(k)
-}
-
-fn failed(s: &ReceiptStatus) -> String {
-    match s {
-        ReceiptStatus::Failed(r) => r.as_str().to_string(),
-        other => panic!("expected a failed receipt, got {other:?}"),
-    }
-}
+use crate::posnet::{BALANCE, CHAIN, Net, certify, failed, key, prevote};
 
 #[test]
 fn staking_moves_the_set_pays_rewards_slashes_and_unbonds() {
@@ -173,7 +26,7 @@ fn staking_moves_the_set_pays_rewards_slashes_and_unbonds() {
     let pos = Pos::new(&spec).unwrap();
     let chain = Chain::open(&dir, spec, ChainConfig::default()).unwrap();
     let ops: Vec<Address> = keys.iter().map(Address::from_public_key).collect();
-    let mut net = Net { chain, pos, accounts, nonces: vec![0; 4], cert: None, dir };
+    let mut net = Net { chain, pos, accounts, nonces: vec![0; 4], cert: None, dir, gas_price: 1 };
     let (a0, a1, a2) = (net.accounts.addresses[0], net.accounts.addresses[1], net.accounts.addresses[2]);
     // Genesis: the four validators' stake sits in the staking account.
     assert_eq!(net.balance(&STAKING_ADDRESS), 400);
