@@ -67,6 +67,11 @@ pub(crate) struct NodeArgs {
     /// reorg accepted); 0 keeps every state (an archive node). Default 1000.
     #[arg(long, env = "CINDER_PRUNE_DEPTH")]
     pub prune_depth: Option<u64>,
+    /// Tests only: this binary also knows the software upgrade
+    /// `cinder-test-upgrade` (it writes one state record), to prove the
+    /// upgrade path (docs/design/governance.md).
+    #[arg(long, hide = true)]
+    pub test_upgrade: bool,
     /// Peer-to-peer listen addresses, comma-separated multiaddrs, or `off`.
     /// Default for `node`: TCP and QUIC on port 30333 of every interface;
     /// `devnet` runs without peers unless this is given.
@@ -148,6 +153,8 @@ pub(crate) struct Settings {
     pub mine: MineMode,
     pub mine_threads: Option<usize>,
     pub prune_depth: u64,
+    /// Whether the test upgrade's handler is on.
+    pub test_upgrade: bool,
     /// The network, unless off.
     pub net: Option<NetSettings>,
     /// Proof of stake: the validator key file, if this node validates.
@@ -429,6 +436,7 @@ impl NodeArgs {
             mine,
             mine_threads,
             prune_depth: self.prune_depth.or(file.prune_depth).unwrap_or(1_000),
+            test_upgrade: self.test_upgrade,
             net,
             validator_key,
         })

@@ -115,6 +115,10 @@ async fn serve(s: Settings) -> Result<()> {
     let chain_cfg = ChainConfig {
         max_reorg_depth: if s.prune_depth == 0 { 1_000 } else { s.prune_depth },
         prune: s.prune_depth != 0,
+        upgrades: match s.test_upgrade {
+            true => cinder_chain::gov::Upgrades::release().with_test_upgrade(),
+            false => cinder_chain::gov::Upgrades::release(),
+        },
         ..ChainConfig::default()
     };
     let cfg = NodeConfig {
@@ -211,7 +215,11 @@ async fn serve(s: Settings) -> Result<()> {
     say!("RPC: http://{}", rpc.addr);
     std::io::stdout().flush().ok();
     let status = tokio::spawn(status_line(node.clone()));
-    shutdown_signal().await;
+    let mut halted = node.halted();
+    let halt = tokio::select! {
+        _ = shutdown_signal() => None,
+        h = halted.wait_for(Option::is_some) => h.ok().and_then(|h| h.clone()),
+    };
     say!();
     say!("Shutting down...");
     status.abort();
@@ -231,7 +239,10 @@ async fn serve(s: Settings) -> Result<()> {
     let head = node.chain().head()?;
     drop(node);
     say!("Stopped at height {} ({})", head.height, head.id);
-    Ok(())
+    match halt {
+        Some(why) => Err(anyhow::anyhow!("{why}")),
+        None => Ok(()),
+    }
 }
 
 pub(crate) async fn shutdown_signal() {

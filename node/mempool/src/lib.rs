@@ -110,6 +110,11 @@ pub enum Rejected {
     /// Reading the sender's account failed (the node's fault).
     #[error("reading the sender's account: {0}")]
     State(String),
+    /// The chain's rules would refuse it in a block (a gas price below the
+    /// minimum) or fail it outright (staking or governance on a
+    /// proof-of-work chain).
+    #[error("{0}")]
+    Refused(String),
 }
 
 struct Entry {

@@ -11,7 +11,7 @@ use cinder_chain::{Chain, ChainConfig, ImportError, ImportStatus, Imported};
 use cinder_consensus::ChainSpec;
 use cinder_mempool::{Mempool, MempoolConfig, Rejected};
 use cinder_pos::message::ConsensusMessage;
-use cinder_primitives::{Account, Address, Block, CommitCertificate, Hash, SignedTransaction};
+use cinder_primitives::{Account, Address, Block, CommitCertificate, Hash, SignedTransaction, TxKind};
 use cinder_rpc::HeadEvent;
 use cinder_state::Version;
 use tokio::sync::{broadcast, oneshot};
@@ -86,6 +86,8 @@ pub struct Node {
     consensus_out: broadcast::Sender<Arc<ConsensusMessage>>,
     consensus_in: OnceLock<std::sync::mpsc::SyncSender<ConsensusMessage>>,
     finalized: broadcast::Sender<Finalized>,
+    /// Why the node must stop (a software upgrade it does not know).
+    halted: tokio::sync::watch::Sender<Option<String>>,
 }
 
 /// Consensus messages queued for the consensus thread.
@@ -129,6 +131,7 @@ impl Node {
             consensus_out: broadcast::channel(4096).0,
             consensus_in: OnceLock::new(),
             finalized: broadcast::channel(1024).0,
+            halted: tokio::sync::watch::channel(None).0,
         });
         let weak = Arc::downgrade(&node);
         std::thread::Builder::new()
@@ -234,11 +237,38 @@ impl Node {
 
     /// Offers `txs` to the pool at once (signatures verified as one batch).
     pub fn submit_all(&self, txs: Vec<SignedTransaction>) -> Vec<Result<Hash, Rejected>> {
-        let out = match self.head_version() {
-            Ok((_, _, v)) => {
+        let out = match self.head_version().and_then(|h| Ok((h, self.chain.params()?))) {
+            Ok(((_, _, v), params)) => {
+                // What the chain's rules refuse is answered here; the rest
+                // goes to the pool.
+                let pos = self.chain.spec().pos.is_some();
+                let refusal = |t: &SignedTransaction| -> Option<String> {
+                    if t.tx.gas_price < params.min_gas_price {
+                        return Some(format!(
+                            "gas price {} is below the chain's minimum {}",
+                            t.tx.gas_price, params.min_gas_price
+                        ));
+                    }
+                    let system = matches!(t.tx.kind, TxKind::Stake(_) | TxKind::Gov(_));
+                    (system && !pos).then(|| cinder_vm::NO_SYSTEM_OPS.to_string())
+                };
+                let mut out: Vec<Option<Result<Hash, Rejected>>> = Vec::with_capacity(txs.len());
+                let mut rest = Vec::with_capacity(txs.len());
+                for t in txs {
+                    match refusal(&t) {
+                        Some(why) => out.push(Some(Err(Rejected::Refused(why)))),
+                        None => {
+                            out.push(None);
+                            rest.push(t);
+                        }
+                    }
+                }
                 let state = self.chain.state();
                 let view = |a: &Address| state.account(v, a);
-                self.mempool().add(txs, &view)
+                let mut added = self.mempool().add(rest, &view).into_iter();
+                out.into_iter()
+                    .map(|r| r.unwrap_or_else(|| added.next().unwrap_or(Err(Rejected::State("not checked".into())))))
+                    .collect()
             }
             Err(e) => vec![Err(Rejected::State(format!("{e:#}"))); txs.len()],
         };
@@ -340,12 +370,47 @@ impl Node {
             block.transactions.iter().map(|t| pool.get(&t.id()) == Some(t)).collect()
         };
         let r = if verified.iter().any(|v| *v) {
-            self.chain.import_presigned(block, &verified)?
+            self.chain.import_presigned(block, &verified)
         } else {
-            self.chain.import(block)?
+            self.chain.import(block)
         };
+        let r = r.inspect_err(|e| self.check_halt(e))?;
         self.after_import(&r, Some(block));
         Ok(r)
+    }
+
+    /// Stops the node if `e` is a block at a software upgrade this binary
+    /// does not know.
+    pub fn check_halt(&self, e: &ImportError) {
+        if let ImportError::UpgradeNeeded { needed, .. } = e {
+            self.halt(needed.to_string());
+        }
+    }
+
+    /// Stops the node if `e` (building a block) met a software upgrade this
+    /// binary does not know.
+    pub fn check_build_halt(&self, e: &anyhow::Error) {
+        if let Some(needed) = e.chain().find_map(|c| c.downcast_ref::<cinder_chain::gov::UpgradeNeeded>()) {
+            self.halt(needed.to_string());
+        }
+    }
+
+    /// Asks the node's process to stop, saying why (once).
+    pub fn halt(&self, why: String) {
+        self.halted.send_if_modified(|h| {
+            if h.is_some() {
+                return false;
+            }
+            tracing::error!("{why}");
+            *h = Some(why);
+            true
+        });
+    }
+
+    /// Why the node must stop, once it must: the process waits on this
+    /// beside the shutdown signal.
+    pub fn halted(&self) -> tokio::sync::watch::Receiver<Option<String>> {
+        self.halted.subscribe()
     }
 
     /// Imports `blocks` (each the child of the one before, as sync fetches
@@ -354,6 +419,9 @@ impl Node {
     /// error that stopped it, if any.
     pub fn import_chain(&self, blocks: &[Block]) -> (usize, Option<ImportError>) {
         let (done, err) = self.chain.import_chain(blocks, cinder_chain::unix_now());
+        if let Some(e) = &err {
+            self.check_halt(e);
+        }
         for (r, b) in done.iter().zip(blocks) {
             self.after_import(r, Some(b));
         }

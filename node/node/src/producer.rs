@@ -120,7 +120,7 @@ pub(crate) fn template(node: &Node, coinbase: Address) -> Result<Block> {
     let (_, _, v) = node.head_version()?;
     let state = chain.state();
     let view = |a: &Address| state.account(v, a);
-    let candidates = node.mempool().select(&view, chain.spec().block_gas_limit, MAX_TEMPLATE_TXS)?;
+    let candidates = node.mempool().select(&view, chain.params()?.block_gas_limit, MAX_TEMPLATE_TXS)?;
     let overlay = State::new(Overlay::new(chain.db()));
     let built = build_block_from(
         chain.consensus(),

@@ -85,6 +85,7 @@ pub fn rejected(r: &Rejected) -> ErrorObjectOwned {
         Rejected::Underpriced { .. } | Rejected::PoolFull(_) => codes::FEE_TOO_LOW,
         Rejected::SenderFull(_) => codes::MEMPOOL_FULL,
         Rejected::State(_) => codes::INTERNAL_ERROR,
+        Rejected::Refused(_) => codes::INVALID_TRANSACTION,
     };
     error(code, r.to_string())
 }

@@ -413,6 +413,7 @@ impl Service {
             }
             Err(e) => {
                 tracing::warn!(height = block.header.height(), id = %block.id(), "a proposed block is invalid: {e}");
+                self.node.check_halt(&e);
                 None
             }
         }
@@ -677,6 +678,7 @@ impl Service {
             }
             Err(e) => {
                 tracing::warn!(height, round, "cannot propose: {e:#}");
+                self.node.check_build_halt(&e);
                 Vec::new()
             }
         }
@@ -711,7 +713,7 @@ impl Service {
         let (_, _, v) = node.head_version()?;
         let state = chain.state();
         let view = |a: &Address| state.account(v, a);
-        let candidates = node.mempool().select(&view, chain.spec().block_gas_limit, MAX_TEMPLATE_TXS)?;
+        let candidates = node.mempool().select(&view, chain.params()?.block_gas_limit, MAX_TEMPLATE_TXS)?;
         let overlay = State::new(Overlay::new(chain.db()));
         let coinbase = *self.set.addresses.get(usize::from(me.0)).context("not in the height's set")?;
         let built = build_block_proposed(
@@ -775,6 +777,7 @@ impl Service {
             }
             Err(e) => {
                 tracing::error!(height, %id, "importing the decided block: {e}");
+                node.check_halt(&e);
                 return;
             }
         }
