@@ -73,6 +73,42 @@ fn internal(e: impl std::fmt::Display) -> ErrorObjectOwned {
     error(codes::INTERNAL_ERROR, format!("internal error: {e}"))
 }
 
+/// The most proposals one `cinder_getProposals` returns.
+const MAX_PROPOSALS: u64 = 100;
+
+/// Refuses a governance method on a PoW chain.
+fn pos_only(n: &Node) -> Result<(), ErrorObjectOwned> {
+    match n.chain().spec().pos {
+        Some(_) => Ok(()),
+        None => Err(error(codes::NOT_POS, "this chain is proof of work: it has no governance")),
+    }
+}
+
+fn tally_json(t: &cinder_gov::Tally) -> cinder_rpc::TallyJson {
+    cinder_rpc::TallyJson { yes: t.yes, no: t.no, no_with_veto: t.no_with_veto, abstain: t.abstain, bonded: t.bonded }
+}
+
+/// The JSON of proposal `p`.
+pub fn proposal_json(p: &cinder_gov::Proposal) -> cinder_rpc::ProposalJson {
+    cinder_rpc::ProposalJson {
+        id: p.id,
+        proposer: p.proposer,
+        title: p.content.title.as_str().to_string(),
+        description: p.content.description.as_str().to_string(),
+        action: cinder_rpc::ActionJson::new(&p.content.action),
+        status: p.status.name().to_string(),
+        submit_height: p.submit_height,
+        deposit_end: p.deposit_end,
+        voting_start: p.voting_start,
+        voting_end: p.voting_end,
+        total_deposit: p.total_deposit,
+        deposits: p.deposits.iter().map(|(d, a)| cinder_rpc::DepositJson { depositor: *d, amount: *a }).collect(),
+        voters: p.voters,
+        tally: p.tally.as_ref().map(tally_json),
+        note: p.note.clone(),
+    }
+}
+
 /// The error object for a refused transaction.
 pub fn rejected(r: &Rejected) -> ErrorObjectOwned {
     let code = match r {
@@ -471,6 +507,62 @@ pub fn module(node: Arc<Node>, admin_token: Option<String>) -> Result<RpcModule<
             pending_rewards,
             unbonding,
         }))
+    })?;
+    md.register_blocking_method(m::GET_PARAMS, |_, n, _| -> R<cinder_rpc::ParamsJson> {
+        let chain = n.chain();
+        let height = chain.head().map_err(internal)?.height;
+        let params = chain.params().map_err(internal)?;
+        let meta = chain.gov_meta().map_err(internal)?.unwrap_or_default();
+        Ok(cinder_rpc::ParamsJson {
+            height,
+            params: params.list().iter().map(|p| (p.name().to_string(), p.value())).collect(),
+            community_pool: meta.pool,
+            upgrade_plan: meta
+                .plan
+                .as_ref()
+                .map(|p| cinder_rpc::ActionJson::new(&cinder_primitives::ProposalAction::Upgrade(p.clone()))),
+            applied_upgrades: meta
+                .applied
+                .iter()
+                .map(|a| cinder_rpc::AppliedUpgradeJson { name: a.name.clone(), height: a.height })
+                .collect(),
+        })
+    })?;
+    md.register_blocking_method(m::GET_PROPOSAL, |p, n, _| -> R<Option<cinder_rpc::ProposalJson>> {
+        let id: u64 = p.one()?;
+        pos_only(&n)?;
+        Ok(n.chain().proposal(id).map_err(internal)?.map(|p| proposal_json(&p)))
+    })?;
+    md.register_blocking_method(m::GET_PROPOSALS, |p, n, _| -> R<Vec<cinder_rpc::ProposalJson>> {
+        let mut seq = p.sequence();
+        let from: Option<u64> = seq.optional_next()?;
+        let limit: Option<u64> = seq.optional_next()?;
+        pos_only(&n)?;
+        let (from, limit) = (from.unwrap_or(0), limit.unwrap_or(MAX_PROPOSALS).min(MAX_PROPOSALS));
+        let next = n.chain().gov_meta().map_err(internal)?.unwrap_or_default().next_id;
+        let mut out = Vec::new();
+        for id in (from..next).take(usize::try_from(limit).unwrap_or(usize::MAX)) {
+            if let Some(p) = n.chain().proposal(id).map_err(internal)? {
+                out.push(proposal_json(&p));
+            }
+        }
+        Ok(out)
+    })?;
+    md.register_blocking_method(m::GET_VOTES, |p, n, _| -> R<Vec<cinder_rpc::VoteJson>> {
+        let id: u64 = p.one()?;
+        pos_only(&n)?;
+        let votes = n.chain().votes(id).map_err(internal)?;
+        Ok(votes.into_iter().map(|(voter, o)| cinder_rpc::VoteJson { voter, option: o.name().to_string() }).collect())
+    })?;
+    md.register_blocking_method(m::GET_TALLY, |p, n, _| -> R<Option<cinder_rpc::TallyJson>> {
+        let id: u64 = p.one()?;
+        pos_only(&n)?;
+        let Some(prop) = n.chain().proposal(id).map_err(internal)? else { return Ok(None) };
+        let t = match (prop.status, prop.tally) {
+            (cinder_gov::Status::VotingPeriod, _) => n.chain().tally_now(id).map_err(internal)?,
+            (_, t) => t,
+        };
+        Ok(t.map(|t| tally_json(&t)))
     })?;
     md.register_blocking_method(m::GET_COMMIT, |p, n, _| -> R<Option<cinder_rpc::CommitJson>> {
         let number: u64 = p.one()?;

@@ -11,9 +11,11 @@
 
 mod client;
 pub mod codes;
+mod gov;
 mod types;
 
 pub use client::{Client, ClientError};
+pub use gov::{ActionJson, AppliedUpgradeJson, DepositJson, ParamsJson, ProposalJson, TallyJson, VoteJson};
 pub use types::{
     BlockJson, CallRequest, CallResultJson, CodeJson, CommitJson, CommitSignatureJson, ContractTxJson, EventJson,
     GovJson, HeadEvent, LogFilter, LogJson, LogPlace, NetInfoJson, OneOrMany, PeerJson, PendingEvent, PosBlockJson,
@@ -99,4 +101,19 @@ pub mod methods {
     /// stake, withdrawable rewards and unbonding tokens there; proof of
     /// stake only.
     pub const GET_STAKE: &str = "cinder_getStake";
+    /// `[]` -> [`crate::ParamsJson`]: the chain parameters the head's
+    /// child is checked against, the community pool and the upgrade plan.
+    pub const GET_PARAMS: &str = "cinder_getParams";
+    /// `[id]` -> [`crate::ProposalJson`] or null; proof of stake only.
+    pub const GET_PROPOSAL: &str = "cinder_getProposal";
+    /// `[from_id?, limit?]` -> [`crate::ProposalJson`]s with ids from
+    /// `from_id` (default 0) up, at most `limit` (default and most 100);
+    /// proof of stake only.
+    pub const GET_PROPOSALS: &str = "cinder_getProposals";
+    /// `[id]` -> [`crate::VoteJson`]s of a live proposal in voting order
+    /// (an ended one keeps its tally, not its votes); proof of stake only.
+    pub const GET_VOTES: &str = "cinder_getVotes";
+    /// `[id]` -> [`crate::TallyJson`] or null: a live proposal's tally as
+    /// if it ended with the head; an ended one's final tally.
+    pub const GET_TALLY: &str = "cinder_getTally";
 }

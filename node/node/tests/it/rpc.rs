@@ -187,3 +187,38 @@ async fn websocket_subscribers_hear_of_heads_and_pending_transactions() {
     assert_eq!((head.number, head.hash, head.transaction_count, head.reorg_depth), (1, block.id(), 1, 0));
     n.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pow_chain_shows_its_params_and_refuses_governance() {
+    let n = TestNode::start("gov-pow", RpcConfig::default()).await;
+    let c = Client::new(&n.url()).unwrap();
+    let p: cinder_rpc::ParamsJson = c.call(m::GET_PARAMS, Vec::<serde_json::Value>::new()).await.unwrap();
+    assert_eq!(p.params["block_gas_limit"], cinder_consensus::DEFAULT_BLOCK_GAS_LIMIT.to_string());
+    assert_eq!(p.params["min_gas_price"], "0");
+    assert_eq!((p.height, p.community_pool, p.upgrade_plan), (0, 0, None));
+    for method in [m::GET_PROPOSAL, m::GET_VOTES, m::GET_TALLY] {
+        let e = c.call::<serde_json::Value>(method, vec![json!(0)]).await.unwrap_err();
+        assert_eq!(e.code(), Some(codes::NOT_POS), "{method}");
+    }
+    let e = c.call::<serde_json::Value>(m::GET_PROPOSAL, vec![json!("zero")]).await.unwrap_err();
+    assert_eq!(e.code(), Some(codes::INVALID_PARAMS));
+    // A governance transaction is refused at the door with the reason.
+    let k = &n.accounts.keys[0];
+    let vote = cinder_primitives::Transaction {
+        chain_id: CHAIN_ID,
+        sender: k.public_key(),
+        nonce: 0,
+        gas_limit: 100_000,
+        gas_price: 1,
+        kind: cinder_primitives::TxKind::Gov(cinder_primitives::GovOp::Vote {
+            proposal: 0,
+            option: cinder_primitives::VoteOption::Yes,
+        }),
+    }
+    .sign(k);
+    let e = c.send(&vote).await.unwrap_err();
+    assert_eq!(e.code(), Some(codes::INVALID_TRANSACTION));
+    assert!(e.to_string().contains("proof-of-stake chains only"), "{e}");
+    assert_eq!(c.pending_count().await.unwrap(), 0);
+    n.stop().await;
+}
