@@ -379,6 +379,18 @@ impl Chain {
         }
     }
 
+    /// PoS: the upgrade scheduled for the head's child when this binary has
+    /// no handler for it: the node must stop before that block (x/upgrade
+    /// halts every node there, proposer or not).
+    pub fn upgrade_needed(&self) -> Result<Option<crate::gov::UpgradeNeeded>> {
+        let Some(meta) = self.gov_meta()? else { return Ok(None) };
+        let next = self.head()?.height.saturating_add(1);
+        Ok(meta
+            .plan
+            .filter(|p| p.height == next && self.config.upgrades.get(p.name.as_str()).is_none())
+            .map(|p| crate::gov::UpgradeNeeded::of(&p)))
+    }
+
     /// PoS: proposal `id` in the head's state.
     pub fn proposal(&self, id: u64) -> Result<Option<cinder_gov::Proposal>> {
         let key = crate::gov::record_key(&cinder_gov::store::proposal_key(id));

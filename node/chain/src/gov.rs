@@ -164,7 +164,7 @@ pub struct UpgradeNeeded {
 }
 
 impl UpgradeNeeded {
-    fn of(plan: &UpgradePlan) -> UpgradeNeeded {
+    pub(crate) fn of(plan: &UpgradePlan) -> UpgradeNeeded {
         UpgradeNeeded {
             name: plan.name.as_str().to_string(),
             height: plan.height,

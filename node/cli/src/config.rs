@@ -236,6 +236,13 @@ pub(crate) fn devnet_spec(datadir: &Path, pos: Option<&PosDevnet>) -> Result<Cha
         lines.push(format!("power_unit = \"{COIN}\"   # 1 CIN bonded = 1 vote"));
         lines.push(format!("min_self_stake = \"{COIN}\""));
         lines.push(String::new());
+        lines.push("# Governance: short periods and small deposits, for development.".into());
+        lines.push("[pos.gov]".into());
+        lines.push(format!("min_deposit = \"{}\"   # 10 CIN opens voting", 10 * COIN));
+        lines.push(format!("min_initial_deposit = \"{COIN}\""));
+        lines.push(format!("deposit_period = {}", p.voting_period));
+        lines.push(format!("voting_period = {}", p.voting_period));
+        lines.push(String::new());
         lines.push("# The validators' own accounts, for fees (reports of double votes).".into());
         for k in &p.validators {
             let a = cinder_primitives::Address::from_public_key(k);
@@ -263,10 +270,15 @@ pub(crate) struct PosDevnet {
     pub min_block_interval_ms: u64,
     /// Blocks per staking epoch.
     pub epoch_length: u64,
+    /// Blocks of a proposal's deposit period and of its voting period.
+    pub voting_period: u64,
 }
 
 /// Blocks per staking epoch of a PoS devnet unless given.
 pub(crate) const DEVNET_EPOCH_LENGTH: u64 = 100;
+/// Blocks of a PoS devnet's governance deposit and voting periods unless
+/// given.
+pub(crate) const DEVNET_VOTING_PERIOD: u64 = 100;
 /// One coin (18 decimals): a devnet validator's voting power unit and
 /// least self-stake.
 const COIN: u128 = 1_000_000_000_000_000_000;
@@ -318,6 +330,7 @@ impl NodeArgs {
                             validators: vec![key.public_key()],
                             min_block_interval_ms: interval,
                             epoch_length: DEVNET_EPOCH_LENGTH,
+                            voting_period: DEVNET_VOTING_PERIOD,
                         })
                     }
                     None => None,

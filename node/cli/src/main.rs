@@ -14,6 +14,7 @@ macro_rules! say {
 mod config;
 mod contract;
 mod db;
+mod gov;
 mod run;
 mod testnet;
 mod wallet;

@@ -60,6 +60,10 @@ pub(crate) struct TestnetArgs {
     /// only between epochs).
     #[arg(long, default_value_t = crate::config::DEVNET_EPOCH_LENGTH)]
     epoch_length: u64,
+    /// Proof of stake: blocks of a proposal's deposit period and of its
+    /// voting period.
+    #[arg(long, default_value_t = crate::config::DEVNET_VOTING_PERIOD)]
+    voting_period: u64,
 }
 
 struct Member {
@@ -117,10 +121,14 @@ pub(crate) fn run(args: TestnetArgs) -> Result<()> {
         if args.epoch_length == 0 {
             bail!("--epoch-length must be at least 1");
         }
+        if args.voting_period == 0 || args.voting_period > cinder_gov::bounds::PERIOD.1 {
+            bail!("--voting-period must be 1 to {}", cinder_gov::bounds::PERIOD.1);
+        }
         Some(crate::config::PosDevnet {
             validators,
             min_block_interval_ms: args.block_interval_ms,
             epoch_length: args.epoch_length,
+            voting_period: args.voting_period,
         })
     } else {
         None

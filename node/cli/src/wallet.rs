@@ -35,7 +35,7 @@ pub(crate) struct WalletArgs {
     keystore: Option<PathBuf>,
     /// The node's RPC URL.
     #[arg(long, global = true, env = "CINDER_RPC", default_value = "http://127.0.0.1:8545")]
-    rpc: String,
+    pub(crate) rpc: String,
     /// Read the password from this file (first line) instead of a prompt.
     #[arg(long, global = true, env = "CINDER_PASSWORD_FILE")]
     password_file: Option<PathBuf>,
@@ -65,6 +65,9 @@ enum WalletCmd {
     /// Staking (proof-of-stake chains): become a validator, delegate,
     /// undelegate, withdraw rewards, or show a stake.
     Stake(StakeArgs),
+    /// Governance (proof-of-stake chains): propose, deposit, vote, show
+    /// proposals and the chain parameters.
+    Gov(crate::gov::GovArgs),
     /// Deploy a contract (a `.wasm` file); prints the transaction hash and
     /// the contract's address.
     Deploy {
@@ -472,11 +475,11 @@ pub(crate) fn parse_amount(s: &str) -> Result<u128> {
     w.checked_mul(10u128.pow(18)).and_then(|x| x.checked_add(f)).with_context(|| format!("amount {s:?} overflows"))
 }
 
-fn rt() -> Result<tokio::runtime::Runtime> {
+pub(crate) fn rt() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the async runtime")
 }
 
-fn addr(s: &str) -> Result<Address> {
+pub(crate) fn addr(s: &str) -> Result<Address> {
     Address::from_hex(s).map_err(|e| anyhow::anyhow!("address {s:?}: {e}"))
 }
 
@@ -545,6 +548,7 @@ pub(crate) fn run(a: WalletArgs) -> Result<()> {
             sign_and_send(&a, &dir, from, kind, &opts)?
         }
         WalletCmd::Stake(st) => stake(&a, &dir, &st.cmd)?,
+        WalletCmd::Gov(g) => crate::gov::run(&a, &dir, g)?,
         WalletCmd::Deploy { .. } | WalletCmd::Call { .. } | WalletCmd::Migrate { .. } | WalletCmd::SetAdmin { .. } => {
             contract_tx(&a, &dir)?
         }
@@ -690,11 +694,11 @@ fn estimate_request(from: Address, kind: &TxKind) -> cinder_rpc::CallRequest {
 }
 
 /// A transaction's fee, limit, nonce and how long to wait for it.
-struct TxOpts {
-    fee: Option<u64>,
-    gas_limit: u64,
-    nonce: Option<u64>,
-    wait: Option<u64>,
+pub(crate) struct TxOpts {
+    pub(crate) fee: Option<u64>,
+    pub(crate) gas_limit: u64,
+    pub(crate) nonce: Option<u64>,
+    pub(crate) wait: Option<u64>,
 }
 
 fn stake(a: &WalletArgs, dir: &Path, cmd: &StakeCmd) -> Result<()> {
@@ -736,7 +740,7 @@ fn stake(a: &WalletArgs, dir: &Path, cmd: &StakeCmd) -> Result<()> {
     sign_and_send(a, dir, addr(&tx.from)?, TxKind::Stake(op), &opts(tx))
 }
 
-fn sign_and_send(a: &WalletArgs, dir: &Path, from: Address, kind: TxKind, s: &TxOpts) -> Result<()> {
+pub(crate) fn sign_and_send(a: &WalletArgs, dir: &Path, from: Address, kind: TxKind, s: &TxOpts) -> Result<()> {
     let file = load(dir, &from)?;
     let pw = password(a, false)?;
     let key = open(&file, pw.as_bytes())?;

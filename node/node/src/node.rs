@@ -151,7 +151,18 @@ impl Node {
                 }
             })
             .context("starting the admission thread")?;
+        node.check_upgrade();
         Ok(node)
+    }
+
+    /// Stops the node if the head's child is at a software upgrade this
+    /// binary does not know (checked at start and whenever the head moves).
+    pub fn check_upgrade(&self) {
+        match self.chain.upgrade_needed() {
+            Ok(Some(needed)) => self.halt(needed.to_string()),
+            Ok(None) => {}
+            Err(e) => tracing::error!("reading the upgrade plan: {e:#}"),
+        }
     }
 
     /// The chain.
@@ -452,6 +463,7 @@ impl Node {
             }
         };
         self.head_gen.fetch_add(1, Ordering::AcqRel);
+        self.check_upgrade();
         match self.head_version() {
             Ok((_, _, v)) => {
                 let state = self.chain.state();

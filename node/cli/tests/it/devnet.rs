@@ -74,7 +74,7 @@ fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
 }
 
-fn wallet(keystore: &Path, pw: &Path, url: &str, args: &[&str]) -> String {
+pub(crate) fn wallet(keystore: &Path, pw: &Path, url: &str, args: &[&str]) -> String {
     let out = Command::new(BIN)
         .arg("wallet")
         .args(args)

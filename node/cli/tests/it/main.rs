@@ -1,13 +1,14 @@
 //! `cinder` as a user runs it: a devnet process with real RocksDB and RPC
 //! on loopback, the wallet commands, clean and hard restarts, database
-//! checkpoints, a four-process testnet, and NAT traversal between
-//! processes in network namespaces.
+//! checkpoints, a four-process testnet (staking, governance), and NAT
+//! traversal between processes in network namespaces.
 //!
 //! Each test runs whole node processes; they take turns ([`serial`]) so
 //! they never compete for the two cores of CI.
 
 mod contracts;
 mod devnet;
+mod gov;
 mod nat;
 mod pos;
 mod testnet;
