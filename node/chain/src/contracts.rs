@@ -204,7 +204,20 @@ impl Chain {
         contract: &Address,
         key: &[u8],
     ) -> Result<(Option<Vec<u8>>, DataProof)> {
-        self.state().prove_data(version, storage_key(contract, key))
+        self.state().prove_data(version, record_tree_key(contract, key))
+    }
+}
+
+/// The tree key of entry `key` under `address`: a record of the staking
+/// ledger for [`cinder_primitives::STAKING_ADDRESS`], of governance for
+/// [`cinder_primitives::GOV_ADDRESS`] (their record keys:
+/// docs/design/staking.md, docs/design/governance.md), else a contract
+/// storage entry.
+pub fn record_tree_key(address: &Address, key: &[u8]) -> KeyHash {
+    match *address {
+        cinder_primitives::STAKING_ADDRESS => crate::staking::record_key(key),
+        cinder_primitives::GOV_ADDRESS => crate::gov::record_key(key),
+        _ => storage_key(address, key),
     }
 }
 

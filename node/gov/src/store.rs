@@ -182,7 +182,9 @@ impl Loaded {
             }
         }
         for (id, voter) in voters {
-            let Some(p) = proposals.get(id) else { continue };
+            // An ended proposal's votes and lists are gone; the vote on it
+            // is refused without them.
+            let Some(p) = proposals.get(id).filter(|p| p.status.is_live()) else { continue };
             if !votes.contains_key(&(*id, *voter))
                 && let Some(o) = read::<VoteOption, E>(&get, &vote_key(*id, voter))?
             {
@@ -360,6 +362,10 @@ mod tests {
         let back = Loaded::load(12, get, &[0], &[]).unwrap();
         assert_eq!(back.gov.proposals[&0].status, Status::Rejected);
         assert!(back.gov.meta.queue.is_empty());
+        // A late vote on it loads (without the deleted lists) and is refused.
+        let mut late = Loaded::load(12, get, &[], &[(0, voters[0])]).unwrap();
+        assert!(late.gov.vote(voters[0], 0, VoteOption::Yes, true).is_err());
+        assert!(late.changes().is_empty());
     }
 
     #[test]

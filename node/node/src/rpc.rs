@@ -324,7 +324,7 @@ pub fn module(node: Arc<Node>, admin_token: Option<String>) -> Result<RpcModule<
             storage.push(StorageProofJson {
                 key: format!("0x{}", hex::encode(&key)),
                 value: value.map(|v| format!("0x{}", hex::encode(v))),
-                tree_key: Hash(cinder_chain::contracts::storage_key(&address, &key).0),
+                tree_key: Hash(cinder_chain::contracts::record_tree_key(&address, &key).0),
                 proof: format!("0x{}", hex::encode(proof.to_bytes())),
             });
         }

@@ -280,6 +280,60 @@ fn proposals_pass_fail_and_apply_at_exact_heights() {
     // Same head, so the same state root.
     assert_eq!(replay.head().unwrap().id, net.chain.head().unwrap().id);
     drop(replay);
+
+    // The parameters record is proven against the head's state root.
+    let head = net.chain.head().unwrap().id;
+    let version = net.chain.db().block_meta(&head).unwrap().unwrap().version;
+    let root = net.chain.db().header(&head).unwrap().unwrap().fields.state_root;
+    let (value, proof) = net.chain.storage_proof(version, &GOV_ADDRESS, b"params").unwrap();
+    assert_eq!(value, Some(borsh::to_vec(&net.chain.params().unwrap()).unwrap()));
+    proof.verify(&root, cinder_chain::contracts::record_tree_key(&GOV_ADDRESS, b"params"), value.as_deref()).unwrap();
+
+    // Blocks 23-27: a text proposal passes, one fails its threshold, an
+    // upgrade is scheduled; a vote on an ended proposal is refused.
+    let later =
+        UpgradePlan { name: BoundedString::truncated("v-next"), height: 1_000, info: BoundedString::truncated("") };
+    let txs = vec![
+        net.submit(proposer, ProposalAction::Text, 1_000),
+        net.submit(proposer, ProposalAction::Text, 1_000),
+        net.submit(proposer, ProposalAction::Upgrade(later), 1_000),
+        net.vote(1, 0, VoteOption::Yes),
+    ];
+    let b = net.block(txs, &[]);
+    let r = net.receipts(&b);
+    ok(&r[..3]);
+    assert!(failed(&r[3]).contains("not in its voting period"), "{:?}", r[3]);
+    let txs = vec![
+        net.vote(1, 5, VoteOption::Yes),
+        net.vote(2, 5, VoteOption::Yes),
+        net.vote(3, 5, VoteOption::Yes),
+        net.vote(1, 6, VoteOption::Yes),
+        net.vote(2, 6, VoteOption::No),
+        net.vote(3, 6, VoteOption::Abstain),
+        net.vote(1, 7, VoteOption::Yes),
+        net.vote(2, 7, VoteOption::Yes),
+    ];
+    net.all_ok(txs);
+    while net.height() < 27 {
+        net.block(Vec::new(), &[]);
+    }
+    assert_eq!(net.status(5), Status::Passed);
+    let p6 = net.chain.proposal(6).unwrap().unwrap();
+    assert_eq!(p6.status, Status::Rejected);
+    assert!(p6.note.contains("more than 5000 bps needed"), "{}", p6.note);
+    assert_eq!(net.status(7), Status::Passed);
+    assert_eq!(net.chain.gov_meta().unwrap().unwrap().plan.map(|p| p.height), Some(1_000));
+    // Blocks 28-32: its cancellation passes.
+    let cancel =
+        net.submit(proposer, ProposalAction::CancelUpgrade { name: BoundedString::truncated("v-next") }, 1_000);
+    net.all_ok(vec![cancel]);
+    let votes = (1..4).map(|i| net.vote(i, 8, VoteOption::Yes)).collect();
+    net.all_ok(votes);
+    while net.height() < 32 {
+        net.block(Vec::new(), &[]);
+    }
+    assert_eq!(net.status(8), Status::Passed);
+    assert_eq!(net.chain.gov_meta().unwrap().unwrap().plan, None);
     for d in [&dir, &scratch, &replay_dir] {
         let _ = std::fs::remove_dir_all(d);
     }

@@ -219,6 +219,32 @@ async fn a_pow_chain_shows_its_params_and_refuses_governance() {
     let e = c.send(&vote).await.unwrap_err();
     assert_eq!(e.code(), Some(codes::INVALID_TRANSACTION));
     assert!(e.to_string().contains("proof-of-stake chains only"), "{e}");
+    // An unknown proposal kind does not decode: refused with the reason.
+    let submit = cinder_primitives::Transaction {
+        kind: cinder_primitives::TxKind::Gov(cinder_primitives::GovOp::Submit {
+            proposal: Box::new(cinder_primitives::ProposalContent {
+                title: cinder_primitives::BoundedString::truncated("t"),
+                description: cinder_primitives::BoundedString::truncated(""),
+                action: cinder_primitives::ProposalAction::Text,
+            }),
+            deposit: 1,
+        }),
+        ..vote.tx.clone()
+    }
+    .sign(k);
+    let mut bytes = encode(&submit);
+    // version, chain id, sender, nonce, gas limit, gas price, the kind's
+    // and the operation's tags, the title (4 + 1), the description (4):
+    // then the action's tag.
+    let at = 1 + 8 + 32 + 8 + 8 + 8 + 1 + 1 + 5 + 4;
+    assert_eq!(bytes[at], 0, "the text action's tag");
+    bytes[at] = 9;
+    let e = c
+        .call::<serde_json::Value>(m::SEND_RAW_TRANSACTION, vec![json!(format!("0x{}", hex::encode(&bytes)))])
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some(codes::INVALID_TRANSACTION));
+    assert!(e.to_string().contains("transaction"), "{e}");
     assert_eq!(c.pending_count().await.unwrap(), 0);
     n.stop().await;
 }
