@@ -30,7 +30,7 @@ use cinder_primitives::{Address, GOV_ADDRESS, GovOp, SignedTransaction, TxKind, 
 use cinder_staking::Staking;
 use cinder_state::{KeyHash, State, StateStore, Version, data_key};
 
-use crate::staking::DataWrite;
+use crate::staking::{DataWrite, Outcome};
 
 /// The namespace of the governance records in the state tree.
 pub const NAMESPACE: &str = "gov";
@@ -171,19 +171,6 @@ impl UpgradeNeeded {
             info: plan.info.as_str().to_string(),
         }
     }
-}
-
-/// What the pass changes besides the ledger's records.
-#[derive(Debug, Default)]
-pub(crate) struct Outcome {
-    /// Records to write or delete (the ledger's, and an upgrade's).
-    pub data: Vec<DataWrite>,
-    /// Credits out of the governance account: refunds, pool spends.
-    pub credits: Vec<(Address, u128)>,
-    /// What leaves the governance account in all (credits and burns).
-    pub debit: u128,
-    /// Operations refused (receipt index) and why.
-    pub refused: Vec<(usize, String)>,
 }
 
 /// Runs the upgrade due at `height`, if any: `Err` ([`UpgradeNeeded`]

@@ -67,19 +67,18 @@ impl Pass {
     }
 }
 
-/// What the pass changes besides the records.
+/// What a system pass (staking, governance) changes besides its records.
 #[derive(Debug, Default)]
 pub(crate) struct Outcome {
-    /// Ledger records to write or delete.
+    /// Records to write or delete (the ledger's; an upgrade's).
     pub data: Vec<DataWrite>,
-    /// Credits out of the staking account: rewards, unbonded stake,
-    /// refunds.
+    /// Credits out of the system account: rewards, unbonded stake,
+    /// refunds, pool spends.
     pub credits: Vec<(Address, u128)>,
-    /// What leaves the staking account in all: the credits and what
-    /// slashing burns.
+    /// What leaves the system account in all: the credits and what is
+    /// burned (slashing, vetoed deposits).
     pub debit: u128,
-    /// Transactions whose operation was refused (index in the block) and
-    /// why.
+    /// Transactions whose operation was refused (receipt index) and why.
     pub refused: Vec<(usize, String)>,
 }
 

@@ -13,7 +13,7 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 
 use crate::Usage;
-use crate::wallet::{TxOpts, WalletArgs, addr, parse_amount, rt, sign_and_send};
+use crate::wallet::{ContractTx, TxOpts, WalletArgs, addr, parse_amount, rt, sign_and_send};
 
 /// `cinder wallet gov`.
 #[derive(Debug, Args)]
@@ -31,7 +31,7 @@ enum GovCmd {
     /// (`--pool-spend ADDRESS --pool-amount X`).
     Propose {
         #[command(flatten)]
-        tx: GovTx,
+        tx: ContractTx,
         /// A one-line title (at most 140 bytes).
         #[arg(long)]
         title: String,
@@ -66,7 +66,7 @@ enum GovCmd {
     /// Add to a proposal's deposit.
     Deposit {
         #[command(flatten)]
-        tx: GovTx,
+        tx: ContractTx,
         /// The proposal's id.
         #[arg(long)]
         proposal: u64,
@@ -78,7 +78,7 @@ enum GovCmd {
     /// later vote replaces an earlier one.
     Vote {
         #[command(flatten)]
-        tx: GovTx,
+        tx: ContractTx,
         /// The proposal's id.
         #[arg(long)]
         proposal: u64,
@@ -93,26 +93,6 @@ enum GovCmd {
         #[arg(long)]
         proposal: Option<u64>,
     },
-}
-
-/// What every governance transaction takes.
-#[derive(Debug, Args)]
-struct GovTx {
-    /// The sender (a keystore address).
-    #[arg(long)]
-    from: String,
-    /// Gas price (default: the node's `cinder_gasPrice`).
-    #[arg(long)]
-    fee: Option<u64>,
-    /// Gas limit (default: what the operation uses).
-    #[arg(long)]
-    gas_limit: Option<u64>,
-    /// Nonce (default: the sender's next, from the node).
-    #[arg(long)]
-    nonce: Option<u64>,
-    /// Wait up to this many seconds for the receipt.
-    #[arg(long)]
-    wait: Option<u64>,
 }
 
 fn usage(m: String) -> anyhow::Error {

@@ -131,24 +131,25 @@ enum WalletCmd {
     },
 }
 
-/// What every contract transaction takes.
+/// What every contract and governance transaction takes.
 #[derive(Debug, Args)]
-struct ContractTx {
+pub(crate) struct ContractTx {
     /// The sender (a keystore address).
     #[arg(long)]
-    from: String,
+    pub(crate) from: String,
     /// Gas price (default: the node's `cinder_gasPrice`).
     #[arg(long)]
-    fee: Option<u64>,
-    /// Gas limit (default: the node's estimate plus a fifth).
+    pub(crate) fee: Option<u64>,
+    /// Gas limit (default: a contract's estimate by the node plus a fifth;
+    /// what a governance operation uses).
     #[arg(long)]
-    gas_limit: Option<u64>,
+    pub(crate) gas_limit: Option<u64>,
     /// Nonce (default: the sender's next, from the node).
     #[arg(long)]
-    nonce: Option<u64>,
+    pub(crate) nonce: Option<u64>,
     /// Wait up to this many seconds for the receipt.
     #[arg(long)]
-    wait: Option<u64>,
+    pub(crate) wait: Option<u64>,
 }
 
 #[derive(Debug, Args)]
