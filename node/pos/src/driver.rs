@@ -132,6 +132,18 @@ pub struct Driver {
     signed: BTreeMap<(Round, VoteKind, ValidatorIndex, Option<Hash>), SignedVote>,
     future: BTreeMap<Height, Vec<Future>>,
     future_len: usize,
+    /// The votes of the height before, so that a conflicting vote arriving
+    /// after this node moved on is still caught (the others may decide
+    /// without the equivocator and leave its height first).
+    previous: Option<Previous>,
+}
+
+/// The signed votes of the last decided height, one per (round, kind,
+/// validator), with that height's validators.
+struct Previous {
+    height: Height,
+    validators: Validators,
+    votes: BTreeMap<(Round, VoteKind, ValidatorIndex), SignedVote>,
 }
 
 #[derive(Clone, Debug)]
@@ -184,6 +196,7 @@ impl Driver {
             signed: BTreeMap::new(),
             future: BTreeMap::new(),
             future_len: 0,
+            previous: None,
         };
         let out = d.perform(actions);
         (d, out)
@@ -222,6 +235,15 @@ impl Driver {
     pub fn next_height(&mut self, height: Height, validators: Validators, seed: [u8; 32]) -> Vec<Output> {
         let signer = self.signer.take();
         let (mut d, mut out) = Driver::new(self.chain_id, height, validators, seed, signer, self.timeouts);
+        let mut votes = BTreeMap::new();
+        for ((round, kind, validator, _), v) in std::mem::take(&mut self.signed) {
+            votes.entry((round, kind, validator)).or_insert(v);
+        }
+        d.previous = (self.height().checked_add(1) == Some(height)).then(|| Previous {
+            height: self.height(),
+            validators: self.validators.clone(),
+            votes,
+        });
         d.future = std::mem::take(&mut self.future);
         d.future.retain(|h, _| *h >= height);
         d.future_len = d.future.values().map(Vec::len).sum();
@@ -244,6 +266,10 @@ impl Driver {
     /// of this height go to the core, later heights wait.
     pub fn on_votes(&mut self, votes: Vec<SignedVote>) -> Vec<Output> {
         let height = self.height();
+        let previous_height = self.previous.as_ref().map(|p| p.height);
+        let (late, votes): (Vec<SignedVote>, Vec<SignedVote>) =
+            votes.into_iter().partition(|v| Some(v.data.height) == previous_height);
+        let mut out = self.on_late_votes(late);
         let (now, later): (Vec<SignedVote>, Vec<SignedVote>) = votes
             .into_iter()
             .filter(|v| {
@@ -254,7 +280,6 @@ impl Driver {
             self.keep(v.data.height, Future::Vote(v));
         }
         let verdicts = verify_votes(&now, &self.validators.keys);
-        let mut out = Vec::new();
         for (v, ok) in now.into_iter().zip(verdicts) {
             if !ok {
                 continue;
@@ -271,6 +296,35 @@ impl Driver {
             }
             let actions = self.core.handle(Event::Vote(vote));
             out.extend(self.perform(actions));
+        }
+        out
+    }
+
+    /// Votes of the height before: counted for nothing, but one that
+    /// conflicts with a vote kept from that height is evidence.
+    fn on_late_votes(&mut self, late: Vec<SignedVote>) -> Vec<Output> {
+        let Some(prev) = self.previous.as_mut() else { return Vec::new() };
+        let late: Vec<SignedVote> = late
+            .into_iter()
+            .filter(|v| v.data.chain_id == self.chain_id && v.data.version == CONSENSUS_VERSION)
+            .collect();
+        let verdicts = verify_votes(&late, &prev.validators.keys);
+        let mut out = Vec::new();
+        for (v, ok) in late.into_iter().zip(verdicts) {
+            if !ok {
+                continue;
+            }
+            let key = (v.data.round, kind_of(v.data.kind), ValidatorIndex(v.data.validator));
+            match prev.votes.get(&key) {
+                Some(first) if first.data.block != v.data.block => {
+                    out.push(Output::Evidence(DoubleVote { first: first.clone(), second: v }));
+                }
+                Some(_) => {}
+                None if prev.votes.len() < MAX_SIGNED_VOTES => {
+                    prev.votes.insert(key, v);
+                }
+                None => {}
+            }
         }
         out
     }
@@ -679,6 +733,44 @@ mod tests {
             assert_eq!(net.decided[i], net.decided[0]);
         }
         assert!(net.evidence.is_empty(), "evidence against the restarted validator: {:?}", net.evidence);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_double_vote_arriving_after_the_height_moved_on_is_still_evidence() {
+        let d = dir("late-evidence");
+        let (mut n, _) = driver(&d, 0, 1);
+        let vote = |height: Height, block: Option<Hash>, signer: usize| {
+            VoteData {
+                version: CONSENSUS_VERSION,
+                chain_id: CHAIN,
+                height,
+                round: 0,
+                kind: VoteType::Prevote,
+                block,
+                validator: 3,
+            }
+            .sign(&key(signer))
+        };
+        // Validator 3's first prevote at height 1 is counted; the node
+        // moves on to height 2 (the others decided without 3's second).
+        assert!(n.on_votes(vec![vote(1, Some(Hash([1; 32])), 3)]).iter().all(|o| !matches!(o, Output::Evidence(_))));
+        n.next_height(2, validators(), seed(2));
+        // Its conflicting prevote for height 1 arrives late: evidence.
+        let out = n.on_votes(vec![vote(1, None, 3)]);
+        let ev: Vec<&DoubleVote> = out
+            .iter()
+            .filter_map(|o| match o {
+                Output::Evidence(e) => Some(e),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(ev.len(), 1, "{out:?}");
+        assert_eq!(ev[0].check(&validators().keys[3]), Ok(()));
+        // The same vote again, a forged one, or one two heights back: nothing.
+        assert!(n.on_votes(vec![vote(1, Some(Hash([1; 32])), 3), vote(1, None, 2)]).is_empty());
+        n.next_height(3, validators(), seed(3));
+        assert!(n.on_votes(vec![vote(1, Some(Hash([9; 32])), 3)]).is_empty());
         let _ = std::fs::remove_dir_all(&d);
     }
 
