@@ -44,6 +44,23 @@ mod raw {
         pub fn blake3(ptr: *const u8, len: i32, out: *mut u8);
         pub fn sha256(ptr: *const u8, len: i32, out: *mut u8);
         pub fn ed25519_verify(key: *const u8, msg_ptr: *const u8, msg_len: i32, sig: *const u8) -> i32;
+        pub fn merkle_verify(
+            root: *const u8,
+            leaf_ptr: *const u8,
+            leaf_len: i32,
+            index: i64,
+            count: i64,
+            siblings: *const u8,
+            sibling_count: i32,
+        ) -> i32;
+        pub fn groth16_verify(
+            vk_ptr: *const u8,
+            vk_len: i32,
+            proof_ptr: *const u8,
+            proof_len: i32,
+            inputs: *const u8,
+            input_count: i32,
+        ) -> i32;
     }
 }
 
@@ -274,4 +291,52 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
 pub fn ed25519_verify(key: &[u8; 32], message: &[u8], signature: &[u8; 64]) -> bool {
     // SAFETY: fixed-size buffers and a valid slice.
     unsafe { raw::ed25519_verify(key.as_ptr(), message.as_ptr(), len(message.len()), signature.as_ptr()) == 1 }
+}
+
+/// Whether `leaf` (the leaf's data, hashed by the host) is at `index` of
+/// `count` leaves in the BLAKE3 Merkle tree with `root`: the engine's tree
+/// (docs/protocol.md, "Merkle trees"; what `cinder_engine::merkle` builds
+/// off chain). `siblings` go from the leaf's level up; at most 64.
+pub fn merkle_verify(root: &[u8; 32], leaf: &[u8], index: u64, count: u64, siblings: &[[u8; 32]]) -> bool {
+    let flat: Vec<u8> = siblings.iter().flat_map(|s| s.iter().copied()).collect();
+    // SAFETY: valid slices; the host reads `siblings.len()` x 32 bytes.
+    unsafe {
+        raw::merkle_verify(
+            root.as_ptr(),
+            leaf.as_ptr(),
+            len(leaf.len()),
+            index as i64,
+            count as i64,
+            flat.as_ptr(),
+            len(siblings.len()),
+        ) == 1
+    }
+}
+
+/// What [`groth16_verify`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Groth16 {
+    /// A valid proof of these public inputs.
+    Valid,
+    /// Well-formed, but not a proof of these inputs.
+    Invalid,
+    /// The key, the proof or an input does not decode, or the number of
+    /// inputs is not the key's.
+    Malformed,
+}
+
+/// Checks a Groth16 proof on BN254: `vk` and `proof` in arkworks'
+/// compressed form, each public input 32 bytes little-endian (canonical).
+/// Gas: 1,500,000 plus 100,000 per input (docs/design/contracts.md).
+pub fn groth16_verify(vk: &[u8], proof: &[u8], inputs: &[[u8; 32]]) -> Groth16 {
+    let flat: Vec<u8> = inputs.iter().flat_map(|s| s.iter().copied()).collect();
+    // SAFETY: valid slices; the host reads `inputs.len()` x 32 bytes.
+    let r = unsafe {
+        raw::groth16_verify(vk.as_ptr(), len(vk.len()), proof.as_ptr(), len(proof.len()), flat.as_ptr(), len(inputs.len()))
+    };
+    match r {
+        1 => Groth16::Valid,
+        0 => Groth16::Invalid,
+        _ => Groth16::Malformed,
+    }
 }

@@ -401,11 +401,13 @@ const SIGNATURES: &[(&str, &[bool], &[bool])] = &[
     ("blake3", &[false, false, false], &[]),
     ("sha256", &[false, false, false], &[]),
     ("ed25519_verify", &[false, false, false, false], &[false]),
+    ("merkle_verify", &[false, false, false, true, true, false, false], &[false]),
+    ("groth16_verify", &[false, false, false, false, false, false], &[false]),
 ];
 
 /// The names of the ABI's functions.
-pub(crate) const NAMES: [&str; 23] = {
-    let mut names = [""; 23];
+pub(crate) const NAMES: [&str; 25] = {
+    let mut names = [""; 25];
     let mut i = 0;
     while i < SIGNATURES.len() {
         names[i] = SIGNATURES[i].0;
@@ -662,6 +664,57 @@ pub(crate) fn register(linker: &mut Linker<Host>) -> R<()> {
         let sig = read_array::<64>(&mut c, sp, "ed25519 signature")?;
         Ok(i32::from(cinder_engine::sig::verify(&key, &msg, &sig).is_ok()))
     })?;
+    linker.func_wrap(
+        m,
+        "merkle_verify",
+        |mut c: Caller<'_, Host>, rp: i32, lp: i32, ll: i32, index: i64, count: i64, sp: i32, sn: i32| -> R<i32> {
+            let siblings = u64::from(sn.max(0) as u32);
+            charge(
+                &mut c,
+                gas::HOST_CALL
+                    + gas::MERKLE_VERIFY
+                    + gas::HASH_BYTE * u64::from(ll.max(0) as u32)
+                    + gas::MERKLE_NODE * siblings.min(limits::MAX_MERKLE_DEPTH as u64 + 1),
+            )?;
+            if sn < 0 || sn as usize > limits::MAX_MERKLE_DEPTH {
+                return Ok(-1);
+            }
+            let root = read_array::<32>(&mut c, rp, "merkle root")?;
+            let leaf = read_mem(&mut c, lp, ll, "merkle leaf")?;
+            let raw = read_mem(&mut c, sp, sn.saturating_mul(32), "merkle siblings")?;
+            let siblings = raw.chunks_exact(32).map(|s| <[u8; 32]>::try_from(s).unwrap_or_default()).collect();
+            Ok(match crate::zk::merkle_verify(&root, &leaf, index as u64, count as u64, siblings) {
+                Some(ok) => i32::from(ok),
+                None => -1,
+            })
+        },
+    )?;
+    linker.func_wrap(
+        m,
+        "groth16_verify",
+        |mut c: Caller<'_, Host>, vp: i32, vl: i32, pp: i32, pl: i32, ip: i32, n: i32| -> R<i32> {
+            let inputs = u64::from(n.max(0) as u32);
+            let bytes = u64::from(vl.max(0) as u32) + u64::from(pl.max(0) as u32);
+            charge(
+                &mut c,
+                gas::HOST_CALL
+                    + gas::GROTH16_VERIFY
+                    + gas::COPY_BYTE * bytes
+                    + (gas::GROTH16_INPUT + 32 * gas::COPY_BYTE) * inputs.min(limits::MAX_GROTH16_INPUTS as u64 + 1),
+            )?;
+            if n < 0
+                || n as usize > limits::MAX_GROTH16_INPUTS
+                || vl as usize > limits::MAX_GROTH16_VK_BYTES
+                || pl > 1024
+            {
+                return Ok(-1);
+            }
+            let vk = read_mem(&mut c, vp, vl, "groth16 key")?;
+            let proof = read_mem(&mut c, pp, pl, "groth16 proof")?;
+            let inputs = read_mem(&mut c, ip, n.saturating_mul(32), "groth16 inputs")?;
+            Ok(crate::zk::groth16_verify(&vk, &proof, &inputs).code())
+        },
+    )?;
     Ok(())
 }
 

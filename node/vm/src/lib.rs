@@ -13,8 +13,9 @@
 //! - The host ABI `cinder_v1` (docs/design/contracts.md): input and return
 //!   data, the contract's own storage (read, write, remove, ordered scans),
 //!   caller / origin / value / block, balances and transfers, events, calls
-//!   to other contracts that roll back with their callee, BLAKE3, SHA-256
-//!   and ed25519 (ZIP-215).
+//!   to other contracts that roll back with their callee, BLAKE3, SHA-256,
+//!   ed25519 (ZIP-215), BLAKE3 Merkle inclusion proofs by the engine's
+//!   rules and Groth16 proofs on BN254 ([`zk`]).
 //! - [`Runner`] / [`TxTask`] / [`receipt`]: a block's transactions for the
 //!   executor, with the chain's fee rules, and the receipts they leave.
 //! - [`StateKey`] / [`Val`]: the executor's keys and values. Storage reads
@@ -44,6 +45,7 @@ mod runtime;
 mod state;
 mod task;
 mod transfer;
+pub mod zk;
 
 pub use query::{Query, QueryResult, StateTxView, query};
 pub use runtime::{CONCURRENT_RUNS, CodeError, Vm};

@@ -37,6 +37,14 @@ pub const MAX_VALUE_BYTES: usize = 16 * 1024;
 /// The most entries one storage scan returns.
 pub const MAX_SCAN_ENTRIES: usize = 1024;
 
+/// Most public inputs of a Groth16 proof `groth16_verify` takes.
+pub const MAX_GROTH16_INPUTS: usize = 32;
+/// The largest Groth16 verifying key (compressed) `groth16_verify` takes:
+/// room for [`MAX_GROTH16_INPUTS`] inputs.
+pub const MAX_GROTH16_VK_BYTES: usize = 2048;
+/// Most siblings of a Merkle proof `merkle_verify` takes (2^64 leaves).
+pub const MAX_MERKLE_DEPTH: usize = 64;
+
 /// Gas: one unit of WebAssembly fuel is one unit of gas (wasmtime counts
 /// one per instruction; control-flow markers, `nop` and `drop` are free).
 pub mod gas {
@@ -91,6 +99,16 @@ pub mod gas {
     /// An ed25519 signature check (about 50 µs of a core), plus
     /// [`HASH_BYTE`] per message byte.
     pub const ED25519_VERIFY: u64 = 50_000;
+    /// A Groth16 check on BN254 (three pairings and a multi-pairing's
+    /// final exponentiation: about 1.5 ms of a core), before its inputs.
+    pub const GROTH16_VERIFY: u64 = 1_500_000;
+    /// Per public input of a Groth16 check (a G1 scalar multiplication).
+    pub const GROTH16_INPUT: u64 = 100_000;
+    /// A Merkle inclusion check, plus [`HASH_BYTE`] per leaf byte and
+    /// [`MERKLE_NODE`] per sibling.
+    pub const MERKLE_VERIFY: u64 = 500;
+    /// Per sibling of a Merkle proof (one BLAKE3 compression).
+    pub const MERKLE_NODE: u64 = 200;
     /// Per WebAssembly page `memory.grow` adds (wasmtime's variable
     /// operator cost, at most 255).
     pub const MEMORY_GROW_PAGE: u8 = 255;
