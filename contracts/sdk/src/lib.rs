@@ -12,6 +12,7 @@
 //!   transfers, events, calls to other contracts, hashes, signatures).
 //! - [`storage`]: typed [`Item`]s and [`Map`]s, listed in key order.
 //! - [`codec`]: the argument encoding (borsh's rules).
+//! - [`math`]: exact 256-bit products for prices, shares and pools.
 //!
 //! `init` runs once when the contract is deployed, `migrate` when its
 //! admin moves it to new code; neither can be called otherwise.
@@ -46,6 +47,7 @@ extern crate alloc;
 pub mod codec;
 pub mod env;
 pub mod heap;
+pub mod math;
 pub mod storage;
 
 use alloc::string::{String, ToString};

@@ -42,6 +42,23 @@ impl FixedKey for Address {
     const LEN: usize = 32;
 }
 
+impl<const N: usize> MapKey for [u8; N] {
+    fn key_bytes(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self);
+    }
+    fn from_key_bytes(bytes: &[u8]) -> Option<Self> {
+        if bytes.len() != N {
+            return None;
+        }
+        let mut a = [0u8; N];
+        a.copy_from_slice(bytes);
+        Some(a)
+    }
+}
+impl<const N: usize> FixedKey for [u8; N] {
+    const LEN: usize = N;
+}
+
 macro_rules! int_key {
     ($($t:ty),*) => {$(
         impl MapKey for $t {

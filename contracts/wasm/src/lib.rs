@@ -14,5 +14,27 @@ pub const CALLER: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/caller.wasm"
 /// The key-value registry with prefix listings (`contracts/examples/kv`).
 pub const KV: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/kv.wasm"));
 
+/// The constant-product market between two tokens (`contracts/examples/swap`).
+pub const SWAP: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/swap.wasm"));
+/// The token-governed DAO with a timelock (`contracts/examples/dao`).
+pub const DAO: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/dao.wasm"));
+/// Issuers, credentials as commitments, Groth16 proofs
+/// (`contracts/examples/identity`).
+pub const IDENTITY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/identity.wasm"));
+/// Tokenized assets with an allowlist and fractions (`contracts/examples/asset`).
+pub const ASSET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/asset.wasm"));
+/// Custody histories and anchored batches (`contracts/examples/supply`).
+pub const SUPPLY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/supply.wasm"));
+
 /// Every example by name.
-pub const ALL: [(&str, &[u8]); 4] = [("token", TOKEN), ("counter", COUNTER), ("caller", CALLER), ("kv", KV)];
+pub const ALL: [(&str, &[u8]); 9] = [
+    ("token", TOKEN),
+    ("counter", COUNTER),
+    ("caller", CALLER),
+    ("kv", KV),
+    ("swap", SWAP),
+    ("dao", DAO),
+    ("identity", IDENTITY),
+    ("asset", ASSET),
+    ("supply", SUPPLY),
+];

@@ -151,7 +151,7 @@ fn the_example_contracts_deploy_and_run_on_a_devnet_and_bad_input_exits_2() {
         &ctx,
         &dev0,
         &examples.join("token.wasm"),
-        &["string:Devnet token", "string:DEV", "u8:6", "u128:1000000"],
+        &["string:Devnet token", "string:DEV", "u8:6", "u128:1000000", "none"],
     );
     let addr1 = format!("address:{dev1}");
     call(&ctx, &dev0, &token, "transfer", &[&addr1, "u128:250"]);

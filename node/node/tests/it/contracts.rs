@@ -26,6 +26,7 @@ fn token_init(supply: u128) -> Vec<u8> {
     }
     v.push(6);
     v.extend(supply.to_le_bytes());
+    v.push(0); // no cap: minted up to u128::MAX
     v
 }
 

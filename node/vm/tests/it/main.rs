@@ -8,6 +8,8 @@
 mod abuse;
 mod examples;
 mod parallel;
+mod usecases;
+mod zk;
 
 use cinder_primitives::{Address, ReceiptStatus};
 use cinder_vm::harness::{TestChain, TxResult};
