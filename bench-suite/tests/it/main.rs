@@ -291,3 +291,18 @@ fn contracts_reports_overhead_speedup_and_import_in_json() {
     assert_eq!(o.status.code(), Some(2));
     assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
 }
+
+#[test]
+fn usecases_reports_gas_and_time_of_each_operation_in_json() {
+    let o = bench(&["usecases", "--n", "4", "--proofs", "2", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    for part in ["swap", "dao_vote", "credential", "handover", "receive"] {
+        assert!(v[part]["gas"].as_u64().unwrap() > 21_000, "{part}: {v}");
+        assert!(v[part]["us"].as_f64().unwrap() > 0.0, "{part}: {v}");
+    }
+    assert!(v["credential"]["gas"].as_u64().unwrap() > 6_000_000, "{v}");
+    assert!(v["groth16_host_us"].as_f64().unwrap() > 0.0);
+    let o = bench(&["usecases", "--n", "0"]);
+    assert_eq!(o.status.code(), Some(2));
+}

@@ -327,7 +327,7 @@ pub enum Groth16 {
 
 /// Checks a Groth16 proof on BN254: `vk` and `proof` in arkworks'
 /// compressed form, each public input 32 bytes little-endian (canonical).
-/// Gas: 1,500,000 plus 100,000 per input (docs/design/contracts.md).
+/// Gas: 6,000,000 plus 150,000 per input (docs/design/contracts.md).
 pub fn groth16_verify(vk: &[u8], proof: &[u8], inputs: &[[u8; 32]]) -> Groth16 {
     let flat: Vec<u8> = inputs.iter().flat_map(|s| s.iter().copied()).collect();
     // SAFETY: valid slices; the host reads `inputs.len()` x 32 bytes.

@@ -29,6 +29,7 @@ mod merkle;
 mod net;
 mod pos;
 mod sig;
+mod usecases;
 
 use std::process::ExitCode;
 
@@ -63,6 +64,9 @@ enum Command {
     /// Contracts: per-call overhead, token transfers per second, Block-STM
     /// on contract blocks, import of contract blocks.
     Contracts(contracts::Args),
+    /// The use-case contracts: gas and time of an AMM swap, a DAO vote, a
+    /// credential's Groth16 verification, a custody handover.
+    Usecases(usecases::Args),
 }
 
 /// Polls `f` every 5 ms until it holds, or fails after `limit`.
@@ -123,6 +127,7 @@ fn main() -> ExitCode {
         Command::Net(a) => net::run(a),
         Command::Pos(a) => pos::run(a),
         Command::Contracts(a) => contracts::run(a),
+        Command::Usecases(a) => usecases::run(a),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
