@@ -75,8 +75,19 @@ fn read<T: CanonicalDeserialize>(path: &PathBuf, what: &str) -> Result<T> {
     T::deserialize_compressed(&b[..]).map_err(|e| anyhow::anyhow!("{} is not a {what}: {e}", path.display()))
 }
 
-fn main() -> Result<()> {
-    match Cli::parse().cmd {
+/// Errors: one line on stderr, exit 1 (bad arguments: clap's message, exit 2).
+fn main() -> std::process::ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.cmd {
         Cmd::Setup { seed, pk, vk } => {
             let keys = setup(hex32(&seed, "--seed")?)?;
             std::fs::write(&pk, to_bytes(&keys.pk)).with_context(|| format!("writing {}", pk.display()))?;
