@@ -21,6 +21,7 @@
 //! Events: `Proposed` [BLAKE3("Proposed"), id], `Voted` [BLAKE3("Voted"),
 //! id, voter] with (support, power), `Executed` [BLAKE3("Executed"), id].
 
+use cinder_sdk::math::product_ge;
 use cinder_sdk::{Address, Item, Map, Result, contract, encode, ensure, env, topic};
 
 const TOKEN: Item<Address> = Item::new(b"token");
@@ -107,8 +108,10 @@ fn state_of(id: u64) -> Result<u8> {
     let (quorum, threshold, _, _) = rules()?;
     let total = amount_at(TOTAL, snapshot);
     let turnout = yes + no + abstain;
-    let quorum_met = turnout.checked_mul(BPS).map(|t| t >= u128::from(quorum) * total).unwrap_or(true);
-    let passed = quorum_met && yes > 0 && yes.checked_mul(BPS).map(|y| y > u128::from(threshold) * (yes + no)).unwrap_or(true);
+    // Exact 256-bit comparisons: turnout / total >= quorum / 10,000 and
+    // yes / (yes + no) > threshold / 10,000, for any supply.
+    let quorum_met = product_ge(turnout, BPS, u128::from(quorum), total);
+    let passed = quorum_met && yes > 0 && !product_ge(u128::from(threshold), yes + no, yes, BPS);
     Ok(if passed { 1 } else { 2 })
 }
 
