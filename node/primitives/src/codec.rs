@@ -165,6 +165,10 @@ impl<const MAX: usize> BorshDeserialize for BoundedBytes<MAX> {
 pub struct BoundedString<const MAX: usize>(String);
 
 impl<const MAX: usize> BoundedString<MAX> {
+    /// `s`, or it back if it is longer than `MAX` bytes.
+    pub fn new(s: String) -> Result<Self, String> {
+        if s.len() <= MAX { Ok(BoundedString(s)) } else { Err(s) }
+    }
     /// `s`, cut at a character boundary to at most `MAX` bytes.
     pub fn truncated(s: &str) -> Self {
         let mut end = s.len().min(MAX);

@@ -7,7 +7,9 @@
 //! proof-of-stake votes, proposals and double-vote evidence as signed and
 //! gossiped, with batch verification of votes; contract deploys, calls
 //! and admin operations, the contract record and contract events;
-//! governance operations (proposals, deposits, votes, parameters).
+//! governance operations (proposals, deposits, votes, parameters);
+//! inter-blockchain operations (light clients, channels, packets, token
+//! transfers).
 //!
 //! No I/O, no state, no consensus rules beyond a transaction's stateless
 //! checks; the storage, state and chain crates build on these types. The
@@ -17,6 +19,7 @@ pub mod codec;
 mod consensus;
 mod contract;
 mod gov;
+mod ibc;
 mod types;
 
 pub use codec::{Bounded, BoundedBytes, BoundedString, DecodeError, Limited, decode, encode};
@@ -31,5 +34,10 @@ pub use contract::{
 pub use gov::{
     GOV_ADDRESS, GovOp, MAX_DESCRIPTION_BYTES, MAX_PARAM_CHANGES, MAX_TITLE_BYTES, MAX_UPGRADE_INFO_BYTES,
     MAX_UPGRADE_NAME_BYTES, Param, ProposalAction, ProposalContent, UpgradePlan, VoteOption,
+};
+pub use ibc::{
+    Acknowledgement, ClientInit, ClientUpdate, IBC_ADDRESS, IbcOp, MAX_CLIENT_STATE_BYTES, MAX_DENOM_BYTES,
+    MAX_MEMO_BYTES, MAX_PACKET_DATA, MAX_POW_HEADERS, MAX_PROOF_BYTES, MAX_SET_BYTES, Misbehaviour, NATIVE_DENOM,
+    Ordering, Packet, PowAlgo, Proof, SetProof, TRANSFER_PORT, TransferData,
 };
 pub use types::*;

@@ -137,6 +137,11 @@ pub enum TxKind {
     /// [`crate::GOV_ADDRESS`] like a transfer; the operation then runs
     /// after the block's transactions, in block order.
     Gov(crate::GovOp),
+    /// Tag 6: an inter-blockchain operation ([`crate::IbcOp`]). A native
+    /// transfer's amount moves to [`crate::IBC_ADDRESS`] like a transfer;
+    /// the operation then runs after the block's transactions (and, on a
+    /// PoS chain, its staking and governance passes), in block order.
+    Ibc(crate::IbcOp),
 }
 
 impl TxKind {
@@ -299,6 +304,7 @@ impl Transaction {
             TxKind::Transfer { to, amount } => (*to, *amount),
             TxKind::Stake(op) => (STAKING_ADDRESS, op.bonded()),
             TxKind::Gov(op) => (crate::GOV_ADDRESS, op.deposited()),
+            TxKind::Ibc(op) => (crate::IBC_ADDRESS, op.escrowed()),
             TxKind::Deploy(d) => (crate::contract_address(&self.sender_address(), self.nonce), d.value),
             TxKind::Call(c) => (c.contract, c.value),
             TxKind::Admin(op) => (op.contract(), 0),
