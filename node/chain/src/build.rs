@@ -147,6 +147,7 @@ fn build_with<S: StateStore>(
         last_commit.as_ref(),
         ctx.parent_validators.as_deref(),
         &ctx.upgrades,
+        ctx.genesis,
     )?;
     let (txs, index) = {
         let (mut kept, mut kept_index) = (Vec::with_capacity(txs.len()), Vec::with_capacity(txs.len()));

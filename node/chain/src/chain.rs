@@ -303,6 +303,7 @@ impl Chain {
             validators,
             parent_validators,
             upgrades: self.config.upgrades.clone(),
+            genesis: self.genesis,
         }))
     }
 
@@ -754,6 +755,7 @@ impl Chain {
             block.last_commit.as_ref(),
             ctx.parent_validators.as_deref(),
             &ctx.upgrades,
+            ctx.genesis,
         )
         .map_err(internal)?;
         let env = cinder_vm::BlockEnv {

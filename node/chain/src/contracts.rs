@@ -133,7 +133,7 @@ impl Chain {
         cap: u64,
     ) -> Result<Result<Estimate, EstimateFailed>> {
         match kind {
-            TxKind::Transfer { .. } | TxKind::Stake(_) | TxKind::Gov(_) => {
+            TxKind::Transfer { .. } | TxKind::Stake(_) | TxKind::Gov(_) | TxKind::Ibc(_) => {
                 return Ok(Ok(Estimate { gas: cinder_vm::plain_gas(kind), output: Vec::new() }));
             }
             _ => {}
@@ -210,13 +210,16 @@ impl Chain {
 
 /// The tree key of entry `key` under `address`: a record of the staking
 /// ledger for [`cinder_primitives::STAKING_ADDRESS`], of governance for
-/// [`cinder_primitives::GOV_ADDRESS`] (their record keys:
-/// docs/design/staking.md, docs/design/governance.md), else a contract
+/// [`cinder_primitives::GOV_ADDRESS`], of the inter-blockchain records
+/// for [`cinder_primitives::IBC_ADDRESS`] (their record keys:
+/// docs/design/staking.md, docs/design/governance.md, docs/protocol.md),
+/// else a contract
 /// storage entry.
 pub fn record_tree_key(address: &Address, key: &[u8]) -> KeyHash {
     match *address {
         cinder_primitives::STAKING_ADDRESS => crate::staking::record_key(key),
         cinder_primitives::GOV_ADDRESS => crate::gov::record_key(key),
+        cinder_primitives::IBC_ADDRESS => cinder_ibc::keys::tree_key(key),
         _ => storage_key(address, key),
     }
 }

@@ -10,8 +10,8 @@ use cinder_consensus::{Ancestry, ChainSpec, Validators};
 use cinder_engine::exec::{self, ExecStats, Mode, StateView, Strategy};
 use cinder_gov::ChainParams;
 use cinder_primitives::{
-    Account, Address, Block, BoundedString, CommitCertificate, GOV_ADDRESS, Hash, Header, PosHeaderData, Receipt,
-    ReceiptStatus, STAKING_ADDRESS, SignedTransaction, TxKind,
+    Account, Address, Block, BoundedString, CommitCertificate, GOV_ADDRESS, Hash, Header, IBC_ADDRESS, PosHeaderData,
+    Receipt, ReceiptStatus, STAKING_ADDRESS, SignedTransaction, TxKind,
 };
 use cinder_state::{KeyHash, State, StateStore, Version};
 use cinder_vm::{BlockEnv, Rules, Runner, StateKey, TxTask, Val};
@@ -43,6 +43,9 @@ pub struct BlockContext {
     /// The software upgrades this node can apply (from its
     /// [`crate::ChainConfig`]).
     pub upgrades: Upgrades,
+    /// The chain's genesis block id (what counterparties' light clients
+    /// name it by).
+    pub genesis: Hash,
 }
 
 impl BlockContext {
@@ -75,6 +78,7 @@ impl BlockContext {
             validators: None,
             parent_validators: None,
             upgrades: self.upgrades.clone(),
+            genesis: self.genesis,
         }
     }
 }
@@ -254,12 +258,17 @@ pub(crate) struct BlockRules<'a> {
     pub staking: Option<crate::staking::Pass>,
     /// The upgrades this binary can apply.
     pub upgrades: &'a Upgrades,
+    /// The chain's id.
+    pub chain_id: u64,
+    /// The chain's genesis block id.
+    pub genesis: Hash,
 }
 
 impl<'a> BlockRules<'a> {
     /// The rules of a block at `height` on the state at `parent_version`
     /// carrying `last_commit` (PoS), its parent certified by
-    /// `parent_set`.
+    /// `parent_set`, on the chain of genesis `genesis`.
+    #[expect(clippy::too_many_arguments, reason = "the block's parts, each needed")]
     pub(crate) fn of<S: StateStore>(
         spec: &ChainSpec,
         state: &State<S>,
@@ -268,6 +277,7 @@ impl<'a> BlockRules<'a> {
         last_commit: Option<&CommitCertificate>,
         parent_set: Option<&Validators>,
         upgrades: &'a Upgrades,
+        genesis: Hash,
     ) -> Result<BlockRules<'a>> {
         let params = crate::gov::params_at(state, parent_version, spec).context("reading the chain parameters")?;
         let staking = spec.pos.as_ref().map(|p| {
@@ -279,7 +289,7 @@ impl<'a> BlockRules<'a> {
                 parent_set,
             )
         });
-        Ok(BlockRules { params, staking, upgrades })
+        Ok(BlockRules { params, staking, upgrades, chain_id: spec.chain_id, genesis })
     }
 
     /// What the VM needs of them.
@@ -487,6 +497,49 @@ pub(crate) fn execute_block<S: StateStore>(
         data.extend(outcome.data);
         data.extend(governed.data);
         data.extend(upgrade);
+    }
+    // The inter-blockchain pass, on PoW and PoS chains alike: each
+    // operation that executed (a native transfer's amount already moved
+    // to IBC_ADDRESS), in block order.
+    let ibc_ops: Vec<(usize, Address, &cinder_primitives::IbcOp)> = out
+        .included
+        .iter()
+        .enumerate()
+        .filter_map(|(r, &i)| match (&txs[i].tx.kind, &receipts[r].status) {
+            (TxKind::Ibc(op), ReceiptStatus::Success) => Some((r, senders[i], op)),
+            _ => None,
+        })
+        .collect();
+    if !ibc_ops.is_empty() {
+        let read = |k: &[u8]| state.data(parent_version, cinder_ibc::keys::tree_key(k)).map_err(|e| format!("{e:#}"));
+        let ibc_env = cinder_ibc::Env {
+            chain_id: rules.chain_id,
+            genesis: rules.genesis,
+            height: env.height,
+            time_ms: env.time_ms,
+        };
+        let o = cinder_ibc::run(&read, &ibc_env, &ibc_ops).map_err(|e| anyhow!("the inter-blockchain pass: {e}"))?;
+        for (r, reason) in &o.refused {
+            receipts[*r].status = ReceiptStatus::Failed(BoundedString::truncated(reason));
+        }
+        for (r, output) in o.outputs {
+            receipts[r].output = cinder_primitives::BoundedBytes::new(output)
+                .map_err(|o| anyhow!("an inter-blockchain output of {} bytes", o.len()))?;
+        }
+        for (a, amount) in &o.credits {
+            if !credit(&mut accounts, a, *amount)? {
+                return Ok(Err(BlockInvalid::CreditOverflow(*a)));
+            }
+        }
+        let escrow = match accounts.entry(IBC_ADDRESS) {
+            hashbrown::hash_map::Entry::Occupied(o) => o.into_mut(),
+            hashbrown::hash_map::Entry::Vacant(v) => v.insert(base(&IBC_ADDRESS)?),
+        };
+        escrow.balance = escrow
+            .balance
+            .checked_sub(o.debit)
+            .with_context(|| format!("the escrow account pays {} but holds {}", o.debit, escrow.balance))?;
+        data.extend(o.data.into_iter().map(|(k, v)| (cinder_ibc::keys::tree_key(&k), v)));
     }
     let mut updates: Vec<(Address, Option<Account>)> = accounts.into_iter().map(|(a, acct)| (a, Some(acct))).collect();
     updates.par_sort_unstable_by_key(|(a, _)| *a);

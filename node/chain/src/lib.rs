@@ -33,6 +33,9 @@ mod produce;
 pub mod staking;
 pub mod workload;
 
+/// The inter-blockchain rules the chain runs (`cinder-ibc`).
+pub use cinder_ibc as ibc;
+
 /// The transaction semantics now live in cinder-vm; these names stay.
 pub mod vm {
     pub use cinder_vm::{MAX_TRANSFER, STAKE_GAS, StateKey, TRANSFER_GAS, TransferTask, Val};

@@ -184,7 +184,9 @@ fn multiaddrs(flag: &str, list: &str) -> Result<Vec<cinder_net::Multiaddr>> {
 /// back would otherwise mine at the easiest target until ASERT's schedule
 /// caught up. With `pos` (the validators' keys), the built-in spec turns
 /// proof of stake: no `[pow]` table, those validators with equal power.
-pub(crate) fn devnet_spec(datadir: &Path, pos: Option<&PosDevnet>) -> Result<ChainSpec> {
+/// With `chain_id`, a new spec takes that chain id (two devnets side by
+/// side need two), and an existing one must have it.
+pub(crate) fn devnet_spec(datadir: &Path, pos: Option<&PosDevnet>, chain_id: Option<u64>) -> Result<ChainSpec> {
     let path = datadir.join("devnet.toml");
     if path.exists() {
         let spec = ChainSpec::from_file(&path).with_context(|| format!("the devnet spec {}", path.display()))?;
@@ -195,6 +197,15 @@ pub(crate) fn devnet_spec(datadir: &Path, pos: Option<&PosDevnet>) -> Result<Cha
                 datadir.display()
             );
         }
+        if let Some(id) = chain_id
+            && spec.chain_id != id
+        {
+            bail!(
+                "{} holds a devnet of chain id {}, not {id}: pass --fresh to start a new one, or another --datadir",
+                datadir.display(),
+                spec.chain_id
+            );
+        }
         return Ok(spec);
     }
     let now = cinder_chain::unix_now();
@@ -203,6 +214,12 @@ pub(crate) fn devnet_spec(datadir: &Path, pos: Option<&PosDevnet>) -> Result<Cha
     for l in cinder_chain::genesis::DEVNET_SPEC.lines() {
         if l.starts_with("genesis_time =") {
             lines.push(format!("genesis_time = {now}"));
+            continue;
+        }
+        if let Some(id) = chain_id
+            && l.starts_with("chain_id =")
+        {
+            lines.push(format!("chain_id = {id}"));
             continue;
         }
         if pos.is_some() {
@@ -299,12 +316,13 @@ impl NodeArgs {
     /// Merges flags and env over the config file over the defaults of
     /// `devnet` or `node`.
     pub(crate) fn resolve(self, devnet: bool) -> Result<Settings> {
-        self.resolve_with(devnet, None)
+        self.resolve_with(devnet, None, None)
     }
 
     /// [`NodeArgs::resolve`]; `pos`: the devnet runs proof of stake with
-    /// this node as its one validator (`devnet --consensus pos`).
-    pub(crate) fn resolve_with(self, devnet: bool, pos: Option<u64>) -> Result<Settings> {
+    /// this node as its one validator (`devnet --consensus pos`);
+    /// `chain_id`: a new devnet's chain id instead of the spec's.
+    pub(crate) fn resolve_with(self, devnet: bool, pos: Option<u64>, chain_id: Option<u64>) -> Result<Settings> {
         let file = match &self.config {
             Some(p) => {
                 let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
@@ -335,7 +353,7 @@ impl NodeArgs {
                     }
                     None => None,
                 };
-                (devnet_spec(&d, p.as_ref())?, d)
+                (devnet_spec(&d, p.as_ref(), chain_id)?, d)
             }
             (true, Some(other)) => bail!("`cinder devnet` runs the devnet chain; use `cinder node --chain {other}`"),
             (false, Some(c)) => {

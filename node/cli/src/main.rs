@@ -15,6 +15,8 @@ mod config;
 mod contract;
 mod db;
 mod gov;
+mod ibc;
+mod relay;
 mod run;
 mod testnet;
 mod wallet;
@@ -51,6 +53,9 @@ enum Command {
     Contract(contract::ContractArgs),
     /// Database checkpoints.
     Db(db::DbArgs),
+    /// Relay between two chains: open a channel (clients and handshake),
+    /// then deliver packets, acknowledgements and timeouts both ways.
+    Relay(relay::RelayArgs),
 }
 
 fn main() -> ExitCode {
@@ -71,6 +76,7 @@ fn main() -> ExitCode {
         Command::Wallet(a) => wallet::run(a),
         Command::Contract(a) => contract::run(a),
         Command::Db(a) => db::run(a),
+        Command::Relay(a) => relay::run(a),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

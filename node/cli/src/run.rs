@@ -26,6 +26,10 @@ pub(crate) struct DevnetArgs {
     /// cinder/devnet-pos.
     #[arg(long, value_enum, default_value_t = DevnetConsensus::Pow)]
     consensus: DevnetConsensus,
+    /// A new devnet's chain id (default: the built-in spec's). Two devnets
+    /// that talk to each other over a channel need two.
+    #[arg(long)]
+    chain_id: Option<u64>,
     #[command(flatten)]
     node: NodeArgs,
 }
@@ -54,7 +58,7 @@ pub(crate) fn devnet(args: DevnetArgs) -> Result<()> {
     if args.fresh {
         // Resolve once to learn the data directory, wipe, resolve again
         // (a fresh devnet spec with genesis time now).
-        let datadir = args.node.clone().resolve_with(true, pos)?.datadir;
+        let datadir = args.node.clone().resolve_with(true, pos, args.chain_id)?.datadir;
         for p in [datadir.join("chain"), datadir.join("devnet.toml"), datadir.join("validator_state.json")] {
             if p.is_dir() {
                 std::fs::remove_dir_all(&p).with_context(|| format!("wiping {}", p.display()))?;
@@ -64,7 +68,7 @@ pub(crate) fn devnet(args: DevnetArgs) -> Result<()> {
         }
         say!("Wiped the chain data in {}", datadir.display());
     }
-    let s = args.node.resolve_with(true, pos)?;
+    let s = args.node.resolve_with(true, pos, args.chain_id)?;
     say!("Development accounts (keys are public: for development only, never for real value):");
     let accounts = cinder_chain::workload::Accounts::derive(DEVNET_SEED, DEVNET_ACCOUNTS);
     for (i, (a, k)) in accounts.addresses.iter().zip(&accounts.keys).enumerate() {

@@ -134,7 +134,7 @@ pub(crate) fn run(args: TestnetArgs) -> Result<()> {
         None
     };
     // One spec for all (genesis time = the network's first start).
-    let spec = devnet_spec(&dir, pos_spec.as_ref())?;
+    let spec = devnet_spec(&dir, pos_spec.as_ref(), None)?;
     if let Some(p) = &pos_spec
         && spec.pos.as_ref().map(|s| s.validators.iter().map(|v| v.key).collect::<Vec<_>>())
             != Some(p.validators.clone())

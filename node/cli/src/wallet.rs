@@ -68,6 +68,9 @@ enum WalletCmd {
     /// Governance (proof-of-stake chains): propose, deposit, vote, show
     /// proposals and the chain parameters.
     Gov(crate::gov::GovArgs),
+    /// Inter-blockchain transfers: send tokens over a channel, move
+    /// vouchers, show clients, channels and voucher balances.
+    Ibc(crate::ibc::IbcArgs),
     /// Deploy a contract (a `.wasm` file); prints the transaction hash and
     /// the contract's address.
     Deploy {
@@ -431,6 +434,21 @@ fn load(dir: &Path, address: &Address) -> Result<KeyFile> {
     serde_json::from_slice(&text).with_context(|| format!("the key file {}", path.display()))
 }
 
+/// The key in `path`: a keystore file (opened with the first line of
+/// `password_file`) or a file holding a 32-byte seed in hex.
+pub(crate) fn key_from_file(path: &Path, password_file: Option<&Path>) -> Result<SecretKey> {
+    let text = Zeroizing::new(std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?);
+    if let Ok(file) = serde_json::from_str::<KeyFile>(&text) {
+        let Some(p) = password_file else {
+            bail!("{} is a keystore file: give its password with --password-file", path.display())
+        };
+        let pw = Zeroizing::new(std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?);
+        return open(&file, pw.lines().next().unwrap_or("").as_bytes());
+    }
+    seed_from_hex(text.trim())
+        .with_context(|| format!("{} holds neither a keystore file nor a hex seed", path.display()))
+}
+
 fn password(a: &WalletArgs, confirm: bool) -> Result<Zeroizing<String>> {
     if let Some(p) = &a.password_file {
         let text = Zeroizing::new(std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?);
@@ -550,6 +568,7 @@ pub(crate) fn run(a: WalletArgs) -> Result<()> {
         }
         WalletCmd::Stake(st) => stake(&a, &dir, &st.cmd)?,
         WalletCmd::Gov(g) => crate::gov::run(&a, &dir, g)?,
+        WalletCmd::Ibc(i) => crate::ibc::run(&a, &dir, i)?,
         WalletCmd::Deploy { .. } | WalletCmd::Call { .. } | WalletCmd::Migrate { .. } | WalletCmd::SetAdmin { .. } => {
             contract_tx(&a, &dir)?
         }
@@ -689,7 +708,7 @@ fn estimate_request(from: Address, kind: &TxKind) -> cinder_rpc::CallRequest {
             r.to = Some(*to);
             r.value = Some(amount.to_string());
         }
-        TxKind::Stake(_) | TxKind::Gov(_) => {}
+        TxKind::Stake(_) | TxKind::Gov(_) | TxKind::Ibc(_) => {}
     }
     r
 }

@@ -142,6 +142,68 @@ fn hex_bytes(s: &str, what: &str) -> Result<Vec<u8>, ErrorObjectOwned> {
     hex::decode(h).map_err(|e| error(codes::INVALID_PARAMS, format!("{what}: {e}")))
 }
 
+/// The inter-blockchain record `key` of the state at canonical block
+/// `number` (default: the head): the block's number and the record.
+fn ibc_record(n: &Node, number: Option<u64>, key: &[u8]) -> R<(u64, Option<Vec<u8>>)> {
+    let db = n.chain().db();
+    let number = match number {
+        Some(x) => x,
+        None => n.chain().head().map_err(internal)?.height,
+    };
+    let (_, version) =
+        db.canonical(number).map_err(internal)?.ok_or_else(|| error(codes::UNKNOWN_BLOCK, "no such block"))?;
+    let v = n
+        .chain()
+        .state()
+        .data(version, cinder_chain::ibc::keys::tree_key(key))
+        .map_err(|e| error(codes::UNKNOWN_BLOCK, format!("the state of block {number}: {e:#}")))?;
+    Ok((number, v))
+}
+
+fn ibc_decode<T: borsh::BorshDeserialize>(bytes: &[u8], what: &str) -> R<T> {
+    borsh::from_slice(bytes).map_err(|e| internal(format!("{what} does not decode: {e}")))
+}
+
+fn ibc_u64(n: &Node, key: &[u8], absent: u64) -> R<u64> {
+    match ibc_record(n, None, key)?.1 {
+        None => Ok(absent),
+        Some(b) => {
+            <[u8; 8]>::try_from(b.as_slice()).map(u64::from_le_bytes).map_err(|_| internal("a counter is not 8 bytes"))
+        }
+    }
+}
+
+fn ibc_u128(n: &Node, key: &[u8]) -> R<u128> {
+    match ibc_record(n, None, key)?.1 {
+        None => Ok(0),
+        Some(b) => <[u8; 16]>::try_from(b.as_slice())
+            .map(u128::from_le_bytes)
+            .map_err(|_| internal("an amount is not 16 bytes")),
+    }
+}
+
+/// The JSON of a packet (its data decoded as a transfer).
+fn packet_json(p: &cinder_primitives::Packet) -> R<cinder_rpc::IbcPacketJson> {
+    let d: cinder_primitives::TransferData =
+        decode(p.data.as_slice()).map_err(|e| internal(format!("a sent packet's data: {e}")))?;
+    Ok(cinder_rpc::IbcPacketJson {
+        sequence: p.sequence,
+        source_channel: p.source_channel,
+        dest_channel: p.dest_channel,
+        timeout_height: p.timeout_height,
+        timeout_time_ms: p.timeout_time_ms,
+        denom: d.denom.as_str().to_string(),
+        amount: d.amount,
+        sender: d.sender,
+        receiver: d.receiver,
+        memo: d.memo.as_str().to_string(),
+        raw: format!("0x{}", hex::encode(cinder_primitives::encode(p))),
+    })
+}
+
+/// The most packets one `cinder_ibcPackets` returns.
+const MAX_PACKETS: u64 = 100;
+
 type R<T> = Result<T, ErrorObjectOwned>;
 
 /// The state of canonical block `number` (the head if `None`), or the
@@ -563,6 +625,141 @@ pub fn module(node: Arc<Node>, admin_token: Option<String>) -> Result<RpcModule<
             (_, t) => t,
         };
         Ok(t.map(|t| tally_json(&t)))
+    })?;
+    md.register_blocking_method(m::IBC_INFO, |_, n, _| -> R<cinder_rpc::IbcInfoJson> {
+        let spec = n.chain().spec();
+        let head = n.chain().head().map_err(internal)?.height;
+        Ok(cinder_rpc::IbcInfoJson {
+            chain_id: spec.chain_id,
+            genesis: n.chain().genesis_id(),
+            consensus: if spec.pos.is_some() { "pos".into() } else { "pow".into() },
+            epoch_length: spec.pos.as_ref().map(|p| p.staking.epoch_length),
+            pow_algo: spec.pow.as_ref().map(|p| p.algorithm.name().to_string()),
+            pow_limit_bits: spec.pow.as_ref().map(|p| format!("{:#010x}", p.limit_bits)),
+            native_denom: cinder_primitives::NATIVE_DENOM.into(),
+            escrow_account: cinder_primitives::IBC_ADDRESS,
+            head,
+            finalized: if spec.pos.is_some() { n.finalized_height().map_err(internal)? } else { None },
+        })
+    })?;
+    md.register_blocking_method(m::IBC_CLIENT, |p, n, _| -> R<Option<cinder_rpc::IbcClientJson>> {
+        use cinder_chain::ibc::{ClientKind, ClientState, keys};
+        let mut s = p.sequence();
+        let id: u64 = s.next()?;
+        let number: Option<u64> = s.optional_next()?;
+        let (block_number, raw) = ibc_record(&n, number, &keys::client(id))?;
+        let Some(raw) = raw else { return Ok(None) };
+        let c: ClientState = ibc_decode(&raw, "a client record")?;
+        let (epoch, validators, depth, pending) = match &c.kind {
+            ClientKind::Pos(p) => (Some(p.epoch), Some(p.set.len() as u64), None, None),
+            ClientKind::Pow(p) => (None, None, Some(p.depth), Some(p.pending.len() as u64)),
+        };
+        Ok(Some(cinder_rpc::IbcClientJson {
+            id,
+            kind: c.kind_name().into(),
+            chain_id: c.chain_id(),
+            genesis: c.genesis(),
+            latest: c.latest(),
+            epoch,
+            validators,
+            depth,
+            pending,
+            frozen: c.frozen.clone(),
+            block_number,
+            raw: format!("0x{}", hex::encode(&raw)),
+        }))
+    })?;
+    md.register_blocking_method(m::IBC_CONSENSUS_STATE, |p, n, _| -> R<Option<cinder_rpc::IbcConsensusJson>> {
+        let (client, height): (u64, u64) = p.parse()?;
+        let Some(raw) = ibc_record(&n, None, &cinder_chain::ibc::keys::consensus(client, height))?.1 else {
+            return Ok(None);
+        };
+        let cs: cinder_chain::ibc::ConsensusState = ibc_decode(&raw, "a consensus state")?;
+        Ok(Some(cinder_rpc::IbcConsensusJson {
+            client,
+            height,
+            block_hash: cs.block,
+            state_root: cs.root,
+            time_ms: cs.time_ms,
+        }))
+    })?;
+    md.register_blocking_method(m::IBC_CHANNEL, |p, n, _| -> R<Option<cinder_rpc::IbcChannelJson>> {
+        use cinder_chain::ibc::{ChannelEnd, keys};
+        let id: u64 = p.one()?;
+        let Some(raw) = ibc_record(&n, None, &keys::channel(id))?.1 else { return Ok(None) };
+        let ch: ChannelEnd = ibc_decode(&raw, "a channel record")?;
+        Ok(Some(cinder_rpc::IbcChannelJson {
+            id,
+            state: ch.state.name().into(),
+            ordering: ch.ordering.name().into(),
+            client: ch.client,
+            counterparty_client: ch.counterparty.map(|c| c.0),
+            counterparty_channel: ch.counterparty.map(|c| c.1),
+            next_send: ibc_u64(&n, &keys::next_send(id), 1)?,
+            next_recv: ibc_u64(&n, &keys::next_recv(id), 1)?,
+            next_ack: ibc_u64(&n, &keys::next_ack(id), 1)?,
+            escrowed: ibc_u128(&n, &keys::escrow(id, cinder_primitives::NATIVE_DENOM))?,
+        }))
+    })?;
+    md.register_blocking_method(m::IBC_PACKETS, |p, n, _| -> R<Vec<cinder_rpc::IbcPacketJson>> {
+        use cinder_chain::ibc::keys;
+        let mut s = p.sequence();
+        let channel: u64 = s.next()?;
+        let from: u64 = s.optional_next()?.unwrap_or(1).max(1);
+        let limit: u64 = s.optional_next()?.unwrap_or(MAX_PACKETS).min(MAX_PACKETS);
+        let next = ibc_u64(&n, &keys::next_send(channel), 1)?;
+        let mut out = Vec::new();
+        let mut seq = from;
+        // A bounded scan: at most 10,000 sequences per call.
+        while seq < next && (out.len() as u64) < limit && seq < from.saturating_add(10_000) {
+            if let Some(raw) = ibc_record(&n, None, &keys::packet(channel, seq))?.1 {
+                let packet: cinder_primitives::Packet = ibc_decode(&raw, "a packet record")?;
+                out.push(packet_json(&packet)?);
+            }
+            seq = seq.saturating_add(1);
+        }
+        Ok(out)
+    })?;
+    md.register_blocking_method(m::IBC_RECEIPT, |p, n, _| -> R<cinder_rpc::IbcReceiptJson> {
+        use cinder_chain::ibc::{ChannelEnd, keys};
+        let (channel, sequence): (u64, u64) = p.parse()?;
+        let ack = ibc_record(&n, None, &keys::ack(channel, sequence))?.1;
+        let ordered = match ibc_record(&n, None, &keys::channel(channel))?.1 {
+            Some(raw) => {
+                ibc_decode::<ChannelEnd>(&raw, "a channel record")?.ordering == cinder_primitives::Ordering::Ordered
+            }
+            None => false,
+        };
+        let received = match ordered {
+            true => ibc_u64(&n, &keys::next_recv(channel), 1)? > sequence,
+            false => ibc_record(&n, None, &keys::receipt(channel, sequence))?.1.is_some(),
+        };
+        let error = match &ack {
+            Some(raw) => match decode::<cinder_primitives::Acknowledgement>(raw) {
+                Ok(cinder_primitives::Acknowledgement::Error(e)) => Some(e.as_str().to_string()),
+                Ok(cinder_primitives::Acknowledgement::Success) => None,
+                Err(e) => return Err(internal(format!("an acknowledgement: {e}"))),
+            },
+            None => None,
+        };
+        Ok(cinder_rpc::IbcReceiptJson {
+            channel,
+            sequence,
+            received,
+            ack: ack.map(|a| format!("0x{}", hex::encode(a))),
+            error,
+        })
+    })?;
+    md.register_blocking_method(m::IBC_VOUCHER, |p, n, _| -> R<cinder_rpc::IbcVoucherJson> {
+        use cinder_chain::ibc::{keys, transfer};
+        let (denom, owner): (String, Address) = p.parse()?;
+        transfer::validate(&denom).map_err(|e| error(codes::INVALID_PARAMS, e))?;
+        Ok(cinder_rpc::IbcVoucherJson {
+            balance: ibc_u128(&n, &keys::voucher(&denom, &owner))?,
+            supply: ibc_u128(&n, &keys::supply(&denom))?,
+            denom,
+            owner,
+        })
     })?;
     md.register_blocking_method(m::GET_COMMIT, |p, n, _| -> R<Option<cinder_rpc::CommitJson>> {
         let number: u64 = p.one()?;

@@ -224,4 +224,53 @@ impl Client {
     pub async fn logs(&self, filter: &crate::LogFilter) -> Result<Vec<crate::LogJson>, ClientError> {
         self.call(m::GET_LOGS, vec![json!(filter)]).await
     }
+    /// `cinder_getProof` with record keys (raw bytes).
+    pub async fn proof(
+        &self,
+        address: Address,
+        number: Option<u64>,
+        keys: &[Vec<u8>],
+    ) -> Result<crate::ProofJson, ClientError> {
+        let keys: Vec<String> = keys.iter().map(|k| format!("0x{}", hex::encode(k))).collect();
+        self.call(m::GET_PROOF, vec![json!(address), json!(number), json!(keys)]).await
+    }
+    /// `cinder_ibcInfo`.
+    pub async fn ibc_info(&self) -> Result<crate::IbcInfoJson, ClientError> {
+        self.call(m::IBC_INFO, vec![]).await
+    }
+    /// `cinder_ibcClient`.
+    pub async fn ibc_client(&self, id: u64, number: Option<u64>) -> Result<Option<crate::IbcClientJson>, ClientError> {
+        let mut p = vec![json!(id)];
+        p.extend(number.map(|n| json!(n)));
+        self.call(m::IBC_CLIENT, p).await
+    }
+    /// `cinder_ibcConsensusState`.
+    pub async fn ibc_consensus(
+        &self,
+        client: u64,
+        height: u64,
+    ) -> Result<Option<crate::IbcConsensusJson>, ClientError> {
+        self.call(m::IBC_CONSENSUS_STATE, vec![json!(client), json!(height)]).await
+    }
+    /// `cinder_ibcChannel`.
+    pub async fn ibc_channel(&self, id: u64) -> Result<Option<crate::IbcChannelJson>, ClientError> {
+        self.call(m::IBC_CHANNEL, vec![json!(id)]).await
+    }
+    /// `cinder_ibcPackets`.
+    pub async fn ibc_packets(
+        &self,
+        channel: u64,
+        from: u64,
+        limit: u64,
+    ) -> Result<Vec<crate::IbcPacketJson>, ClientError> {
+        self.call(m::IBC_PACKETS, vec![json!(channel), json!(from), json!(limit)]).await
+    }
+    /// `cinder_ibcReceipt`.
+    pub async fn ibc_receipt(&self, channel: u64, sequence: u64) -> Result<crate::IbcReceiptJson, ClientError> {
+        self.call(m::IBC_RECEIPT, vec![json!(channel), json!(sequence)]).await
+    }
+    /// `cinder_ibcVoucher`.
+    pub async fn ibc_voucher(&self, denom: &str, owner: Address) -> Result<crate::IbcVoucherJson, ClientError> {
+        self.call(m::IBC_VOUCHER, vec![json!(denom), json!(owner)]).await
+    }
 }

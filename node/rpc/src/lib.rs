@@ -12,10 +12,14 @@
 mod client;
 pub mod codes;
 mod gov;
+mod ibc;
 mod types;
 
 pub use client::{Client, ClientError};
 pub use gov::{ActionJson, AppliedUpgradeJson, DepositJson, ParamsJson, ProposalJson, TallyJson, VoteJson};
+pub use ibc::{
+    IbcChannelJson, IbcClientJson, IbcConsensusJson, IbcInfoJson, IbcPacketJson, IbcReceiptJson, IbcVoucherJson,
+};
 pub use types::{
     BlockJson, CallRequest, CallResultJson, CodeJson, CommitJson, CommitSignatureJson, ContractTxJson, EventJson,
     GovJson, HeadEvent, LogFilter, LogJson, LogPlace, NetInfoJson, OneOrMany, PeerJson, PendingEvent, PosBlockJson,
@@ -116,4 +120,21 @@ pub mod methods {
     /// `[id]` -> [`crate::TallyJson`] or null: a live proposal's tally as
     /// if it ended with the head; an ended one's final tally.
     pub const GET_TALLY: &str = "cinder_getTally";
+    /// `[]` -> [`crate::IbcInfoJson`]: what a counterparty's light client
+    /// of this chain needs.
+    pub const IBC_INFO: &str = "cinder_ibcInfo";
+    /// `[id, number?]` -> [`crate::IbcClientJson`] or null.
+    pub const IBC_CLIENT: &str = "cinder_ibcClient";
+    /// `[client, height]` -> [`crate::IbcConsensusJson`] or null.
+    pub const IBC_CONSENSUS_STATE: &str = "cinder_ibcConsensusState";
+    /// `[id]` -> [`crate::IbcChannelJson`] or null.
+    pub const IBC_CHANNEL: &str = "cinder_ibcChannel";
+    /// `[channel, from?, limit?]` -> [`crate::IbcPacketJson`]s in flight
+    /// with sequences from `from` (default 1), at most `limit` (default and
+    /// most 100).
+    pub const IBC_PACKETS: &str = "cinder_ibcPackets";
+    /// `[channel, sequence]` -> [`crate::IbcReceiptJson`].
+    pub const IBC_RECEIPT: &str = "cinder_ibcReceipt";
+    /// `[denom, address]` -> [`crate::IbcVoucherJson`].
+    pub const IBC_VOUCHER: &str = "cinder_ibcVoucher";
 }

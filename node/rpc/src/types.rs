@@ -1,8 +1,8 @@
 //! The JSON objects of the API.
 
 use cinder_primitives::{
-    Address, AdminOp, Block, Event, GovOp, Hash, ProposalAction, Receipt, ReceiptStatus, SignedTransaction, StakeOp,
-    TxKind,
+    Address, AdminOp, Block, Event, GovOp, Hash, IbcOp, ProposalAction, Receipt, ReceiptStatus, SignedTransaction,
+    StakeOp, TxKind,
 };
 use serde::{Deserialize, Serialize};
 
@@ -18,6 +18,26 @@ pub mod amount {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u128, D::Error> {
         let s = String::deserialize(d)?;
         s.parse().map_err(|e| serde::de::Error::custom(format!("amount {s:?}: {e}")))
+    }
+}
+
+/// Serde for optional `u128` amounts as decimal strings.
+pub(crate) mod opt_amount {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// As a decimal string, or null.
+    pub(crate) fn serialize<S: Serializer>(v: &Option<u128>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(v) => s.serialize_str(&v.to_string()),
+            None => s.serialize_none(),
+        }
+    }
+    /// From a decimal string or null.
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u128>, D::Error> {
+        match Option::<String>::deserialize(d)? {
+            None => Ok(None),
+            Some(s) => s.parse().map(Some).map_err(|e| serde::de::Error::custom(format!("amount {s:?}: {e}"))),
+        }
     }
 }
 
@@ -53,6 +73,10 @@ pub struct TxJson {
     /// contract (a deploy's new address) and `value` what it moves there.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contract: Option<ContractTxJson>,
+    /// An inter-blockchain operation's main fields (absent otherwise); `to`
+    /// is the escrow account and `value` what a native transfer escrows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ibc: Option<IbcJson>,
     /// The sender's nonce.
     pub nonce: u64,
     /// Most gas it may use.
@@ -83,6 +107,10 @@ impl TxJson {
             _ => None,
         };
         let contract = ContractTxJson::new(&tx.tx.kind);
+        let ibc = match &tx.tx.kind {
+            TxKind::Ibc(op) => Some(IbcJson::new(op)),
+            _ => None,
+        };
         TxJson {
             hash: tx.id(),
             chain_id: tx.tx.chain_id,
@@ -93,6 +121,7 @@ impl TxJson {
             stake,
             gov,
             contract,
+            ibc,
             nonce: tx.tx.nonce,
             gas_limit: tx.tx.gas_limit,
             gas_price: u128::from(tx.tx.gas_price),
@@ -165,8 +194,79 @@ impl ContractTxJson {
                 args: hex0x(args.as_slice()),
             },
             TxKind::Admin(AdminOp::SetAdmin { admin, .. }) => ContractTxJson::SetAdmin { admin: *admin },
-            TxKind::Transfer { .. } | TxKind::Stake(_) | TxKind::Gov(_) => return None,
+            TxKind::Transfer { .. } | TxKind::Stake(_) | TxKind::Gov(_) | TxKind::Ibc(_) => return None,
         })
+    }
+}
+
+/// An inter-blockchain operation's main fields.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IbcJson {
+    /// The operation: `create_client`, `update_client`, `misbehaviour`,
+    /// `chan_open_init`, `chan_open_try`, `chan_open_ack`,
+    /// `chan_open_confirm`, `transfer`, `recv_packet`, `acknowledge`,
+    /// `timeout` or `send_voucher`.
+    pub op: String,
+    /// The client it names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<u64>,
+    /// The channel it names (a packet's: the sending channel).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<u64>,
+    /// A packet's sequence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequence: Option<u64>,
+    /// A transfer's or voucher's denomination.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub denom: Option<String>,
+    /// A transfer's or voucher's amount.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_amount")]
+    pub amount: Option<u128>,
+    /// A transfer's receiver (on the counterparty) or a voucher's recipient.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receiver: Option<Address>,
+    /// A proof's counterparty height.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proof_height: Option<u64>,
+}
+
+impl IbcJson {
+    /// The JSON of `op`.
+    pub fn new(op: &IbcOp) -> IbcJson {
+        let mut j = IbcJson { op: op.name().to_string(), ..IbcJson::default() };
+        match op {
+            IbcOp::CreateClient(_) => {}
+            IbcOp::UpdateClient { client, .. } | IbcOp::Misbehaviour { client, .. } => j.client = Some(*client),
+            IbcOp::ChanOpenInit { client, .. } => j.client = Some(*client),
+            IbcOp::ChanOpenTry { client, channel_proof, .. } => {
+                j.client = Some(*client);
+                j.proof_height = Some(channel_proof.height);
+            }
+            IbcOp::ChanOpenAck { channel, channel_proof, .. } | IbcOp::ChanOpenConfirm { channel, channel_proof } => {
+                j.channel = Some(*channel);
+                j.proof_height = Some(channel_proof.height);
+            }
+            IbcOp::Transfer { channel, denom, amount, receiver, .. } => {
+                j.channel = Some(*channel);
+                j.denom = Some(denom.as_str().to_string());
+                j.amount = Some(*amount);
+                j.receiver = Some(*receiver);
+            }
+            IbcOp::RecvPacket { packet, proof }
+            | IbcOp::Acknowledge { packet, proof, .. }
+            | IbcOp::Timeout { packet, proof, .. } => {
+                j.channel = Some(packet.source_channel);
+                j.sequence = Some(packet.sequence);
+                j.proof_height = Some(proof.height);
+            }
+            IbcOp::SendVoucher { denom, to, amount } => {
+                j.denom = Some(denom.as_str().to_string());
+                j.amount = Some(*amount);
+                j.receiver = Some(*to);
+            }
+        }
+        j
     }
 }
 
@@ -329,6 +429,9 @@ pub struct BlockJson {
     pub extra_nonce: u64,
     /// The 80-byte PoW header.
     pub pow_header: String,
+    /// The whole header's encoding (hex): what a light client verifies.
+    #[serde(default)]
+    pub raw_header: String,
     /// Encoded size in bytes.
     pub size: u64,
     /// Transaction hashes (or objects).
@@ -386,6 +489,7 @@ impl BlockJson {
             version: h.pow.version(),
             extra_nonce: h.fields.extra_nonce,
             pow_header: hex0x(&h.pow.0),
+            raw_header: hex0x(&cinder_primitives::encode(h)),
             size: cinder_primitives::encode(block).len() as u64,
             transactions,
             pos: (!h.fields.consensus_data.as_slice().is_empty())

@@ -52,5 +52,6 @@ pub use runtime::{CONCURRENT_RUNS, CodeError, Vm};
 pub use state::{BlockEnv, StateKey, StorageKey, Val};
 pub use task::{ContractTask, NO_SYSTEM_OPS, Outcome, Rules, Runner, Status, TxTask, receipt};
 pub use transfer::{
-    GOV_CONTENT_BYTE, GOV_GAS, GOV_SUBMIT_GAS, MAX_TRANSFER, STAKE_GAS, TRANSFER_GAS, TransferTask, plain_gas,
+    GOV_CONTENT_BYTE, GOV_GAS, GOV_SUBMIT_GAS, IBC_BYTE, IBC_GAS, IBC_POW_HEADER, IBC_SIGNATURE, MAX_TRANSFER,
+    STAKE_GAS, TRANSFER_GAS, TransferTask, ibc_gas, plain_gas,
 };

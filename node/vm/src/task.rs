@@ -297,7 +297,7 @@ impl<'a> ContractTask<'a> {
             TxKind::Admin(AdminOp::SetAdmin { contract, admin }) => {
                 Plan::SetAdmin { contract: *contract, admin: *admin }
             }
-            TxKind::Transfer { .. } | TxKind::Stake(_) | TxKind::Gov(_) => return None,
+            TxKind::Transfer { .. } | TxKind::Stake(_) | TxKind::Gov(_) | TxKind::Ibc(_) => return None,
         })
     }
 

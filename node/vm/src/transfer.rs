@@ -14,7 +14,7 @@
 //!   gets the amount, the coinbase the fee.
 
 use cinder_engine::exec::{Suspend, TaskOutput, TxStatus, TxView, WriteOp};
-use cinder_primitives::{Address, GovOp, SignedTransaction, TxKind, encode};
+use cinder_primitives::{Address, ClientUpdate, GovOp, IbcOp, Misbehaviour, SignedTransaction, TxKind, encode};
 
 use crate::state::{StateKey, Val};
 use crate::task::Outcome;
@@ -31,6 +31,41 @@ pub const GOV_GAS: u64 = 60_000;
 pub const GOV_SUBMIT_GAS: u64 = 100_000;
 /// The gas per byte of a submitted proposal (it is kept in state).
 pub const GOV_CONTENT_BYTE: u64 = 30;
+
+/// The gas of an inter-blockchain operation, before its bytes and
+/// signatures (the state reads and writes of the rules, a state proof).
+pub const IBC_GAS: u64 = 50_000;
+/// The gas per byte of an inter-blockchain operation (headers, proofs and
+/// packets are decoded and hashed; packets are kept in state).
+pub const IBC_BYTE: u64 = 30;
+/// The gas per signature of a commit certificate an operation carries
+/// (ed25519 verification, ~30 µs).
+pub const IBC_SIGNATURE: u64 = 30_000;
+/// The gas per proof-of-work header an operation carries (its hash and
+/// work).
+pub const IBC_POW_HEADER: u64 = 20_000;
+
+/// The gas of inter-blockchain operation `op`.
+pub fn ibc_gas(op: &IbcOp) -> u64 {
+    let signatures = |c: &cinder_primitives::CommitCertificate| c.signatures.len() as u64;
+    let (sigs, headers) = match op {
+        IbcOp::UpdateClient { update, .. } => match update.as_ref() {
+            ClientUpdate::Pos { commit, .. } => (signatures(commit), 0),
+            ClientUpdate::Pow { headers } => (0, headers.as_slice().len() as u64),
+        },
+        IbcOp::Misbehaviour { evidence, .. } => match evidence.as_ref() {
+            Misbehaviour::Pos { first_commit, second_commit, .. } => {
+                (signatures(first_commit).saturating_add(signatures(second_commit)), 0)
+            }
+            Misbehaviour::Pow { headers } => (0, headers.as_slice().len() as u64),
+        },
+        _ => (0, 0),
+    };
+    IBC_GAS
+        .saturating_add(IBC_BYTE.saturating_mul(encode(op).len() as u64))
+        .saturating_add(IBC_SIGNATURE.saturating_mul(sigs))
+        .saturating_add(IBC_POW_HEADER.saturating_mul(headers))
+}
 
 /// The largest amount one transfer may move (2^126; balances stay far
 /// below it: the genesis supply is at most 2^120).
@@ -58,6 +93,7 @@ pub fn plain_gas(kind: &TxKind) -> u64 {
             GOV_SUBMIT_GAS.saturating_add(GOV_CONTENT_BYTE.saturating_mul(encode(proposal.as_ref()).len() as u64))
         }
         TxKind::Gov(_) => GOV_GAS,
+        TxKind::Ibc(op) => ibc_gas(op),
         _ => TRANSFER_GAS,
     }
 }
