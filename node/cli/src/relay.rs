@@ -234,24 +234,36 @@ impl End {
         let mut nonce = self.c.nonce(self.me).await?;
         let gas_price = self.c.gas_price().await?;
         let mut sent = Vec::with_capacity(ops.len());
+        let deadline = Instant::now() + self.wait;
         for op in ops {
             let kind = TxKind::Ibc(op.clone());
             let gas_limit = cinder_vm::plain_gas(&kind);
-            let tx = Transaction {
-                chain_id: self.info.chain_id,
-                sender: self.key.public_key(),
-                nonce,
-                gas_limit,
-                gas_price,
-                kind,
-            }
-            .sign(&self.key);
-            let hash = self.c.send(&tx).await.with_context(|| format!("chain {}: sending {}", self.name, op.name()))?;
+            let hash = loop {
+                let tx = Transaction {
+                    chain_id: self.info.chain_id,
+                    sender: self.key.public_key(),
+                    nonce,
+                    gas_limit,
+                    gas_price,
+                    kind: kind.clone(),
+                }
+                .sign(&self.key);
+                match self.c.send(&tx).await {
+                    Ok(h) => break h,
+                    // A transaction of this account still in the pool (a
+                    // relayer that stopped before its receipt came): wait for
+                    // it to be included and take the next nonce.
+                    Err(e) if e.to_string().contains("replacement") && Instant::now() < deadline => {
+                        tokio::time::sleep(Duration::from_millis(250)).await;
+                        nonce = nonce.max(self.c.nonce(self.me).await?);
+                    }
+                    Err(e) => return Err(anyhow!(e).context(format!("chain {}: sending {}", self.name, op.name()))),
+                }
+            };
             report(self.json, json!({"event": "sent", "chain": self.name, "op": op.name(), "tx": hash}));
             nonce = nonce.saturating_add(1);
             sent.push((op, hash));
         }
-        let deadline = Instant::now() + self.wait;
         let mut out = Vec::with_capacity(sent.len());
         for (op, hash) in sent {
             let r = loop {
@@ -507,82 +519,110 @@ fn already_done(reason: &str) -> bool {
 }
 
 impl Leg<'_> {
+    /// Delivers what is in flight, then brings back the acknowledgements
+    /// and timeouts (those of packets it just delivered included).
     async fn pass(&self) -> Result<Tally> {
         let mut t = Tally::default();
+        self.deliver(&mut t).await?;
+        self.back(&mut t).await?;
+        Ok(t)
+    }
+
+    /// The packets in flight on the source, each with whether the
+    /// destination received it; and the destination's settled height and
+    /// its time.
+    async fn in_flight(&self) -> Result<(Vec<(Packet, bool)>, u64, u64)> {
         let packets = self.src.c.ibc_packets(self.src_channel, 1, 100).await?;
-        if packets.is_empty() {
-            return Ok(t);
-        }
-        let (mut recv, mut back) = (Vec::new(), Vec::new());
         let dst_head = self.dst.settled().await?;
         let dst_time = self.dst.time_ms(dst_head).await?;
+        let mut out = Vec::with_capacity(packets.len());
         for p in packets {
             let packet: Packet = decode(&unhex(&p.raw, "a packet")?).context("a packet")?;
             let r = self.dst.c.ibc_receipt(self.dst_channel, p.sequence).await?;
-            let timed_out = (p.timeout_height != 0 && dst_head >= p.timeout_height)
-                || (p.timeout_time_ms != 0 && dst_time >= p.timeout_time_ms);
-            if r.received || timed_out {
-                back.push((packet, r.received));
+            out.push((packet, r.received));
+        }
+        Ok((out, dst_head, dst_time))
+    }
+
+    fn timed_out(p: &Packet, height: u64, time_ms: u64) -> bool {
+        (p.timeout_height != 0 && height >= p.timeout_height)
+            || (p.timeout_time_ms != 0 && time_ms >= p.timeout_time_ms)
+    }
+
+    /// Delivers the packets the destination has not received and can
+    /// still receive, proven at a height its client has verified.
+    async fn deliver(&self, t: &mut Tally) -> Result<()> {
+        let (packets, dst_head, dst_time) = self.in_flight().await?;
+        let recv: Vec<Packet> = packets
+            .into_iter()
+            .filter(|(p, received)| !received && !Self::timed_out(p, dst_head, dst_time))
+            .map(|(p, _)| p)
+            .collect();
+        if recv.is_empty() {
+            return Ok(());
+        }
+        let src_head = self.src.c.block_number().await?;
+        let h = ensure(self.dst, self.dst_client, self.src, src_head).await?;
+        let mut ops = Vec::new();
+        for p in recv {
+            let (_, proof) = self.src.record(h, &keys::commitment(self.src_channel, p.sequence)).await?;
+            ops.push(IbcOp::RecvPacket { packet: Box::new(p), proof });
+        }
+        self.tally(t, self.dst.submit(ops).await?, |t| &mut t.received);
+        Ok(())
+    }
+
+    /// Acknowledges on the source what the destination received, and
+    /// times out what it can no longer receive.
+    async fn back(&self, t: &mut Tally) -> Result<()> {
+        let (packets, dst_head, dst_time) = self.in_flight().await?;
+        let back: Vec<(Packet, bool)> =
+            packets.into_iter().filter(|(p, received)| *received || Self::timed_out(p, dst_head, dst_time)).collect();
+        if back.is_empty() {
+            return Ok(());
+        }
+        // An acknowledgement is written with the receipt: prove at a height
+        // that holds the newest receipts.
+        let min = if back.iter().any(|(_, r)| *r) { self.dst.c.block_number().await? } else { dst_head };
+        let h = ensure(self.src, self.src_client, self.dst, min).await?;
+        let time = self.dst.time_ms(h).await?;
+        let mut acks = Vec::new();
+        let mut timeouts = Vec::new();
+        for (p, received) in back {
+            if received {
+                let (ack, proof) = self.dst.record(h, &keys::ack(self.dst_channel, p.sequence)).await?;
+                let Some(ack) = ack else {
+                    t.skipped.push((p.sequence, "its acknowledgement is not at the proven height yet".into()));
+                    continue;
+                };
+                let ack: Acknowledgement = decode(&ack).context("an acknowledgement")?;
+                acks.push(IbcOp::Acknowledge { packet: Box::new(p), ack, proof });
             } else {
-                recv.push(packet);
-            }
-        }
-        // Deliver: the source's state at a height the destination's client
-        // has verified.
-        if !recv.is_empty() {
-            let src_head = self.src.c.block_number().await?;
-            let h = ensure(self.dst, self.dst_client, self.src, src_head).await?;
-            let mut ops = Vec::new();
-            for p in recv {
-                let (_, proof) = self.src.record(h, &keys::commitment(self.src_channel, p.sequence)).await?;
-                ops.push(IbcOp::RecvPacket { packet: Box::new(p), proof });
-            }
-            self.tally(&mut t, self.dst.submit(ops).await?, |t| &mut t.received);
-        }
-        // Acknowledgements and timeouts: the destination's state back.
-        if !back.is_empty() {
-            let h = ensure(self.src, self.src_client, self.dst, dst_head).await?;
-            let time = self.dst.time_ms(h).await?;
-            let mut acks = Vec::new();
-            let mut timeouts = Vec::new();
-            for (p, received) in back {
-                if received {
-                    let (ack, proof) = self.dst.record(h, &keys::ack(self.dst_channel, p.sequence)).await?;
-                    let Some(ack) = ack else {
-                        t.skipped.push((p.sequence, "its acknowledgement is not at the proven height yet".into()));
-                        continue;
-                    };
-                    let ack: Acknowledgement = decode(&ack).context("an acknowledgement")?;
-                    acks.push(IbcOp::Acknowledge { packet: Box::new(p), ack, proof });
-                } else {
-                    let passed = (p.timeout_height != 0 && h >= p.timeout_height)
-                        || (p.timeout_time_ms != 0 && time >= p.timeout_time_ms);
-                    if !passed {
-                        t.skipped.push((p.sequence, "the proven height is before its timeout".into()));
-                        continue;
-                    }
-                    let (op, next_recv) = match self.ordering {
-                        Ordering::Unordered => {
-                            (self.dst.record(h, &keys::receipt(self.dst_channel, p.sequence)).await?, 0)
-                        }
-                        Ordering::Ordered => {
-                            let r = self.dst.record(h, &keys::next_recv(self.dst_channel)).await?;
-                            let next = match &r.0 {
-                                Some(b) => u64::from_le_bytes(
-                                    b.as_slice().try_into().map_err(|_| anyhow!("a counter is not 8 bytes"))?,
-                                ),
-                                None => 1,
-                            };
-                            (r, next)
-                        }
-                    };
-                    timeouts.push(IbcOp::Timeout { packet: Box::new(p), proof: op.1, next_recv });
+                let passed = (p.timeout_height != 0 && h >= p.timeout_height)
+                    || (p.timeout_time_ms != 0 && time >= p.timeout_time_ms);
+                if !passed {
+                    t.skipped.push((p.sequence, "the proven height is before its timeout".into()));
+                    continue;
                 }
+                let (op, next_recv) = match self.ordering {
+                    Ordering::Unordered => (self.dst.record(h, &keys::receipt(self.dst_channel, p.sequence)).await?, 0),
+                    Ordering::Ordered => {
+                        let r = self.dst.record(h, &keys::next_recv(self.dst_channel)).await?;
+                        let next = match &r.0 {
+                            Some(b) => u64::from_le_bytes(
+                                b.as_slice().try_into().map_err(|_| anyhow!("a counter is not 8 bytes"))?,
+                            ),
+                            None => 1,
+                        };
+                        (r, next)
+                    }
+                };
+                timeouts.push(IbcOp::Timeout { packet: Box::new(p), proof: op.1, next_recv });
             }
-            self.tally(&mut t, self.src.submit(acks).await?, |t| &mut t.acknowledged);
-            self.tally(&mut t, self.src.submit(timeouts).await?, |t| &mut t.timed_out);
         }
-        Ok(t)
+        self.tally(t, self.src.submit(acks).await?, |t| &mut t.acknowledged);
+        self.tally(t, self.src.submit(timeouts).await?, |t| &mut t.timed_out);
+        Ok(())
     }
 
     fn tally(&self, t: &mut Tally, done: Vec<(IbcOp, ReceiptJson)>, ok: fn(&mut Tally) -> &mut Vec<u64>) {

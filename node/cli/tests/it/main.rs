@@ -1,7 +1,8 @@
 //! `cinder` as a user runs it: a devnet process with real RocksDB and RPC
 //! on loopback, the wallet commands, clean and hard restarts, database
 //! checkpoints, a four-process testnet (staking, governance), and NAT
-//! traversal between processes in network namespaces.
+//! traversal between processes in network namespaces, and two devnets
+//! joined by a channel and a relayer.
 //!
 //! Each test runs whole node processes; they take turns ([`serial`]) so
 //! they never compete for the two cores of CI.
@@ -9,6 +10,7 @@
 mod contracts;
 mod devnet;
 mod gov;
+mod ibc;
 mod nat;
 mod pos;
 mod testnet;
