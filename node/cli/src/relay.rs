@@ -114,6 +114,10 @@ pub(crate) fn run(args: RelayArgs) -> Result<()> {
     })
 }
 
+/// The most transactions the relayer has in a chain's pool at once (the
+/// pool takes at most 64 nonces ahead of an account's next).
+const WINDOW: u64 = 64;
+
 /// One chain as the relayer sees it.
 struct End {
     name: &'static str,
@@ -225,19 +229,29 @@ impl End {
         self.record_of(IBC_ADDRESS, h, key).await
     }
 
-    /// Signs and sends `ops` in order (consecutive nonces), then waits for
-    /// every receipt.
+    /// Signs and sends `ops` in order (consecutive nonces), at most
+    /// [`WINDOW`] of them in the pool at once, and waits for every receipt.
     async fn submit(&self, ops: Vec<IbcOp>) -> Result<Vec<(IbcOp, ReceiptJson)>> {
         if ops.is_empty() {
             return Ok(Vec::new());
         }
         let mut nonce = self.c.nonce(self.me).await?;
+        let mut included = nonce;
         let gas_price = self.c.gas_price().await?;
         let mut sent = Vec::with_capacity(ops.len());
         let deadline = Instant::now() + self.wait;
         for op in ops {
             let kind = TxKind::Ibc(op.clone());
             let gas_limit = cinder_vm::plain_gas(&kind);
+            // Keep within the pool's window: wait for the chain to include
+            // earlier ones.
+            while nonce >= included.saturating_add(WINDOW) {
+                if Instant::now() >= deadline {
+                    bail!("chain {}: the relayer's transactions were not included within {:?}", self.name, self.wait);
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                included = self.c.nonce(self.me).await?;
+            }
             let hash = loop {
                 let tx = Transaction {
                     chain_id: self.info.chain_id,

@@ -162,7 +162,7 @@ pub fn time_ms(header: &Header) -> u64 {
 /// The epoch of a height under epoch length `len` (as the staking spec:
 /// block 0 and the first `len` blocks are epoch 0).
 pub fn epoch_of(height: u64, len: u64) -> u64 {
-    height.saturating_sub(1) / len.max(1)
+    height.saturating_sub(1).checked_div(len.max(1)).unwrap_or(0)
 }
 
 /// Whether block `height` is the last of its epoch.

@@ -144,7 +144,7 @@ impl Sim {
             ..Default::default()
         };
         let prev = self.headers.last().unwrap().id();
-        self.headers.push(Header::new(prev, (env.time_ms / 1000) as u32, 0x207f_ffff, fields));
+        self.headers.push(Header::new(prev, u32::try_from(env.time_ms / 1000).unwrap(), 0x207f_ffff, fields));
         if client::ends_epoch(env.height, EPOCH) {
             self.keys = self.next_keys.clone();
         }
@@ -322,9 +322,9 @@ fn signers_of(cp: &Sim, height: u64) -> Vec<Seed> {
 }
 
 fn pos_update(cp: &Sim, height: u64, with_set: bool) -> IbcOp {
-    let header = cp.headers[height as usize].clone();
+    let header = cp.headers[usize::try_from(height).unwrap()].clone();
     let signers = signers_of(cp, height);
-    let all: Vec<u16> = (0..signers.len() as u16).collect();
+    let all: Vec<u16> = (0..u16::try_from(signers.len()).unwrap()).collect();
     let commit = cp.certify_with(&header, &signers, &all);
     let next_set = with_set.then(|| {
         let e = client::epoch_of(height, EPOCH) + 1;
@@ -415,10 +415,7 @@ fn a_token_goes_there_and_back_and_a_timed_out_one_is_refunded() {
     assert_eq!(record_u128(&p.b, &keys::supply(&voucher)), 200);
     p.sync();
     let (back, proof) = sent(&p.b, &p.a, cb, 1);
-    assert_eq!(
-        p.a.block(r, vec![IbcOp::RecvPacket { packet: Box::new(back), proof }])[0].as_ref().unwrap().is_some(),
-        true
-    );
+    assert!(p.a.block(r, vec![IbcOp::RecvPacket { packet: Box::new(back), proof }])[0].as_ref().unwrap().is_some());
     assert_eq!(p.a.balances[&alice], 800);
     assert_eq!(p.a.balances[&IBC_ADDRESS], 200);
     assert_eq!(record_u128(&p.a, &keys::escrow(ca, "cin")), 200);
@@ -722,11 +719,11 @@ fn mine(parent: &Header, n: usize, salt: u64, bits: u32) -> Vec<Header> {
     for i in 0..n {
         let fields = HeaderFields {
             height: prev.height() + 1,
-            state_root: Hash([salt as u8; 32]),
+            state_root: Hash([u8::try_from(salt).unwrap(); 32]),
             extra_nonce: salt * 1000 + i as u64,
             ..Default::default()
         };
-        let mut h = Header::new(prev.id(), 1_700_000_000 + i as u32, bits, fields);
+        let mut h = Header::new(prev.id(), 1_700_000_000 + u32::try_from(i).unwrap(), bits, fields);
         let target = cinder_engine::pow::Target::from_compact(bits).unwrap();
         let mut nonce = 0u32;
         loop {

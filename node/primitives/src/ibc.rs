@@ -108,6 +108,7 @@ pub enum ClientInit {
 
 /// New headers for a light client.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+#[expect(clippy::large_enum_variant, reason = "always boxed inside an IbcOp")]
 pub enum ClientUpdate {
     /// Tag 0: a PoS header, the certificate that finalized it, and, for
     /// the last block of an epoch, the next epoch's set proven in its state.
@@ -129,6 +130,7 @@ pub enum ClientUpdate {
 
 /// Evidence that a counterparty broke the client's assumptions.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+#[expect(clippy::large_enum_variant, reason = "always boxed inside an IbcOp")]
 pub enum Misbehaviour {
     /// Tag 0: two headers of one height, each with a valid certificate of
     /// the trusted set.

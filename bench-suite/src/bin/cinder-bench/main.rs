@@ -23,6 +23,7 @@
 
 mod contracts;
 mod exec;
+mod ibc;
 mod import;
 mod load;
 mod merkle;
@@ -67,6 +68,10 @@ enum Command {
     /// The use-case contracts: gas and time of an AMM swap, a DAO vote, a
     /// credential's Groth16 verification, a custody handover.
     Usecases(usecases::Args),
+    /// Inter-blockchain: the verify cost of a light-client header update
+    /// and of a packet proof, and packets relayed per second between two
+    /// chains.
+    Ibc(ibc::Args),
 }
 
 /// Polls `f` every 5 ms until it holds, or fails after `limit`.
@@ -128,6 +133,7 @@ fn main() -> ExitCode {
         Command::Pos(a) => pos::run(a),
         Command::Contracts(a) => contracts::run(a),
         Command::Usecases(a) => usecases::run(a),
+        Command::Ibc(a) => ibc::run(a),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
