@@ -306,3 +306,19 @@ fn usecases_reports_gas_and_time_of_each_operation_in_json() {
     let o = bench(&["usecases", "--n", "0"]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn ibc_reports_verify_costs_in_json() {
+    let o = bench(&["ibc", "--n", "3", "--validators", "4", "--records", "1000", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["header_update"][0]["validators"], 4);
+    assert!(v["header_update"][0]["us"].as_f64().unwrap() > 0.0, "{v}");
+    assert!(v["header_update"][0]["gas"].as_u64().unwrap() > 50_000, "{v}");
+    assert!(v["packet_proof"]["bytes"].as_u64().unwrap() > 32, "{v}");
+    assert!(v["end_to_end"].is_null());
+    let o = bench(&["ibc", "--validators", "0"]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = bench(&["ibc", "--a", "http://127.0.0.1:1"]);
+    assert_eq!(o.status.code(), Some(2), "--a needs the other end-to-end options");
+}

@@ -136,7 +136,12 @@ fn header_update(v: u16, n: u32) -> Result<(f64, u64)> {
 fn packet_proof(records: u32, n: u32) -> Result<(f64, usize, u64)> {
     let state = State::new(MemStore::default());
     let data: Vec<_> = (0..records)
-        .map(|i| (keys::tree_key(&keys::commitment(0, u64::from(i) + 1)), Some(blake3::hash(&i.to_le_bytes()).as_bytes().to_vec())))
+        .map(|i| {
+            (
+                keys::tree_key(&keys::commitment(0, u64::from(i) + 1)),
+                Some(blake3::hash(&i.to_le_bytes()).as_bytes().to_vec()),
+            )
+        })
         .collect();
     let (root, batch) = state.apply_all(None, &[], &data)?;
     state.store().commit(&batch)?;

@@ -167,6 +167,32 @@ fn tokens_cross_between_two_devnets_and_back_through_a_relayer() {
     assert_eq!(channel(&a.url, ch_a).state, "open");
     assert_eq!(channel(&b.url, ch_b).counterparty_channel, Some(ch_a));
     let voucher_b = format!("transfer/channel-{ch_b}/cin");
+    // Bad input: one line, nothing sent.
+    let (code, _, err) = wallet(
+        &a.url,
+        &[
+            "ibc",
+            "transfer",
+            "--from",
+            &dev0,
+            "--channel",
+            &ch_a_s,
+            "--to",
+            &dev1,
+            "--amount",
+            "1",
+            "--denom",
+            "Not/A/Denom",
+        ],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    let (code, _, err) = cinder(&["relay", "open", "--a", &a.url, "--b", &b.url, "--key", "/nonexistent/key"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("/nonexistent/key") && err.lines().count() == 1, "{err}");
+    let (code, _, err) = relay(&["start", "--channel", "9"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("no channel 9"), "{err}");
 
     // A -> B: 1,000 escrowed on A.
     let (code, _, err) = wallet(
