@@ -366,7 +366,10 @@ fn open(file: &KeyFile, password: &[u8]) -> Result<SecretKey> {
         bail!("unsupported key file (version {}, kdf {}, cipher {})", file.version, c.kdf, c.cipher);
     }
     let k = &c.kdfparams;
-    if !(10..=22).contains(&k.log_n) || k.r == 0 || k.r > 32 || k.p == 0 || k.p > 16 {
+    // scrypt holds 128 x r x 2^logN bytes: at most 1 GiB, so a damaged or
+    // hostile key file cannot make the wallet exhaust memory.
+    let memory = 128u64.saturating_mul(u64::from(k.r)).saturating_mul(1u64 << k.log_n.min(63));
+    if !(10..=22).contains(&k.log_n) || k.r == 0 || k.r > 32 || k.p == 0 || k.p > 16 || memory > 1 << 30 {
         bail!("implausible scrypt parameters in the key file (logN {}, r {}, p {})", k.log_n, k.r, k.p);
     }
     let salt = hex::decode(&k.salt).context("salt")?;
@@ -843,6 +846,58 @@ mod tests {
         assert!(store(&dir, &seal(&key, b"other", 10).unwrap()).is_err());
         assert!(open(&load(&dir, &f.address).unwrap(), b"pw").is_ok());
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// Keystore files from disk are untrusted: random changes to a real
+    /// one (bytes flipped, inserted, removed; fields swapped for odd JSON
+    /// values) never panic the parser or the opener, for
+    /// `CINDER_FUZZ_MS` (default 1,000 ms; docs/testing.md).
+    #[test]
+    fn mutated_key_files_are_errors_not_panics() {
+        let key = cinder_chain::workload::key("wallet-test", 2);
+        let text = serde_json::to_string(&seal(&key, b"pw", 10).unwrap()).unwrap();
+        let budget = std::time::Duration::from_millis(
+            std::env::var("CINDER_FUZZ_MS").ok().and_then(|s| s.parse().ok()).unwrap_or(1_000),
+        );
+        let mut state = 7u64;
+        let mut rnd = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let start = Instant::now();
+        let (mut parsed, mut n) = (0, 0);
+        while start.elapsed() < budget {
+            let mut b = text.clone().into_bytes();
+            for _ in 0..1 + rnd() % 3 {
+                let pick = |x: u64, n: usize| usize::try_from(x % u64::try_from(n).unwrap()).unwrap();
+                let i = pick(rnd(), b.len());
+                match rnd() % 3 {
+                    0 => b[i] = rnd().to_le_bytes()[0],
+                    1 => {
+                        b.remove(i);
+                    }
+                    _ => {
+                        let odd = b"0x\"9e{}[]-";
+                        b.insert(i, odd[pick(rnd(), odd.len())]);
+                    }
+                }
+            }
+            let r = std::panic::catch_unwind(|| {
+                if let Ok(f) = serde_json::from_slice::<KeyFile>(&b) {
+                    let _ = open(&f, b"pw");
+                    return true;
+                }
+                false
+            });
+            match r {
+                Ok(p) => parsed += usize::from(p),
+                Err(_) => panic!("a mutated key file panicked: {}", String::from_utf8_lossy(&b)),
+            }
+            n += 1;
+        }
+        assert!(n > 10 && parsed > 0, "{n} inputs, {parsed} parsed");
     }
 
     #[test]

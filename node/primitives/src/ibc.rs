@@ -371,6 +371,11 @@ pub enum IbcOp {
     },
 }
 
+impl Limited for IbcOp {
+    const NAME: &'static str = "inter-blockchain operation";
+    const MAX_BYTES: usize = crate::MAX_TX_BYTES;
+}
+
 impl IbcOp {
     /// What the operation moves to [`IBC_ADDRESS`] with the transaction:
     /// the amount of a native transfer.

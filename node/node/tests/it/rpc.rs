@@ -248,3 +248,113 @@ async fn a_pow_chain_shows_its_params_and_refuses_governance() {
     assert_eq!(c.pending_count().await.unwrap(), 0);
     n.stop().await;
 }
+
+/// The JSON-RPC request parser and every method's parameter parsing,
+/// fuzzed in process (`cinder_node::rpc::module`): random methods with
+/// random parameters of every JSON shape, and random bytes as requests,
+/// for `CINDER_FUZZ_MS` (default 1,500 ms). Each request gets an answer;
+/// no handler panics (a panic hook counts them: the server would turn a
+/// panic into an internal error and hide it); the node still serves after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_requests_to_every_method_get_answers_not_panics() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static PANICS: AtomicUsize = AtomicUsize::new(0);
+    let n = TestNode::start("fuzz", RpcConfig::default()).await;
+    let module = cinder_node::rpc::module(n.node.clone(), Some("secret".into())).unwrap();
+    let mut methods: Vec<String> = module.method_names().map(str::to_string).collect();
+    methods.sort();
+    assert!(methods.len() > 40, "{methods:?}");
+    let budget =
+        Duration::from_millis(std::env::var("CINDER_FUZZ_MS").ok().and_then(|s| s.parse().ok()).unwrap_or(1_500));
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {
+        PANICS.fetch_add(1, Ordering::Relaxed);
+    }));
+    let mut state = 0x5eed_u64;
+    let mut rnd = move || {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    fn pick(x: u64, n: usize) -> usize {
+        usize::try_from(x % u64::try_from(n).unwrap()).unwrap()
+    }
+    fn value(r: &mut dyn FnMut() -> u64, depth: u32) -> serde_json::Value {
+        let strings = [
+            "0x",
+            "0x00",
+            "0xzz",
+            "latest",
+            "",
+            "newHeads",
+            "logs",
+            "secret",
+            "on",
+            "off",
+            "transfer/channel-0/cin",
+            "1.5CIN",
+            "-1",
+            "340282366920938463463374607431768211456",
+        ];
+        match r() % 10 {
+            0 => serde_json::Value::Null,
+            1 => json!(r().is_multiple_of(3)),
+            2 => json!(r() % 1000),
+            3 => json!(u64::MAX - r() % 3),
+            4 => json!(-i64::try_from(r() % 1000).unwrap()),
+            5 => json!(1.5e300),
+            6 => json!(strings[pick(r(), strings.len())]),
+            7 => json!(format!("0x{}", hex::encode((0..r() % 70).map(|_| r().to_le_bytes()[0]).collect::<Vec<u8>>()))),
+            8 if depth < 3 => serde_json::Value::Array((0..r() % 4).map(|_| value(r, depth + 1)).collect()),
+            _ if depth < 3 => {
+                let keys = [
+                    "from",
+                    "to",
+                    "fromBlock",
+                    "toBlock",
+                    "address",
+                    "topics",
+                    "method",
+                    "args",
+                    "value",
+                    "gas",
+                    "code",
+                    "jobId",
+                    "header",
+                ];
+                serde_json::Value::Object(
+                    (0..r() % 4).map(|_| (keys[pick(r(), keys.len())].to_string(), value(r, depth + 1))).collect(),
+                )
+            }
+            _ => json!("x"),
+        }
+    }
+    let start = std::time::Instant::now();
+    let mut count = 0u64;
+    while start.elapsed() < budget {
+        let request = if rnd() % 8 == 0 {
+            // Bytes that are hardly JSON.
+            let mut b: Vec<u8> = call(&methods[pick(rnd(), methods.len())], json!([]));
+            for _ in 0..1 + rnd() % 4 {
+                let i = pick(rnd(), b.len());
+                b[i] = rnd().to_le_bytes()[0];
+            }
+            String::from_utf8_lossy(&b).into_owned()
+        } else {
+            let method = &methods[pick(rnd(), methods.len())];
+            let params: Vec<serde_json::Value> = (0..rnd() % 5).map(|_| value(&mut rnd, 0)).collect();
+            let params = if rnd() % 6 == 0 { value(&mut rnd, 1) } else { json!(params) };
+            json!({"jsonrpc": "2.0", "id": count, "method": method, "params": params}).to_string()
+        };
+        let answer = tokio::time::timeout(Duration::from_secs(10), module.raw_json_request(&request, 1)).await;
+        assert!(answer.is_ok(), "no answer within 10 s to {request}");
+        count += 1;
+    }
+    std::panic::set_hook(previous);
+    assert_eq!(PANICS.load(Ordering::Relaxed), 0, "a method panicked (of {count} requests)");
+    eprintln!("{count} random requests to {} methods", methods.len());
+    let c = Client::new(&n.url()).unwrap();
+    assert_eq!(c.chain_id().await.unwrap(), CHAIN_ID, "the node still serves");
+}
