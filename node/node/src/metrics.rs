@@ -32,6 +32,8 @@ pub struct Metrics {
     pub rpc_calls: AtomicU64,
     /// RPC calls refused by the rate limit.
     pub rpc_rate_limited: AtomicU64,
+    /// RPC connections closed at once: too many from one address.
+    pub rpc_connections_refused: AtomicU64,
     /// Blocks this node's consensus finalized.
     pub pos_finalized: AtomicU64,
     /// Double-vote evidence seen or raised.
@@ -103,6 +105,13 @@ pub fn render(node: &Node) -> String {
         "counter",
         "JSON-RPC calls refused by the rate limit.",
         l(&m.rpc_rate_limited),
+    );
+    metric(
+        &mut o,
+        "cinder_rpc_connections_refused_total",
+        "counter",
+        "JSON-RPC connections closed at once: too many open from one address.",
+        l(&m.rpc_connections_refused),
     );
     let mi = &node.mining;
     metric(&mut o, "cinder_mining_hashrate", "gauge", "The node's own miner, hashes per second.", mi.hashrate());

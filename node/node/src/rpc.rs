@@ -23,7 +23,7 @@ use jsonrpsee::core::middleware::{
 };
 use jsonrpsee::server::{
     BatchRequestConfig, MethodResponse, RpcModule, ServerConfig, ServerHandle, StopHandle, SubscriptionMessage,
-    serve_with_graceful_shutdown, stop_channel,
+    stop_channel,
 };
 use jsonrpsee::types::{ErrorObject, ErrorObjectOwned, Request};
 use tokio::net::TcpListener;
@@ -49,6 +49,15 @@ pub struct RpcConfig {
     pub rate_per_sec: u32,
     /// The token admin methods need; `None` turns them off.
     pub admin_token: Option<String>,
+    /// Most concurrent connections from one IP address (the rest are
+    /// closed at once).
+    pub max_connections_per_ip: u32,
+    /// Most subscriptions on one WebSocket connection.
+    pub max_subscriptions_per_connection: u32,
+    /// How long a client may take to send a request's headers, and to
+    /// send the next request on a kept-alive HTTP connection: a slow or
+    /// silent client loses its connection then.
+    pub header_timeout: std::time::Duration,
 }
 
 impl Default for RpcConfig {
@@ -61,6 +70,9 @@ impl Default for RpcConfig {
             max_connections: 256,
             rate_per_sec: 50_000,
             admin_token: None,
+            max_connections_per_ip: 64,
+            max_subscriptions_per_connection: 64,
+            header_timeout: std::time::Duration::from_secs(10),
         }
     }
 }
@@ -1073,12 +1085,54 @@ pub async fn serve(node: Arc<Node>, cfg: &RpcConfig) -> Result<RpcServer> {
         .max_response_body_size(cfg.max_response_bytes)
         .max_connections(cfg.max_connections)
         .set_batch_request_config(BatchRequestConfig::Limit(cfg.max_batch))
+        .max_subscriptions_per_connection(cfg.max_subscriptions_per_connection)
         .build();
     let builder = jsonrpsee::server::Server::builder().set_config(config).to_service_builder();
     let (stop, handle) = stop_channel();
-    let rate = cfg.rate_per_sec;
-    let task = tokio::spawn(accept(listener, builder, methods, stop, node, rate));
+    let limits = ConnLimits { rate: cfg.rate_per_sec, per_ip: cfg.max_connections_per_ip, header: cfg.header_timeout };
+    let task = tokio::spawn(accept(listener, builder, methods, stop, node, limits));
     Ok(RpcServer { addr, handle, task })
+}
+
+/// What one client may hold.
+#[derive(Clone, Copy)]
+struct ConnLimits {
+    rate: u32,
+    per_ip: u32,
+    header: std::time::Duration,
+}
+
+/// Serves one connection as jsonrpsee's `serve_with_graceful_shutdown`
+/// does, with hyper's header-read timeout on (jsonrpsee sets no timer, so
+/// a client that sends its headers a byte at a time, or idles between
+/// requests, would hold the connection until its first-request timeout
+/// or forever).
+async fn serve_conn<S, B>(
+    sock: tokio::net::TcpStream,
+    svc: S,
+    stopped: impl std::future::Future<Output = ()>,
+    header: std::time::Duration,
+) where
+    S: tower::Service<hyper::Request<hyper::body::Incoming>, Response = hyper::Response<B>> + Clone + Send + 'static,
+    S::Future: Send,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: hyper::body::Body<Data = hyper::body::Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let mut builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+    builder.http1().timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(header);
+    let conn = builder.serve_connection_with_upgrades(
+        hyper_util::rt::TokioIo::new(sock),
+        hyper_util::service::TowerToHyperService::new(svc),
+    );
+    tokio::pin!(stopped, conn);
+    tokio::select! {
+        _ = &mut conn => {}
+        _ = &mut stopped => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
 }
 
 async fn accept(
@@ -1087,9 +1141,11 @@ async fn accept(
     methods: RpcModule<Node>,
     stop: StopHandle,
     node: Arc<Node>,
-    rate: u32,
+    limits: ConnLimits,
 ) {
+    let rate = limits.rate;
     let buckets: Arc<Mutex<HashMap<IpAddr, Arc<Bucket>>>> = Arc::default();
+    let open: Arc<Mutex<HashMap<IpAddr, u32>>> = Arc::default();
     loop {
         let (sock, remote) = tokio::select! {
             r = listener.accept() => match r {
@@ -1103,6 +1159,20 @@ async fn accept(
             _ = stop.clone().shutdown() => break,
         };
         let _ = sock.set_nodelay(true);
+        // Connections per IP: past the limit, closed at once.
+        let ip = remote.ip();
+        {
+            let mut o = open.lock().unwrap_or_else(PoisonError::into_inner);
+            let n = o.entry(ip).or_insert(0);
+            if *n >= limits.per_ip {
+                drop(o);
+                node.metrics.rpc_connections_refused.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(%ip, "refused an RPC connection: {} open from this address", limits.per_ip);
+                drop(sock);
+                continue;
+            }
+            *n += 1;
+        }
         let bucket = {
             let mut b = buckets.lock().unwrap_or_else(PoisonError::into_inner);
             if b.len() > 10_000 {
@@ -1118,6 +1188,17 @@ async fn accept(
             node: node2.clone(),
         });
         let svc = builder.clone().set_rpc_middleware(layer).build(methods.clone(), stop.clone());
-        tokio::spawn(serve_with_graceful_shutdown(sock, svc, stop.clone().shutdown()));
+        let open = open.clone();
+        let stopped = stop.clone().shutdown();
+        tokio::spawn(async move {
+            serve_conn(sock, svc, stopped, limits.header).await;
+            let mut o = open.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(n) = o.get_mut(&ip) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    o.remove(&ip);
+                }
+            }
+        });
     }
 }

@@ -358,3 +358,79 @@ async fn random_requests_to_every_method_get_answers_not_panics() {
     let c = Client::new(&n.url()).unwrap();
     assert_eq!(c.chain_id().await.unwrap(), CHAIN_ID, "the node still serves");
 }
+
+/// Whether the server closes `s` within `limit` (a read returns end of
+/// stream or an error).
+async fn closed_within(s: &mut tokio::net::TcpStream, limit: Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match tokio::time::timeout_at(deadline, s.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0) | Err(_)) => return true,
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+/// The connection limits: one address holds at most
+/// `max_connections_per_ip` connections (the next is closed at once and
+/// counted); a client that sends its headers too slowly, or idles on a
+/// kept-alive connection, loses it after `header_timeout` (slow-loris);
+/// a WebSocket holds at most `max_subscriptions_per_connection`
+/// subscriptions. After all that, the server serves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_and_greedy_clients_hit_the_connection_limits() {
+    use tokio::io::AsyncWriteExt;
+    let cfg = RpcConfig {
+        max_connections_per_ip: 4,
+        max_subscriptions_per_connection: 3,
+        header_timeout: Duration::from_millis(800),
+        ..RpcConfig::default()
+    };
+    let n = TestNode::start("limits", cfg).await;
+    let addr = n.rpc.addr;
+    // Four slow clients: half a request's headers, then nothing.
+    let mut slow = Vec::new();
+    for _ in 0..4 {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: appl").await.unwrap();
+        slow.push(s);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // A fifth from the same address is closed at once.
+    let mut fifth = tokio::net::TcpStream::connect(addr).await.unwrap();
+    assert!(closed_within(&mut fifth, Duration::from_millis(500)).await, "a fifth connection was served");
+    assert!(n.node.metrics.rpc_connections_refused.load(std::sync::atomic::Ordering::Relaxed) >= 1);
+    // The slow ones are cut off after the header timeout.
+    for s in &mut slow {
+        assert!(closed_within(s, Duration::from_secs(3)).await, "a slow client kept its connection");
+    }
+    // A kept-alive connection that idles after its request is closed too.
+    let mut idle = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let body = call(m::CHAIN_ID, json!([]));
+    let head = format!(
+        "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    idle.write_all(head.as_bytes()).await.unwrap();
+    idle.write_all(&body).await.unwrap();
+    assert!(closed_within(&mut idle, Duration::from_secs(3)).await, "an idle kept-alive connection stayed open");
+    // Slots are free again: a normal client is served.
+    let c = Client::new(&n.url()).unwrap();
+    assert_eq!(c.chain_id().await.unwrap(), CHAIN_ID);
+    // Subscriptions per WebSocket.
+    let ws = WsClientBuilder::default().build(format!("ws://{addr}")).await.unwrap();
+    let mut subs = Vec::new();
+    for _ in 0..3 {
+        subs.push(
+            ws.subscribe::<cinder_rpc::HeadEvent, _>(m::SUBSCRIBE, vec!["newHeads"], m::UNSUBSCRIBE).await.unwrap(),
+        );
+    }
+    let e = ws.subscribe::<cinder_rpc::HeadEvent, _>(m::SUBSCRIBE, vec!["newHeads"], m::UNSUBSCRIBE).await;
+    let e = e.err().expect("a fourth subscription on one connection").to_string();
+    assert!(e.to_lowercase().contains("subscription"), "{e}");
+    drop(subs);
+    n.stop().await;
+}
