@@ -37,6 +37,34 @@ struct Cli {
     /// Only warnings and errors.
     #[arg(short, long, global = true)]
     quiet: bool,
+    /// Log lines as `text` or as `json` objects (one a line: timestamp,
+    /// level, target, fields), on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// For people.
+    Text,
+    /// For log shippers.
+    Json,
+}
+
+type FilterHandle = tracing_subscriber::reload::Handle<tracing_subscriber::EnvFilter, tracing_subscriber::Registry>;
+
+/// The installed logger's filter, changeable at run time.
+static LOG_FILTER: std::sync::OnceLock<FilterHandle> = std::sync::OnceLock::new();
+
+/// What lets a node change the log filter (`cinder_adminSetLogLevel`).
+pub(crate) fn log_control() -> Option<cinder_node::LogControl> {
+    let handle = LOG_FILTER.get()?.clone();
+    Some(Box::new(move |directive: &str| {
+        let filter =
+            tracing_subscriber::EnvFilter::try_new(directive).map_err(|e| format!("log filter {directive:?}: {e}"))?;
+        handle.reload(filter).map_err(|e| format!("changing the log filter: {e}"))
+    }))
 }
 
 #[derive(Debug, Subcommand)]
@@ -68,7 +96,19 @@ fn main() -> ExitCode {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{level},jsonrpsee=warn,hyper=warn")));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    {
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::util::SubscriberInitExt;
+        let (filter, handle) = tracing_subscriber::reload::Layer::new(filter);
+        let _ = LOG_FILTER.set(handle);
+        let registry = tracing_subscriber::registry().with(filter);
+        match cli.log_format {
+            LogFormat::Text => registry.with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr)).init(),
+            LogFormat::Json => {
+                registry.with(tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr)).init();
+            }
+        }
+    }
     let r = match cli.command {
         Command::Node(a) => run::node(a),
         Command::Devnet(a) => run::devnet(a),

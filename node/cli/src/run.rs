@@ -148,6 +148,9 @@ async fn serve(s: Settings) -> Result<()> {
         admin_token: s.admin_token.clone(),
         ..RpcConfig::default()
     };
+    if let Some(control) = crate::log_control() {
+        node.set_log_control(control);
+    }
     let rpc = cinder_node::rpc::serve(node.clone(), &rpc_cfg).await?;
     let metrics = match s.metrics {
         Some(a) => Some(cinder_node::metrics::serve(node.clone(), a).await?),

@@ -36,7 +36,7 @@ mod validator;
 pub mod work;
 
 pub use network::NetworkView;
-pub use node::{MiningStats, Node, NodeConfig};
+pub use node::{LogControl, MiningStats, Node, NodeConfig};
 pub use producer::{MAX_TEMPLATE_TXS, Producer, REFRESH_AFTER};
 pub use rpc::{RpcConfig, RpcServer};
 pub use validator::{CRASH_ENV, EQUIVOCATE_ENV, Finalized, Validator, now_ms};

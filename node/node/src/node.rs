@@ -88,7 +88,12 @@ pub struct Node {
     finalized: broadcast::Sender<Finalized>,
     /// Why the node must stop (a software upgrade it does not know).
     halted: tokio::sync::watch::Sender<Option<String>>,
+    log_control: OnceLock<LogControl>,
 }
+
+/// Changes the process's log filter (an `EnvFilter` directive such as
+/// `info,cinder_net=debug`); set by the binary that installed the logger.
+pub type LogControl = Box<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
 
 /// Consensus messages queued for the consensus thread.
 const CONSENSUS_QUEUE: usize = 8192;
@@ -128,6 +133,7 @@ impl Node {
             local_blocks: broadcast::channel(64).0,
             local_txs: broadcast::channel(1024).0,
             network: OnceLock::new(),
+            log_control: OnceLock::new(),
             consensus_out: broadcast::channel(4096).0,
             consensus_in: OnceLock::new(),
             finalized: broadcast::channel(1024).0,
@@ -201,6 +207,20 @@ impl Node {
     pub fn announce(&self, block: &Block) {
         let _ = self.local_blocks.send(Arc::new(block.clone()));
     }
+    /// Gives the node the means to change the log filter at run time
+    /// (`cinder_adminSetLogLevel`); the first call wins.
+    pub fn set_log_control(&self, control: LogControl) {
+        let _ = self.log_control.set(control);
+    }
+
+    /// Changes the log filter, if the binary allowed it.
+    pub fn set_log_filter(&self, filter: &str) -> Result<(), String> {
+        match self.log_control.get() {
+            Some(f) => f(filter),
+            None => Err("this process cannot change its log filter".into()),
+        }
+    }
+
     /// Attaches the network (once); RPC and metrics read it from then on.
     pub fn set_network(&self, view: Arc<dyn NetworkView>) {
         let _ = self.network.set(view);

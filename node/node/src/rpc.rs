@@ -843,6 +843,17 @@ pub fn module(node: Arc<Node>, admin_token: Option<String>) -> Result<RpcModule<
         let net = n.network().ok_or_else(|| error(codes::INVALID_REQUEST, "this node has no p2p network"))?;
         net.set_peer_filter(allow).map_err(|e| error(codes::INVALID_PARAMS, e))
     })?;
+    let log_token = admin_token.clone();
+    md.register_method(m::ADMIN_SET_LOG_LEVEL, move |p, n, _| -> R<String> {
+        let (given, filter): (String, String) = p.parse()?;
+        check_admin(log_token.as_deref(), &given)?;
+        if filter.len() > 1_024 {
+            return Err(error(codes::INVALID_PARAMS, "a log filter is at most 1,024 bytes"));
+        }
+        n.set_log_filter(&filter).map_err(|e| error(codes::INVALID_PARAMS, e))?;
+        tracing::info!(%filter, "log filter changed");
+        Ok(filter)
+    })?;
     md.register_method(m::SET_MINING, move |p, n, _| -> R<bool> {
         let (token, mode): (String, String) = p.parse()?;
         check_admin(admin_token.as_deref(), &token)?;

@@ -92,6 +92,10 @@ pub mod methods {
     /// (null: all): connect only to the listed peers, dropping the others
     /// (needs the admin token). Tests partition a network with it.
     pub const ADMIN_SET_PEER_FILTER: &str = "cinder_adminSetPeerFilter";
+    /// `[token, filter]` -> the filter: changes the node's log filter (an
+    /// `EnvFilter` directive such as `info,cinder_net=debug`) at run time
+    /// (needs the admin token).
+    pub const ADMIN_SET_LOG_LEVEL: &str = "cinder_adminSetLogLevel";
     /// `[]` -> the newest finalized height (number); proof of stake only.
     pub const FINALIZED_BLOCK_NUMBER: &str = "cinder_finalizedBlockNumber";
     /// `[number?]` -> [`crate::ValidatorsJson`]: the validator set of a

@@ -375,3 +375,79 @@ fn tokens_cross_between_two_devnets_and_back_through_a_relayer() {
     drop((a, b));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Operations: `--log-format json` writes one JSON object a line, and the
+/// admin RPC changes the log filter of a running node (a bad filter or
+/// token is refused and changes nothing).
+#[test]
+fn json_logs_and_a_log_filter_changed_at_run_time() {
+    let _serial = crate::serial();
+    let dir = std::env::temp_dir().join(format!("cinder-cli-it-{}-logs", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let token = dir.join("token");
+    std::fs::write(&token, "a-token-of-sixteen-chars-or-more\n").unwrap();
+    let mut child = Command::new(BIN)
+        .args(["--log-format", "json", "devnet", "--consensus", "pos", "--rpc-port", "0", "--metrics-addr", "off"])
+        .arg("--datadir")
+        .arg(dir.join("d"))
+        .arg("--admin-token-file")
+        .arg(&token)
+        .env("CINDER_HIDE_GPU", "1")
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = crate::stdout_lines(&mut child);
+    let err = {
+        use std::io::BufRead;
+        let (tx, rx) = std::sync::mpsc::channel();
+        let e = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for l in std::io::BufReader::new(e).lines().map_while(Result::ok) {
+                if tx.send(l).is_err() {
+                    break;
+                }
+            }
+        });
+        rx
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let url = loop {
+        let l = out.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("no RPC: line");
+        if let Some(u) = l.strip_prefix("RPC: ") {
+            break u.to_string();
+        }
+    };
+    let d = Devnet { child, url };
+    // Every log line so far is a JSON object with a level and a message.
+    let mut seen = 0;
+    while let Ok(l) = err.recv_timeout(Duration::from_millis(500)) {
+        let v: Value = serde_json::from_str(&l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
+        assert!(v["level"].is_string() && v["fields"].is_object(), "{l}");
+        assert_ne!(v["level"], "DEBUG", "debug lines before the filter changed: {l}");
+        seen += 1;
+    }
+    assert!(seen > 0, "no log lines");
+    let c = Client::new(&d.url).unwrap();
+    let set = |token: &str, filter: &str| {
+        rt().block_on(c.call::<String>("cinder_adminSetLogLevel", vec![json!(token), json!(filter)]))
+    };
+    assert!(set("wrong-token-wrong-token", "debug").is_err());
+    let e = set("a-token-of-sixteen-chars-or-more", "info,=[").unwrap_err();
+    assert!(e.to_string().contains("log filter"), "{e}");
+    assert_eq!(set("a-token-of-sixteen-chars-or-more", "debug").unwrap(), "debug");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let l = err
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("no debug line after the change");
+        let v: Value = serde_json::from_str(&l).unwrap();
+        if v["level"] == "DEBUG" {
+            break;
+        }
+    }
+    drop(d);
+    let _ = std::fs::remove_dir_all(&dir);
+}
