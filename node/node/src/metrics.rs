@@ -38,6 +38,32 @@ pub struct Metrics {
     pub pos_finalized: AtomicU64,
     /// Double-vote evidence seen or raised.
     pub pos_evidence: AtomicU64,
+    /// Transactions in blocks that became the head.
+    pub txs_included: AtomicU64,
+    /// Import time by phase ([`PHASES`]), microseconds.
+    pub phase_micros: [AtomicU64; 6],
+    /// Finality latency (decided minus the block's own time) summed over
+    /// finalized blocks, ms.
+    pub finality_ms_sum: AtomicU64,
+    /// The last block's finality latency, ms.
+    pub finality_ms_last: AtomicU64,
+}
+
+/// The import phases, in the order of [`Metrics::phase_micros`].
+pub const PHASES: [&str; 6] = ["checks", "signatures", "state_read", "execution", "state_root", "commit"];
+
+/// The bytes of the files under `dir` (RocksDB's tables, logs and
+/// manifests).
+fn dir_bytes(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_bytes(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
 }
 
 fn metric(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
@@ -64,6 +90,35 @@ pub fn render(node: &Node) -> String {
     );
     metric(&mut o, "cinder_mempool_transactions", "gauge", "Transactions in the pool.", node.mempool().len());
     metric(&mut o, "cinder_blocks_imported_total", "counter", "Blocks imported.", l(&m.blocks_imported));
+    metric(
+        &mut o,
+        "cinder_transactions_included_total",
+        "counter",
+        "Transactions in blocks that became the head.",
+        l(&m.txs_included),
+    );
+    let _ = writeln!(
+        o,
+        "# HELP cinder_import_phase_seconds_total Import time by phase.\n# TYPE cinder_import_phase_seconds_total counter"
+    );
+    for (name, v) in PHASES.iter().zip(&m.phase_micros) {
+        let _ = writeln!(o, "cinder_import_phase_seconds_total{{phase=\"{name}\"}} {}", l(v) as f64 / 1e6);
+    }
+    metric(
+        &mut o,
+        "cinder_finality_latency_seconds_sum",
+        "counter",
+        "Finality latency (decided minus the block's time) summed over the finalized blocks.",
+        l(&m.finality_ms_sum) as f64 / 1e3,
+    );
+    metric(
+        &mut o,
+        "cinder_finality_latency_last_seconds",
+        "gauge",
+        "The last finalized block's finality latency.",
+        l(&m.finality_ms_last) as f64 / 1e3,
+    );
+    metric(&mut o, "cinder_db_size_bytes", "gauge", "Bytes of the chain database's files.", dir_bytes(&node.chain_dir));
     if node.chain().spec().consensus == cinder_consensus::ConsensusKind::Pos {
         let fin = node.finalized_height().ok().flatten().unwrap_or(0);
         metric(&mut o, "cinder_finalized_height", "gauge", "Height of the newest finalized block.", fin);

@@ -89,6 +89,8 @@ pub struct Node {
     /// Why the node must stop (a software upgrade it does not know).
     halted: tokio::sync::watch::Sender<Option<String>>,
     log_control: OnceLock<LogControl>,
+    /// The chain database's directory (its size is a metric).
+    pub(crate) chain_dir: PathBuf,
 }
 
 /// Changes the process's log filter (an `EnvFilter` directive such as
@@ -134,6 +136,7 @@ impl Node {
             local_txs: broadcast::channel(1024).0,
             network: OnceLock::new(),
             log_control: OnceLock::new(),
+            chain_dir: cfg.datadir.join("chain"),
             consensus_out: broadcast::channel(4096).0,
             consensus_in: OnceLock::new(),
             finalized: broadcast::channel(1024).0,
@@ -360,6 +363,9 @@ impl Node {
 
     pub(crate) fn note_finalized(&self, f: Finalized) {
         self.metrics.pos_finalized.fetch_add(1, Ordering::Relaxed);
+        let latency_ms = f.decided_ms.saturating_sub(f.block_time_ms);
+        self.metrics.finality_ms_sum.fetch_add(latency_ms, Ordering::Relaxed);
+        self.metrics.finality_ms_last.store(latency_ms, Ordering::Relaxed);
         let _ = self.finalized.send(f);
     }
 
@@ -465,6 +471,17 @@ impl Node {
     pub fn after_import(&self, r: &Imported, block: Option<&Block>) {
         self.metrics.blocks_imported.fetch_add(1, Ordering::Relaxed);
         self.metrics.import_micros.fetch_add(micros(r.phases.total()), Ordering::Relaxed);
+        let p = &r.phases;
+        for (slot, d) in self.metrics.phase_micros.iter().zip([
+            p.checks,
+            p.signatures,
+            p.state_read,
+            p.execution,
+            p.state_root,
+            p.commit,
+        ]) {
+            slot.fetch_add(micros(d), Ordering::Relaxed);
+        }
         let (included, reverted, depth) = match r.status {
             ImportStatus::Known | ImportStatus::Side => return,
             ImportStatus::Head => {
@@ -482,6 +499,9 @@ impl Node {
                 (inc, rev, depth)
             }
         };
+        // Reverted transactions are counted again when a block includes
+        // them once more; the counter follows the head, not unique ids.
+        self.metrics.txs_included.fetch_add(included.len() as u64, Ordering::Relaxed);
         self.head_gen.fetch_add(1, Ordering::AcqRel);
         self.check_upgrade();
         match self.head_version() {

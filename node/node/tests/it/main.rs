@@ -5,5 +5,6 @@
 
 mod common;
 mod contracts;
+mod ops;
 mod rpc;
 mod work;
