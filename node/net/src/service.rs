@@ -243,6 +243,7 @@ impl Network {
             relays: HashSet::new(),
             relay_listeners: HashMap::new(),
             relay_retry: Vec::new(),
+            outbox: Vec::new(),
         };
         svc.bootstrap();
         let task = tokio::spawn(svc.run(cmd_rx, done_rx));
@@ -417,7 +418,12 @@ struct Service {
     relay_listeners: HashMap<ListenerId, Multiaddr>,
     /// Reservations to try again, and when.
     relay_retry: Vec<(Instant, Multiaddr)>,
+    /// Own transactions waiting to be gossiped ([`Service::queue_txs`]).
+    outbox: Vec<SignedTransaction>,
 }
+
+/// How often a partial batch of own transactions is gossiped.
+const TX_FLUSH: Duration = Duration::from_millis(50);
 
 impl Service {
     async fn run(mut self, mut cmds: mpsc::Receiver<Command>, mut done: mpsc::Receiver<Done>) {
@@ -426,6 +432,8 @@ impl Service {
         let mut consensus_out = self.node.subscribe_consensus();
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut flush = tokio::time::interval(TX_FLUSH);
+        flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 ev = self.swarm.select_next_some() => self.on_swarm(ev),
@@ -442,7 +450,7 @@ impl Service {
                     Err(_) => break,
                 },
                 t = local_txs.recv() => match t {
-                    Ok(t) => self.publish_txs(&t),
+                    Ok(t) => self.queue_txs(&t),
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
                         tracing::warn!("{n} transaction batches were not gossiped (the network fell behind)");
                     }
@@ -456,6 +464,7 @@ impl Service {
                     Err(_) => break,
                 },
                 _ = tick.tick() => self.on_tick(),
+                _ = flush.tick(), if !self.outbox.is_empty() => self.flush_txs(),
             }
         }
         tracing::info!("network stopped");
@@ -751,6 +760,24 @@ impl Service {
         }
     }
 
+    /// Queues this node's own transactions for gossip: they go out in
+    /// batches of up to half [`MAX_TX_BATCH`], at most one partial batch
+    /// every [`TX_FLUSH`], so a node relaying its clients' load stays under
+    /// its peers' rate limit for transaction batches however its clients
+    /// split what they send.
+    fn queue_txs(&mut self, txs: &[SignedTransaction]) {
+        self.outbox.extend_from_slice(txs);
+        while self.outbox.len() >= MAX_TX_BATCH / 2 {
+            let full: Vec<SignedTransaction> = self.outbox.drain(..MAX_TX_BATCH / 2).collect();
+            self.publish_txs(&full);
+        }
+    }
+
+    fn flush_txs(&mut self) {
+        let all = std::mem::take(&mut self.outbox);
+        self.publish_txs(&all);
+    }
+
     fn publish_txs(&mut self, txs: &[SignedTransaction]) {
         for chunk in txs.chunks(MAX_TX_BATCH / 2) {
             let Ok(batch) = Bounded::new(chunk.to_vec()) else { continue };
@@ -791,7 +818,13 @@ impl Service {
         let traffic = if is_block { Traffic::Blocks } else { Traffic::TxBatches };
         if !self.book.allow(source, traffic, now) {
             self.report(&msg, &source, MessageAcceptance::Ignore);
-            self.penalize(source, Penalty::RateLimited, "gossip over its rate limit");
+            // Blocks over the limit are an offence. Transaction batches are
+            // dropped, not punished: an honest node relays what its clients
+            // send, at their pace, and a ban would cut it off (and its
+            // blocks and votes with it) for its clients' doing.
+            if is_block {
+                self.penalize(source, Penalty::RateLimited, "gossip over its rate limit");
+            }
             return;
         }
         if self.validating >= MAX_VALIDATING {
