@@ -652,8 +652,7 @@ pub fn apply(l: &mut Ledger<'_>, env: &Env, sender: Address, op: &IbcOp) -> Resu
             if let Acknowledgement::Error(_) = ack {
                 refund(l, p)?;
             }
-            l.delete(keys::commitment(p.source_channel, p.sequence));
-            l.delete(keys::packet(p.source_channel, p.sequence));
+            settle(l, p);
             Ok(None)
         }
         IbcOp::Timeout { packet, proof, next_recv } => {
@@ -693,8 +692,7 @@ pub fn apply(l: &mut Ledger<'_>, env: &Env, sender: Address, op: &IbcOp) -> Resu
                 }
             }
             refund(l, p)?;
-            l.delete(keys::commitment(p.source_channel, p.sequence));
-            l.delete(keys::packet(p.source_channel, p.sequence));
+            settle(l, p);
             Ok(None)
         }
         IbcOp::SendVoucher { denom, to, amount } => {
@@ -707,6 +705,13 @@ pub fn apply(l: &mut Ledger<'_>, env: &Env, sender: Address, op: &IbcOp) -> Resu
             Ok(None)
         }
     }
+}
+
+/// A sent packet's end (acknowledged or timed out): its commitment and
+/// record go.
+fn settle(l: &mut Ledger<'_>, p: &Packet) {
+    l.delete(keys::commitment(p.source_channel, p.sequence));
+    l.delete(keys::packet(p.source_channel, p.sequence));
 }
 
 fn new_channel(l: &mut Ledger<'_>) -> Result<u64, Error> {

@@ -400,19 +400,7 @@ fn json_logs_and_a_log_filter_changed_at_run_time() {
         .spawn()
         .unwrap();
     let out = crate::stdout_lines(&mut child);
-    let err = {
-        use std::io::BufRead;
-        let (tx, rx) = std::sync::mpsc::channel();
-        let e = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for l in std::io::BufReader::new(e).lines().map_while(Result::ok) {
-                if tx.send(l).is_err() {
-                    break;
-                }
-            }
-        });
-        rx
-    };
+    let err = crate::lines_of(child.stderr.take().unwrap());
     let deadline = Instant::now() + Duration::from_secs(60);
     let url = loop {
         let l = out.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("no RPC: line");

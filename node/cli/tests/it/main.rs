@@ -23,9 +23,13 @@ pub(crate) fn serial() -> std::sync::MutexGuard<'static, ()> {
 
 /// The lines `child` prints on its (piped) stdout, as they come.
 pub(crate) fn stdout_lines(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
+    lines_of(child.stdout.take().expect("stdout is piped"))
+}
+
+/// The lines read from `out` (a child's pipe), as they come.
+pub(crate) fn lines_of(out: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
     use std::io::BufRead;
     let (tx, lines) = std::sync::mpsc::channel();
-    let out = child.stdout.take().expect("stdout is piped");
     std::thread::spawn(move || {
         for l in std::io::BufReader::new(out).lines().map_while(Result::ok) {
             if tx.send(l).is_err() {
