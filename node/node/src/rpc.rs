@@ -154,22 +154,34 @@ fn hex_bytes(s: &str, what: &str) -> Result<Vec<u8>, ErrorObjectOwned> {
     hex::decode(h).map_err(|e| error(codes::INVALID_PARAMS, format!("{what}: {e}")))
 }
 
-/// The inter-blockchain record `key` of the state at canonical block
-/// `number` (default: the head): the block's number and the record.
-fn ibc_record(n: &Node, number: Option<u64>, key: &[u8]) -> R<(u64, Option<Vec<u8>>)> {
-    let db = n.chain().db();
+/// The canonical block `number` (default: the head) and its state version.
+fn ibc_at(n: &Node, number: Option<u64>) -> R<(u64, cinder_state::Version)> {
     let number = match number {
         Some(x) => x,
         None => n.chain().head().map_err(internal)?.height,
     };
-    let (_, version) =
-        db.canonical(number).map_err(internal)?.ok_or_else(|| error(codes::UNKNOWN_BLOCK, "no such block"))?;
-    let v = n
+    let (_, version) = n
         .chain()
+        .db()
+        .canonical(number)
+        .map_err(internal)?
+        .ok_or_else(|| error(codes::UNKNOWN_BLOCK, "no such block"))?;
+    Ok((number, version))
+}
+
+/// The inter-blockchain record `key` in the state at `at`.
+fn ibc_read(n: &Node, at: (u64, cinder_state::Version), key: &[u8]) -> R<Option<Vec<u8>>> {
+    n.chain()
         .state()
-        .data(version, cinder_chain::ibc::keys::tree_key(key))
-        .map_err(|e| error(codes::UNKNOWN_BLOCK, format!("the state of block {number}: {e:#}")))?;
-    Ok((number, v))
+        .data(at.1, cinder_chain::ibc::keys::tree_key(key))
+        .map_err(|e| error(codes::UNKNOWN_BLOCK, format!("the state of block {}: {e:#}", at.0)))
+}
+
+/// The inter-blockchain record `key` of the state at canonical block
+/// `number` (default: the head): the block's number and the record.
+fn ibc_record(n: &Node, number: Option<u64>, key: &[u8]) -> R<(u64, Option<Vec<u8>>)> {
+    let at = ibc_at(n, number)?;
+    Ok((at.0, ibc_read(n, at, key)?))
 }
 
 fn ibc_decode<T: borsh::BorshDeserialize>(bytes: &[u8], what: &str) -> R<T> {
@@ -720,11 +732,12 @@ pub fn module(node: Arc<Node>, admin_token: Option<String>) -> Result<RpcModule<
         let from: u64 = s.optional_next()?.unwrap_or(1).max(1);
         let limit: u64 = s.optional_next()?.unwrap_or(MAX_PACKETS).min(MAX_PACKETS);
         let next = ibc_u64(&n, &keys::next_send(channel), 1)?;
+        let at = ibc_at(&n, None)?;
         let mut out = Vec::new();
         let mut seq = from;
-        // A bounded scan: at most 10,000 sequences per call.
+        // A bounded scan: at most 10,000 sequences per call, one state.
         while seq < next && (out.len() as u64) < limit && seq < from.saturating_add(10_000) {
-            if let Some(raw) = ibc_record(&n, None, &keys::packet(channel, seq))?.1 {
+            if let Some(raw) = ibc_read(&n, at, &keys::packet(channel, seq))? {
                 let packet: cinder_primitives::Packet = ibc_decode(&raw, "a packet record")?;
                 out.push(packet_json(&packet)?);
             }
