@@ -12,10 +12,10 @@ use cinder_primitives::Address;
 const BIN: &str = env!("CARGO_BIN_EXE_cinder");
 
 /// A devnet process; stopped (SIGTERM) on drop.
-struct Devnet {
-    child: std::process::Child,
-    url: String,
-    lines: Vec<String>,
+pub(crate) struct Devnet {
+    pub(crate) child: std::process::Child,
+    pub(crate) url: String,
+    pub(crate) lines: Vec<String>,
 }
 
 impl Drop for Devnet {
@@ -31,7 +31,7 @@ fn start(datadir: &Path) -> Devnet {
 
 /// A devnet with extra arguments (`--consensus pos`: a block a second, no
 /// mining on the test machine's cores).
-fn start_with(datadir: &Path, extra: &[&str]) -> Devnet {
+pub(crate) fn start_with(datadir: &Path, extra: &[&str]) -> Devnet {
     let mut child = Command::new(BIN)
         .args(["devnet", "--rpc-port", "0", "--metrics-addr", "off", "--datadir"])
         .arg(datadir)

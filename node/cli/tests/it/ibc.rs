@@ -6,7 +6,7 @@
 //! freeze a client on evidence of a double signature.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cinder_primitives::{
@@ -19,41 +19,11 @@ use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_cinder");
 
-/// A devnet process; killed on drop.
-struct Devnet {
-    child: Child,
-    url: String,
-}
+use crate::contracts::Devnet;
 
-impl Drop for Devnet {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
-        let _ = self.child.wait();
-    }
-}
-
+/// A PoS devnet of chain `chain_id`.
 fn devnet(datadir: &Path, chain_id: u64) -> Devnet {
-    let mut child = Command::new(BIN)
-        .args(["devnet", "--consensus", "pos", "--rpc-port", "0", "--metrics-addr", "off", "--chain-id"])
-        .arg(chain_id.to_string())
-        .arg("--datadir")
-        .arg(datadir)
-        .env("CINDER_HIDE_GPU", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let rx = crate::stdout_lines(&mut child);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let Ok(l) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) else {
-            let _ = child.kill();
-            panic!("devnet {chain_id}: no RPC: line within 60 s");
-        };
-        if let Some(url) = l.strip_prefix("RPC: ") {
-            return Devnet { child, url: url.to_string() };
-        }
-    }
+    crate::contracts::start_with(datadir, &["--consensus", "pos", "--chain-id", &chain_id.to_string()])
 }
 
 /// `cinder <args>`: (exit code, stdout, stderr).
@@ -408,7 +378,7 @@ fn json_logs_and_a_log_filter_changed_at_run_time() {
             break u.to_string();
         }
     };
-    let d = Devnet { child, url };
+    let d = Devnet { child, url, lines: Vec::new() };
     // Every log line so far is a JSON object with a level and a message.
     let mut seen = 0;
     while let Ok(l) = err.recv_timeout(Duration::from_millis(500)) {
