@@ -1,5 +1,5 @@
-//! `cinder db checkpoint DIR` and `cinder db restore DIR`: RocksDB
-//! checkpoints of a stopped node's chain data, and putting one back.
+//! `cinder db checkpoint DIR` (alias `backup`) and `cinder db restore DIR`:
+//! RocksDB checkpoints of a stopped node's chain data, and putting one back.
 
 use std::path::{Path, PathBuf};
 
@@ -26,7 +26,8 @@ enum DbCmd {
     /// Write a consistent checkpoint of the chain data to DIR/chain (DIR
     /// new; on the same filesystem the table files are hard links), with
     /// the data directory's devnet.toml if it has one. The node must be
-    /// stopped.
+    /// stopped. `cinder db backup` is the same command.
+    #[command(alias = "backup")]
     Checkpoint {
         /// Where (must not exist).
         dir: PathBuf,

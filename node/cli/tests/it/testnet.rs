@@ -242,7 +242,47 @@ fn testnet_converges_partitions_heals_survives_sigkill_and_continues() {
     assert!(Command::new("kill").args(["-TERM", &again.0.id().to_string()]).status().unwrap().success());
     assert!(again.0.wait().unwrap().success());
 
-    // 6. Ctrl-C (SIGTERM) stops all; the same data directory continues.
+    // 6. A backup of node 3's stopped data restored into a new data
+    //    directory: node 3 runs from it, continues the chain and holds the
+    //    same blocks and state roots as node 0, which never stopped.
+    let home = dir.join("node-3");
+    let backup = dir.join("node-3-backup");
+    let restored = dir.join("node-3-restored");
+    for args in [
+        vec![
+            "db".into(),
+            "backup".into(),
+            backup.display().to_string(),
+            "--datadir".into(),
+            home.display().to_string(),
+        ],
+        vec![
+            "db".into(),
+            "restore".into(),
+            backup.display().to_string(),
+            "--datadir".into(),
+            restored.display().to_string(),
+        ],
+    ] {
+        let out = Command::new(BIN).args(&args).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let cmdline: Vec<String> = cmdline
+        .iter()
+        .map(|a| if *a == home.display().to_string() { restored.display().to_string() } else { a.clone() })
+        .collect();
+    assert!(cmdline.contains(&restored.display().to_string()), "{cmdline:?}");
+    let mut from_backup = KillOnDrop(
+        Command::new(&cmdline[0]).args(&cmdline[1..]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap(),
+    );
+    let target = height(c[0]) + 2;
+    wait("the restored node to continue the chain with the others", || agree(&c, target));
+    let h = height(c[3]).min(height(c[0]));
+    assert_eq!(block_at(c[3], h), block_at(c[0], h), "same block and state root at {h}");
+    assert!(Command::new("kill").args(["-TERM", &from_backup.0.id().to_string()]).status().unwrap().success());
+    assert!(from_backup.0.wait().unwrap().success());
+
+    // 7. Ctrl-C (SIGTERM) stops all; the same data directory continues.
     net.stop();
     let before = block_at_dir(&dir);
     let net = Testnet::start(&dir, rpc, p2p);
