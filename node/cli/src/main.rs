@@ -15,6 +15,7 @@ mod config;
 mod contract;
 mod db;
 mod gov;
+mod health;
 mod ibc;
 mod relay;
 mod run;
@@ -81,6 +82,8 @@ enum Command {
     Contract(contract::ContractArgs),
     /// Database checkpoints.
     Db(db::DbArgs),
+    /// Whether a node answers on its RPC (exit status 0), for health checks.
+    Health(health::HealthArgs),
     /// Relay between two chains: open a channel (clients and handshake),
     /// then deliver packets, acknowledgements and timeouts both ways.
     Relay(relay::RelayArgs),
@@ -116,6 +119,7 @@ fn main() -> ExitCode {
         Command::Wallet(a) => wallet::run(a),
         Command::Contract(a) => contract::run(a),
         Command::Db(a) => db::run(a),
+        Command::Health(a) => health::run(a),
         Command::Relay(a) => relay::run(a),
     };
     match r {

@@ -64,6 +64,11 @@ pub(crate) struct TestnetArgs {
     /// voting period.
     #[arg(long, default_value_t = crate::config::DEVNET_VOTING_PERIOD)]
     voting_period: u64,
+    /// Only prepare: write the spec, the admin token, each node's keys,
+    /// its peer id (`node-i/peer-id`) and command line, then exit without
+    /// starting a node. For nodes run elsewhere, e.g. deploy/compose.yaml.
+    #[arg(long)]
+    init: bool,
 }
 
 struct Member {
@@ -214,6 +219,21 @@ pub(crate) fn run(args: TestnetArgs) -> Result<()> {
         }
         std::fs::write(home.join("command"), cmd.join("\n") + "\n")
             .with_context(|| format!("writing {}", home.join("command").display()))?;
+        if args.init {
+            std::fs::write(home.join("peer-id"), format!("{id}\n"))
+                .with_context(|| format!("writing {}", home.join("peer-id").display()))?;
+            say!(
+                "node {i}: peer id {id} | {}",
+                if pos {
+                    "validator"
+                } else if miners.contains(&i) {
+                    "mining"
+                } else {
+                    "not mining"
+                }
+            );
+            continue;
+        }
         let log_path = home.join("node.log");
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -254,6 +274,14 @@ pub(crate) fn run(args: TestnetArgs) -> Result<()> {
             },
         );
         members.push(Member { index: i, child, exited: false });
+    }
+    if args.init {
+        say!(
+            "Prepared: the spec {}; each node's keys, peer id and command line in {}/node-<i>",
+            spec_path.display(),
+            dir.display()
+        );
+        return Ok(());
     }
     say!("Logs: {}/node-<i>/node.log; each node's command line: {}/node-<i>/command", dir.display(), dir.display());
     say!("Ctrl-C stops all nodes.");

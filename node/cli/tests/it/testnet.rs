@@ -302,3 +302,91 @@ fn block_at_dir(dir: &Path) -> u64 {
         })
         .expect("node 0 logged where it stopped")
 }
+
+/// What deploy/compose.yaml runs, outside containers: `cinder testnet
+/// --init` prepares a four-validator network (twice: the second run keeps
+/// the keys), deploy/testnet/validator.sh starts each validator from it
+/// with the node's environment variables, the network finalizes, and
+/// `cinder health` (the image's health check) says so — and says when a
+/// node is down.
+#[test]
+fn the_compose_validator_script_runs_a_finalizing_testnet() {
+    let _serial = crate::serial();
+    let dir = std::env::temp_dir().join(format!("cinder-cli-it-{}-compose", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/testnet/validator.sh");
+    let init = || {
+        let out = Command::new(BIN)
+            .args(["testnet", "--consensus", "pos", "--nodes", "4", "--init", "--datadir"])
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        assert_eq!(text.matches("| validator").count(), 4, "{text}");
+        (0..4).map(|i| std::fs::read_to_string(dir.join(format!("node-{i}/peer-id"))).unwrap()).collect::<Vec<_>>()
+    };
+    let ids = init();
+    let spec = std::fs::read(dir.join("devnet.toml")).unwrap();
+    assert_eq!(init(), ids, "a second --init keeps the keys");
+    assert_eq!(std::fs::read(dir.join("devnet.toml")).unwrap(), spec, "and the spec");
+
+    let rpc = free_ports(4, 21_000);
+    let p2p = free_ports(4, 41_000);
+    let validator = |i: u16| {
+        let mut c = Command::new("sh");
+        c.arg(&script)
+            .env("CINDER_BIN", BIN)
+            .env("CINDER_NET", &dir)
+            .env("CINDER_INDEX", i.to_string())
+            .env("CINDER_BOOTNODE", format!("/ip4/127.0.0.1/tcp/{p2p}"))
+            .env("CINDER_RPC_PORT", (rpc + i).to_string())
+            .env("CINDER_P2P_ADDR", format!("/ip4/127.0.0.1/tcp/{}", p2p + i))
+            .env("CINDER_EXTERNAL_ADDR", format!("/ip4/127.0.0.1/tcp/{}", p2p + i))
+            .env("CINDER_METRICS_ADDR", "off")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        c
+    };
+    // A node the preparation does not know is refused with the reason.
+    let out = validator(7).stderr(Stdio::piped()).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("node-7/node.key"), "{out:?}");
+
+    let mut nodes: Vec<KillOnDrop> = (0..4).map(|i| KillOnDrop(validator(i).spawn().unwrap())).collect();
+    let clients: Vec<Client> = (0..4).map(|i| Client::new(&format!("http://127.0.0.1:{}", rpc + i)).unwrap()).collect();
+    let c: Vec<&Client> = clients.iter().collect();
+    wait("every validator to finalize height 3", || {
+        c.iter().all(|c| rt().block_on(c.finalized_block_number()).unwrap_or(0) >= 3)
+    });
+    wait("one chain", || agree(&c, 3));
+    let health = |i: u16, synced: bool| {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["health", "--timeout", "3", "--rpc", &format!("http://127.0.0.1:{}", rpc + i)]);
+        if synced {
+            cmd.arg("--synced");
+        }
+        cmd.output().unwrap()
+    };
+    let out = health(3, true);
+    assert!(out.status.success(), "{out:?}");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.starts_with("healthy: height") && said.contains("3 peers"), "{said}");
+
+    // The exec'd node is the script's process: SIGTERM stops it cleanly.
+    let last = nodes.pop().unwrap();
+    let mut last = last;
+    assert!(Command::new("kill").args(["-TERM", &last.0.id().to_string()]).status().unwrap().success());
+    assert!(last.0.wait().unwrap().success());
+    let out = health(3, false);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not answer"), "{out:?}");
+    // Three of four validators (3/4 of the stake) still finalize.
+    let f = rt().block_on(c[0].finalized_block_number()).unwrap();
+    wait("finality without node 3", || rt().block_on(c[0].finalized_block_number()).unwrap_or(0) >= f + 2);
+    for mut n in nodes {
+        assert!(Command::new("kill").args(["-TERM", &n.0.id().to_string()]).status().unwrap().success());
+        assert!(n.0.wait().unwrap().success());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
