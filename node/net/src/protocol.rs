@@ -131,6 +131,12 @@ where
 {
     let mut buf = Vec::new();
     io.take(T::MAX_BYTES as u64 + 1).read_to_end(&mut buf).await?;
+    if buf.len() > T::MAX_BYTES {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("a {} over its limit of {} bytes", T::NAME, T::MAX_BYTES),
+        ));
+    }
     decode(&buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
@@ -193,6 +199,32 @@ mod tests {
         assert!(decode::<Request>(&bytes).is_err());
         assert!(decode::<Request>(&[9]).is_err());
         assert!(decode::<Request>(&[]).is_err());
+    }
+
+    /// The codec reads at most one byte past a message's limit, then
+    /// refuses it (the service scores the sender down for an undecodable
+    /// request); a message at the limit is read whole.
+    #[test]
+    fn the_codec_refuses_requests_and_responses_over_their_size_limit() {
+        use libp2p::request_response::Codec as _;
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let proto = SYNC_PROTOCOL;
+        let over = vec![0u8; MAX_REQUEST_BYTES + 1];
+        let e = rt.block_on(SyncCodec.read_request(&proto, &mut futures::io::Cursor::new(&over))).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+        assert!(e.to_string().contains("sync request over its limit of 65536 bytes"), "{e}");
+        // Far over: the reader stops at the limit instead of buffering it all.
+        let mut huge = futures::io::Cursor::new(vec![0u8; 8 * MAX_REQUEST_BYTES]);
+        assert!(rt.block_on(SyncCodec.read_request(&proto, &mut huge)).is_err());
+        assert_eq!(huge.position(), MAX_REQUEST_BYTES as u64 + 1);
+        let mut big = futures::io::Cursor::new(vec![0u8; MAX_RESPONSE_BYTES + 1]);
+        let e = rt.block_on(SyncCodec.read_response(&proto, &mut big)).unwrap_err();
+        assert!(e.to_string().contains("sync response over its limit"), "{e}");
+        // A valid request still decodes through the same path.
+        let r = Request::Bodies(Bounded::new(vec![Hash([3; 32]); MAX_BODIES]).unwrap());
+        let bytes = encode(&r);
+        assert!(bytes.len() <= MAX_REQUEST_BYTES);
+        assert_eq!(rt.block_on(SyncCodec.read_request(&proto, &mut futures::io::Cursor::new(&bytes))).unwrap(), r);
     }
 
     #[test]

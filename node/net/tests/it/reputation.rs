@@ -4,28 +4,41 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use cinder_net::behaviour::{Behaviour, build_swarm};
-use cinder_net::protocol::{Request, Status, topics};
+use cinder_net::behaviour::{Behaviour, BehaviourEvent, build_swarm};
+use cinder_net::protocol::{Request, Response, Status, topics};
 use cinder_net::{Keypair, PeerId};
 use cinder_primitives::encode;
 use futures::StreamExt;
 use libp2p::Swarm;
 use libp2p::gossipsub::IdentTopic;
+use libp2p::request_response;
+use libp2p::swarm::SwarmEvent;
 
 use crate::common::{PATIENCE, Peer, test_config, wait_for};
 
 /// A misbehaving peer: our own behaviour, driven by hand.
 struct Evil {
     swarm: Swarm<Behaviour>,
+    /// What it answers a status request with when `answers_status`.
+    status: Status,
+    /// Whether it answers status requests (else they fail, which costs it
+    /// score: only the tests that need a long-lived evil peer answer).
+    answers_status: bool,
 }
 
 impl Evil {
     fn new(honest: &Peer) -> Evil {
+        Evil::sending_up_to(honest, honest.node.chain().spec().max_block_bytes)
+    }
+
+    /// One whose own gossip limit fits blocks of `max_block_bytes`.
+    fn sending_up_to(honest: &Peer, max_block_bytes: u64) -> Evil {
         let chain = honest.node.chain();
         let swarm =
-            build_swarm(Keypair::generate_ed25519(), &test_config(), &chain.genesis_id(), chain.spec().max_block_bytes)
-                .unwrap();
-        Evil { swarm }
+            build_swarm(Keypair::generate_ed25519(), &test_config(), &chain.genesis_id(), max_block_bytes).unwrap();
+        let genesis = chain.genesis_id();
+        let status = Status { genesis, head: genesis, height: 0, weight: 0 };
+        Evil { swarm, status, answers_status: false }
     }
 
     fn id(&self) -> PeerId {
@@ -37,7 +50,16 @@ impl Evil {
         let end = tokio::time::Instant::now() + d;
         loop {
             tokio::select! {
-                _ = self.swarm.select_next_some() => {}
+                e = self.swarm.select_next_some() => {
+                    if let SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::Message {
+                        message: request_response::Message::Request { request: Request::Status(_), channel, .. },
+                        ..
+                    })) = e
+                        && self.answers_status
+                    {
+                        let _ = self.swarm.behaviour_mut().sync.send_response(channel, Response::Status(self.status));
+                    }
+                }
                 _ = tokio::time::sleep_until(end) => break,
             }
         }
@@ -135,6 +157,77 @@ async fn garbage_invalid_blocks_and_floods_get_peers_banned() {
     let score = b.net.shared().peers().iter().find(|p| p.id == a_id).map(|p| p.score);
     assert!(score.is_some_and(|s| s >= 0.0), "A keeps its good score at B: {score:?}");
     b.stop().await;
+    a.stop().await;
+}
+
+/// A gossip message over the receiver's size limit (the chain's largest
+/// block plus 64 KiB, at least the 4 MiB of a transaction batch) never
+/// reaches validation: gossipsub's codec drops the frame. The sender's next
+/// message within the limit is read and judged as usual, and the honest
+/// pair carries on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gossip_over_the_size_limit_is_dropped_unread() {
+    let a = Peer::start("size-a", test_config()).await;
+    let max_block = a.node.chain().spec().max_block_bytes;
+    let limit = cinder_net::behaviour::gossip_config(max_block).unwrap().max_transmit_size();
+    let mut evil = Evil::sending_up_to(&a, 4 * max_block + 8 * (1 << 20));
+    evil.answers_status = true;
+    evil.connect(&a).await;
+    let stats = &a.net.shared().stats;
+    let rejected = stats.gossip_rejected.load(Ordering::Relaxed);
+    let accepted = stats.blocks_accepted.load(Ordering::Relaxed);
+
+    // Over the limit by a little and by a lot.
+    evil.publish_block_bytes(&a, vec![0xAB; limit + 1]);
+    evil.drive(Duration::from_secs(2)).await;
+    evil.publish_block_bytes(&a, vec![0xCD; 2 * limit]);
+    evil.drive(Duration::from_secs(3)).await;
+    assert_eq!(stats.gossip_rejected.load(Ordering::Relaxed), rejected, "an oversized message was read and judged");
+    assert_eq!(stats.blocks_accepted.load(Ordering::Relaxed), accepted);
+    let listed = |a: &Peer, id: PeerId| a.net.shared().peers().iter().any(|p| p.id == id.to_string());
+    assert!(listed(&a, evil.id()), "still connected: the frame was dropped, not the peer");
+
+    // Within the limit, garbage is read, rejected and scored: the limit
+    // is what stopped the others.
+    evil.publish_block_bytes(&a, vec![0xEF; 1000]);
+    let start = tokio::time::Instant::now();
+    while stats.gossip_rejected.load(Ordering::Relaxed) == rejected {
+        assert!(start.elapsed() < PATIENCE, "the small garbage message was never judged");
+        evil.drive(Duration::from_millis(100)).await;
+    }
+    let id = evil.id().to_string();
+    let score = || a.net.shared().peers().iter().find(|p| p.id == id).map(|p| p.score);
+    while score().is_some_and(|s| s >= 0.0) {
+        assert!(start.elapsed() < PATIENCE, "the garbage sender kept its score: {:?}", score());
+        evil.drive(Duration::from_millis(100)).await;
+    }
+    // A's own chain goes on.
+    let next = a.mine();
+    assert_eq!(a.head(), next.id());
+    a.stop().await;
+}
+
+/// `--max-peers` (the connection limit): a node at its cap refuses the
+/// next peer's connection, keeps the ones it has, and takes a new one once
+/// a slot frees.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_at_its_peer_limit_refuses_the_next_peer() {
+    let mut acfg = test_config();
+    acfg.max_connections = 1;
+    let a = Peer::start("cap-a", acfg).await;
+    let mut cfg = test_config();
+    cfg.bootnodes = vec![a.addr()];
+    let b = Peer::start("cap-b", cfg.clone()).await;
+    wait_for("B connected", PATIENCE, || a.connected_to(&b)).await;
+    let c = Peer::start("cap-c", cfg).await;
+    // C keeps dialling its bootnode (every 5 s); A keeps refusing.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    assert!(!a.connected_to(&c) && !c.connected_to(&a), "A took a peer past its limit");
+    assert_eq!(a.net.shared().peers().len(), 1);
+    assert!(a.connected_to(&b), "A kept the peer it had");
+    b.stop().await;
+    wait_for("C to take the freed slot", PATIENCE, || a.connected_to(&c)).await;
+    c.stop().await;
     a.stop().await;
 }
 
