@@ -7,6 +7,10 @@
 #                        (librocksdb-sys) for the node's storage
 #   iproute2, iptables:  the NAT traversal test builds its own network
 #                        namespaces and NAT routers (scripts/netns-nat.sh)
+#   chromium, chromium-driver:
+#                        a headless browser and its WebDriver server: cli_it's
+#                        explorer test drives the node's block explorer in it
+#                        (under CI=true a missing browser fails that test)
 #   rustc, libstd-rust-dev-wasm32, lld-14:
 #                        Debian's rustc 1.63 with a wasm32 standard library and
 #                        its linker: the contract SDK and the example contracts
@@ -14,7 +18,7 @@
 #                        toolchain stays the one on PATH
 set -euo pipefail
 need=()
-for pkg in mesa-vulkan-drivers libvulkan1 libclang-dev g++ iproute2 iptables rustc libstd-rust-dev-wasm32 lld-14; do
+for pkg in mesa-vulkan-drivers libvulkan1 libclang-dev g++ iproute2 iptables rustc libstd-rust-dev-wasm32 lld-14 chromium chromium-driver; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 [ ${#need[@]} -eq 0 ] && exit 0

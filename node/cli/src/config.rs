@@ -54,6 +54,11 @@ pub(crate) struct NodeArgs {
     /// The Prometheus metrics address (default 127.0.0.1:9615), or `off`.
     #[arg(long, env = "CINDER_METRICS_ADDR")]
     pub metrics_addr: Option<String>,
+    /// The block explorer's address (IP:PORT), or `off`. Default: off for
+    /// `node`; for `devnet` 127.0.0.1 on the RPC port + 1000 (any free
+    /// port when the RPC's is 0).
+    #[arg(long, env = "CINDER_EXPLORER_ADDR")]
+    pub explorer_addr: Option<String>,
     /// Who the node's blocks pay (needed to mine or serve work).
     #[arg(long, env = "CINDER_COINBASE")]
     pub coinbase: Option<String>,
@@ -124,6 +129,7 @@ pub(crate) struct FileConfig {
     rpc_rate_limit: Option<u32>,
     admin_token_file: Option<PathBuf>,
     metrics_addr: Option<String>,
+    explorer_addr: Option<String>,
     coinbase: Option<String>,
     mine: Option<MineMode>,
     mine_threads: Option<usize>,
@@ -149,6 +155,9 @@ pub(crate) struct Settings {
     pub rpc_rate_limit: u32,
     pub admin_token: Option<String>,
     pub metrics: Option<SocketAddr>,
+    /// The explorer's address, and whether it was asked for (a default one
+    /// that cannot be bound is a warning, not an error).
+    pub explorer: Option<(SocketAddr, bool)>,
     pub coinbase: Option<Address>,
     pub mine: MineMode,
     pub mine_threads: Option<usize>,
@@ -373,6 +382,17 @@ impl NodeArgs {
             Some("off") => None,
             Some(a) => Some(a.parse().with_context(|| format!("--metrics-addr {a:?}: expected IP:PORT or off"))?),
         };
+        let explorer = match self.explorer_addr.or(file.explorer_addr).as_deref() {
+            Some("off") => None,
+            Some(a) => {
+                Some((a.parse().with_context(|| format!("--explorer-addr {a:?}: expected IP:PORT or off"))?, true))
+            }
+            None if devnet => {
+                let port = if port == 0 { 0 } else { port.checked_add(1000).unwrap_or(0) };
+                Some((SocketAddr::from(([127, 0, 0, 1], port)), false))
+            }
+            None => None,
+        };
         let is_pos = spec.consensus == ConsensusKind::Pos;
         let coinbase = match self.coinbase.or(file.coinbase) {
             Some(_) if is_pos => bail!("--coinbase: a proof-of-stake block pays its proposer's address"),
@@ -463,6 +483,7 @@ impl NodeArgs {
             rpc_rate_limit: self.rpc_rate_limit.or(file.rpc_rate_limit).unwrap_or(50_000),
             admin_token,
             metrics,
+            explorer,
             coinbase,
             mine,
             mine_threads,

@@ -196,6 +196,20 @@ async fn serve(s: Settings) -> Result<()> {
     if let Some((a, _)) = &metrics {
         say!("Metrics: http://{a}/metrics");
     }
+    let _explorer = match s.explorer {
+        Some((a, asked)) => match cinder_node::explorer::serve(a, rpc.addr.port()).await {
+            Ok(e) => {
+                say!("Explorer: http://{}/", e.addr);
+                Some(e)
+            }
+            Err(e) if !asked => {
+                say!("Explorer: off ({e:#}; pass --explorer-addr IP:PORT)");
+                None
+            }
+            Err(e) => return Err(e),
+        },
+        None => None,
+    };
     let network = match (&s.net, net_key) {
         (Some(n), Some(key)) => {
             let net = cinder_net::Network::start(node.clone(), key, n.config.clone()).await?;

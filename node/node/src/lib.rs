@@ -27,6 +27,7 @@
 //!   messages in through [`Node::deliver_consensus`], out through
 //!   [`Node::subscribe_consensus`].
 
+pub mod explorer;
 pub mod metrics;
 mod network;
 mod node;

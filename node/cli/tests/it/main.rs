@@ -9,6 +9,7 @@
 
 mod contracts;
 mod devnet;
+mod explorer;
 mod gov;
 mod ibc;
 mod nat;
