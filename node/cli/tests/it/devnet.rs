@@ -325,6 +325,7 @@ fn bad_flags_and_files_get_clear_errors() {
     cases.push((node(&["--bootnodes", "/ip4/127.0.0.1/tcp/1"]), "/p2p/<peer id>"));
     cases.push((node(&["--peer-allowlist", "not-a-peer"]), "--peer-allowlist"));
     cases.push((node(&["--max-peers", "0"]), "--max-peers"));
+    cases.push((node(&["--explorer-addr", "nonsense"]), "--explorer-addr"));
     let loose = dir.join("loose.key");
     std::fs::write(&loose, [7u8; 32]).unwrap();
     cases.push((node(&["--node-key", &loose.display().to_string()]), "readable by others"));
