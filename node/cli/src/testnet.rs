@@ -219,19 +219,17 @@ pub(crate) fn run(args: TestnetArgs) -> Result<()> {
         }
         std::fs::write(home.join("command"), cmd.join("\n") + "\n")
             .with_context(|| format!("writing {}", home.join("command").display()))?;
+        let role = if pos {
+            "validator"
+        } else if miners.contains(&i) {
+            "mining"
+        } else {
+            "not mining"
+        };
         if args.init {
             std::fs::write(home.join("peer-id"), format!("{id}\n"))
                 .with_context(|| format!("writing {}", home.join("peer-id").display()))?;
-            say!(
-                "node {i}: peer id {id} | {}",
-                if pos {
-                    "validator"
-                } else if miners.contains(&i) {
-                    "mining"
-                } else {
-                    "not mining"
-                }
-            );
+            say!("node {i}: peer id {id} | {role}");
             continue;
         }
         let log_path = home.join("node.log");
@@ -260,13 +258,7 @@ pub(crate) fn run(args: TestnetArgs) -> Result<()> {
             "node {i}: pid {} | RPC http://127.0.0.1:{} | p2p /ip4/127.0.0.1/tcp/{p2p}/p2p/{id} | {}{}",
             child.id(),
             args.rpc_port + off,
-            if pos {
-                "validator"
-            } else if miners.contains(&i) {
-                "mining"
-            } else {
-                "not mining"
-            },
+            role,
             if args.metrics_port == 0 {
                 String::new()
             } else {

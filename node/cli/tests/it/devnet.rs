@@ -147,19 +147,8 @@ fn devnet_wallet_transfer_restarts_and_checkpoints() {
     // A checkpoint restored elsewhere continues the chain.
     let cp = dir.join("checkpoint");
     let data2 = dir.join("data2");
-    for args in [
-        vec![
-            "db".into(),
-            "checkpoint".into(),
-            cp.display().to_string(),
-            "--datadir".into(),
-            data.display().to_string(),
-        ],
-        vec!["db".into(), "restore".into(), cp.display().to_string(), "--datadir".into(), data2.display().to_string()],
-    ] {
-        let out = Command::new(BIN).args(&args).output().unwrap();
-        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    }
+    crate::db("checkpoint", &cp, &data);
+    crate::db("restore", &cp, &data2);
     let d = Devnet::start(&data2);
     let c = d.client();
     assert_eq!(rt().block_on(c.block_by_number(0, false)).unwrap().unwrap().hash, genesis);

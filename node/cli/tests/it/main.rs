@@ -16,6 +16,19 @@ mod nat;
 mod pos;
 mod testnet;
 
+/// `cinder db ACTION DIR --datadir DATADIR` (checkpoint, backup, restore),
+/// which must succeed.
+pub(crate) fn db(action: &str, dir: &std::path::Path, datadir: &std::path::Path) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cinder"))
+        .args(["db", action])
+        .arg(dir)
+        .arg("--datadir")
+        .arg(datadir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "db {action}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
 /// Held for the whole of a multi-process test.
 pub(crate) fn serial() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());

@@ -248,25 +248,8 @@ fn testnet_converges_partitions_heals_survives_sigkill_and_continues() {
     let home = dir.join("node-3");
     let backup = dir.join("node-3-backup");
     let restored = dir.join("node-3-restored");
-    for args in [
-        vec![
-            "db".into(),
-            "backup".into(),
-            backup.display().to_string(),
-            "--datadir".into(),
-            home.display().to_string(),
-        ],
-        vec![
-            "db".into(),
-            "restore".into(),
-            backup.display().to_string(),
-            "--datadir".into(),
-            restored.display().to_string(),
-        ],
-    ] {
-        let out = Command::new(BIN).args(&args).output().unwrap();
-        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    }
+    crate::db("backup", &backup, &home);
+    crate::db("restore", &backup, &restored);
     let cmdline: Vec<String> = cmdline
         .iter()
         .map(|a| if *a == home.display().to_string() { restored.display().to_string() } else { a.clone() })
