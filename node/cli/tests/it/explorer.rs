@@ -345,7 +345,36 @@ fn the_explorer_in_headless_chromium_follows_a_devnet() {
     );
     browser.screenshot("block");
 
-    // 8. Validators with stake and recent signing.
+    // 8. A contract: the deploy's page links the created contract, the
+    //    call's page shows the decoded call (method) and its output.
+    let wasm = dir.join("data/contracts/counter.wasm").display().to_string();
+    let deployed = w(&["deploy", "--from", &dev0, "--wasm", &wasm, "--arg", "u64:5", "--wait", "120"]);
+    let (deploy_hash, contract) = deployed.split_once('\n').expect("deploy prints the hash and the contract");
+    let called = w(&[
+        "call",
+        "--from",
+        &dev0,
+        "--contract",
+        contract.trim(),
+        "--method",
+        "increment",
+        "--arg",
+        "u64:3",
+        "--wait",
+        "120",
+    ]);
+    let call_hash = called.lines().find(|l| l.starts_with("0x") && l.len() == 66).expect("call prints its hash");
+    browser.search(deploy_hash.trim());
+    let created = browser.until("the deploy's page", "return document.getElementById('tx-status')?.textContent === 'success' && document.getElementById('main').innerText");
+    assert!(created.as_str().unwrap().contains(&format!("contract created\t{}", contract.trim())), "{created}");
+    browser.search(call_hash);
+    let page = browser.until("the call's page", "return document.getElementById('tx-status')?.textContent === 'success' && document.getElementById('main').innerText");
+    let page = page.as_str().unwrap();
+    assert!(page.contains("\"method\": \"increment\"") && page.contains("kind\tcontract"), "{page}");
+    assert!(page.contains("output\t0x"), "the call's return value: {page}");
+    browser.screenshot("contract-call");
+
+    // 9. Validators with stake and recent signing.
     browser.goto(&format!("{explorer}#/validators"));
     let row =
         browser.until("the validators", "return document.querySelector('#validators tr:nth-child(2)')?.innerText");
