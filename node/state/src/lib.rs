@@ -606,6 +606,106 @@ impl<B: StateStore> StateStore for Overlay<B> {
     }
 }
 
+/// A store that reads through to `base` with one uncommitted batch on top:
+/// the state of a block whose write is still under way, read by its child's
+/// verification meanwhile (pipelined import). It borrows the batch, so the
+/// writer and the readers share it without a copy; it takes no commits.
+pub struct Pending<'a, B> {
+    base: B,
+    top: Option<PendingBatch<'a>>,
+}
+
+/// A batch indexed for reads.
+struct PendingBatch<'a> {
+    version: Version,
+    nodes: HashMap<&'a NodeKey, &'a Node>,
+    values: HashMap<KeyHash, (Version, &'a Option<OwnedValue>)>,
+    ordered: BTreeMap<&'a [u8], bool>,
+    link: Option<Link>,
+}
+
+impl<'a, B: StateStore> Pending<'a, B> {
+    /// `batch` (if any) on top of `base`; the batch's version must be above
+    /// every version of `base` it does not already hold.
+    pub fn new(base: B, batch: Option<&'a StateBatch>) -> Self {
+        let top = batch.map(|b| {
+            let mut values: HashMap<KeyHash, (Version, &Option<OwnedValue>)> = HashMap::with_capacity(b.values.len());
+            for (v, k, val) in &b.values {
+                if values.get(k).is_none_or(|(old, _)| *old <= *v) {
+                    values.insert(*k, (*v, val));
+                }
+            }
+            PendingBatch {
+                version: b.version,
+                nodes: b.nodes.iter().map(|(k, n)| (k, n)).collect(),
+                values,
+                ordered: b.ordered.iter().map(|(k, p)| (k.as_slice(), *p)).collect(),
+                link: b.link,
+            }
+        });
+        Pending { base, top }
+    }
+}
+
+impl<B: StateStore> StateStore for Pending<'_, B> {
+    fn node(&self, key: &NodeKey) -> Result<Option<Node>> {
+        match self.top.as_ref().and_then(|t| t.nodes.get(key)) {
+            Some(n) => Ok(Some((*n).clone())),
+            None => self.base.node(key),
+        }
+    }
+    fn value_between(&self, key: KeyHash, from: Version, to: Version) -> Result<Option<Option<OwnedValue>>> {
+        match self.top.as_ref().and_then(|t| t.values.get(&key)) {
+            Some((v, val)) if (from..=to).contains(v) => Ok(Some((*val).clone())),
+            _ => self.base.value_between(key, from, to),
+        }
+    }
+    fn link_at_or_below(&self, version: Version) -> Result<Option<Link>> {
+        let t = self.top.as_ref().and_then(|t| t.link).filter(|l| l.start <= version);
+        let b = self.base.link_at_or_below(version)?;
+        Ok(match (t, b) {
+            (Some(t), Some(b)) => Some(if t.start >= b.start { t } else { b }),
+            (t, b) => t.or(b),
+        })
+    }
+    fn latest(&self) -> Result<Option<Version>> {
+        let b = self.base.latest()?;
+        Ok(match &self.top {
+            Some(t) => Some(b.map_or(t.version, |b| b.max(t.version))),
+            None => b,
+        })
+    }
+    fn commit(&self, batch: &StateBatch) -> Result<()> {
+        bail!("a pending state is read-only (version {} not written)", batch.version)
+    }
+    fn ordered_next(&self, from: &[u8], to: &[u8]) -> Result<Option<Vec<u8>>> {
+        let t = match &self.top {
+            Some(t) if from <= to => t
+                .ordered
+                .range::<[u8], _>((std::ops::Bound::Included(from), std::ops::Bound::Included(to)))
+                .next()
+                .map(|(k, _)| k.to_vec()),
+            _ => None,
+        };
+        let b = self.base.ordered_next(from, to)?;
+        Ok(match (t, b) {
+            (Some(t), Some(b)) => Some(t.min(b)),
+            (t, b) => t.or(b),
+        })
+    }
+    fn ordered_between(&self, key: &[u8], from: Version, to: Version) -> Result<Option<bool>> {
+        match &self.top {
+            Some(t)
+                if (from..=to).contains(&t.version)
+                    && let Some(p) = t.ordered.get(key) =>
+            {
+                Ok(Some(*p))
+            }
+            _ => self.base.ordered_between(key, from, to),
+        }
+    }
+}
+
 /// The tree in memory (tests, tools, and the node's in-memory mode).
 #[derive(Default)]
 pub struct MemStore {

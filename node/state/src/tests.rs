@@ -296,3 +296,64 @@ fn an_overlay_lists_ordered_records_of_both_layers() {
     assert_eq!(got, vec![(b"k0".to_vec(), b"0".to_vec())]);
     assert_eq!(overlay.ordered_range(0, b"k", b"k\xff", 10).unwrap(), vec![(b"k1".to_vec(), b"1".to_vec())]);
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    /// Pipelined import's view: each batch computed on `Pending` over a
+    /// store one batch behind gives the batch computed on a store holding
+    /// everything (same version, root, nodes, values and index), across
+    /// branches, deletions, data and ordered records; and reads through the
+    /// pending view equal reads of the full store.
+    #[test]
+    fn a_pending_batch_reads_as_if_committed(
+        steps in prop::collection::vec(
+            (0usize..3, prop::collection::vec((0u32..40, any::<Option<(u64, u8)>>()), 0..16), prop::collection::vec((0u8..12, any::<Option<u8>>()), 0..6)),
+            1..10,
+        )
+    ) {
+        let full = State::new(MemStore::default());
+        let lag = MemStore::default();
+        let (_, g) = full.apply(None, &[]).unwrap();
+        full.store().commit(&g).unwrap();
+        lag.commit(&g).unwrap();
+        let mut versions = vec![g.version];
+        let mut pending: Option<StateBatch> = None;
+        for (back, ups, recs) in steps {
+            let parent = versions[versions.len().saturating_sub(1 + back)];
+            let updates: Vec<_> =
+                ups.iter().map(|(a, v)| (addr(*a), v.map(|(b, n)| acct(u128::from(b), u64::from(n))))).collect();
+            let ordered: Vec<_> = recs.iter().map(|(k, v)| (vec![b'k', *k], v.map(|x| vec![x]))).collect();
+            let data: Vec<_> = recs.iter().map(|(k, v)| (data_key("t", &[*k]), v.map(|x| vec![x, 1]))).collect();
+            let view = State::new(Pending::new(&lag, pending.as_ref()));
+            let (root, batch) = view.apply_records(Some(parent), &updates, &data, &ordered).unwrap();
+            let (want_root, want) = full.apply_records(Some(parent), &updates, &data, &ordered).unwrap();
+            prop_assert_eq!(root, want_root);
+            prop_assert_eq!(batch.version, want.version);
+            prop_assert_eq!(&batch.values, &want.values);
+            prop_assert_eq!(&batch.ordered, &want.ordered);
+            prop_assert_eq!(batch.link, want.link);
+            let sorted = |b: &StateBatch| { let mut n: Vec<_> = b.nodes.iter().map(|(k, n)| (k.clone(), n.clone())).collect(); n.sort_by(|a, b| a.0.cmp(&b.0)); n };
+            prop_assert_eq!(sorted(&batch), sorted(&want));
+            full.store().commit(&want).unwrap();
+            // The lagging store catches up with the batch before last.
+            if let Some(p) = pending.take() {
+                lag.commit(&p).unwrap();
+            }
+            pending = Some(batch);
+            versions.push(want.version);
+            let view = State::new(Pending::new(&lag, pending.as_ref()));
+            for v in &versions {
+                prop_assert_eq!(view.root(*v).unwrap(), full.root(*v).unwrap());
+                for a in 0..40u32 {
+                    prop_assert_eq!(view.account(*v, &addr(a)).unwrap(), full.account(*v, &addr(a)).unwrap());
+                }
+                prop_assert_eq!(view.ordered_range(*v, b"k", b"k\xff", 20).unwrap(), full.ordered_range(*v, b"k", b"k\xff", 20).unwrap());
+                for k in 0..12u8 {
+                    prop_assert_eq!(view.data(*v, data_key("t", &[k])).unwrap(), full.data(*v, data_key("t", &[k])).unwrap());
+                }
+            }
+            prop_assert!(view.store().commit(&StateBatch::default()).is_err(), "read-only");
+        }
+    }
+}
