@@ -163,7 +163,7 @@ fn build_with<S: StateStore>(
         (kept, kept_index)
     };
     let env = cinder_vm::BlockEnv { height, time_ms: block_time_ms(&draft), coinbase: consensus.fee_recipient(&draft) };
-    let ex = match execute_block(state, ctx.parent_version, None, &txs, env, &credits, Mode::Build, threads, &rules)? {
+    let ex = match execute_block(state, ctx.parent_version, &txs, env, &credits, Mode::Build, threads, &rules)? {
         Ok(ex) => ex,
         Err(e) => bail!("building a block: {e}"),
     };

@@ -8,7 +8,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use cinder_consensus::{ChainSpec, Consensus, Tip, Validators, for_spec};
 use cinder_engine::exec::{ExecStats, Mode};
 use cinder_primitives::{Account, Address, Block, Hash, Receipt, encode, receipts_root, verify_signatures};
-use cinder_state::{KeyHash, State, StateStore};
+use cinder_state::{KeyHash, Pending, State, StateBatch, StateStore, Version};
 use cinder_storage::{BlockWrite, Db};
 use rayon::prelude::*;
 
@@ -307,11 +307,48 @@ impl Chain {
         }))
     }
 
+    /// The context of a child of `parent` — a block checked against `ctx`
+    /// whose state is version `version` of `state` — without reading the
+    /// stored chain: what [`Chain::context`] returns once `parent` is
+    /// stored (the validator sets come from `state`).
+    pub fn child_context<S: StateStore>(
+        &self,
+        state: &State<S>,
+        ctx: &BlockContext,
+        parent: &Block,
+        version: Version,
+    ) -> Result<BlockContext> {
+        let weight =
+            self.consensus.block_weight(&parent.header).map_err(|e| anyhow!("the weight of {}: {e}", parent.id()))?;
+        let mut child =
+            ctx.child(parent, version, ctx.parent_weight.saturating_add(weight), self.consensus.ancestry_window());
+        if let Some(st) = self.spec.pos.as_ref().map(|p| &p.staking) {
+            let h = parent.header.height();
+            child.parent_validators = match h {
+                0 => None,
+                _ => self.validators_in(state, version, st.epoch_of(h))?,
+            };
+            child.validators = self.validators_in(state, version, st.epoch_of(h + 1))?;
+        }
+        Ok(child)
+    }
+
     /// PoS: the validator set of `epoch` as the state at `version` records
     /// it (`None` if it records none: too old, or not yet chosen).
-    pub fn validators_of_epoch(&self, version: cinder_state::Version, epoch: u64) -> Result<Option<Arc<Validators>>> {
+    pub fn validators_of_epoch(&self, version: Version, epoch: u64) -> Result<Option<Arc<Validators>>> {
+        self.validators_in(&self.state(), version, epoch)
+    }
+
+    /// [`Chain::validators_of_epoch`] in `state` (the database, or a view
+    /// with uncommitted blocks on top).
+    fn validators_in<S: StateStore>(
+        &self,
+        state: &State<S>,
+        version: Version,
+        epoch: u64,
+    ) -> Result<Option<Arc<Validators>>> {
         let key = crate::staking::record_key(&cinder_staking::store::set_key(epoch));
-        let Some(bytes) = self.state().data(version, key)? else { return Ok(None) };
+        let Some(bytes) = state.data(version, key)? else { return Ok(None) };
         let digest = Hash::of(&bytes);
         let mut cache = self.sets.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some((_, v)) = cache.iter().find(|(d, _)| *d == digest) {
@@ -488,7 +525,7 @@ impl Chain {
                 Other(e) => internal(e),
             })?
         };
-        let mut v = self.verify(block, &ctx, None, now, presigned)?;
+        let mut v = self.verify(&self.state(), block, &ctx, now, presigned)?;
         v.phases.checks += t.elapsed() - v.elapsed;
         self.commit(block, &ctx, &head, &branch, v)
     }
@@ -504,16 +541,10 @@ impl Chain {
         let t = Instant::now();
         let parent = block.header.prev();
         let ctx = self.context(&parent).map_err(internal)?.ok_or(ImportError::UnknownParent { id, parent })?;
-        let mut v = self.verify(block, &ctx, None, unix_now(), Presigned::Mask(verified))?;
+        let state = self.state();
+        let mut v = self.verify(&state, block, &ctx, unix_now(), Presigned::Mask(verified))?;
         v.phases.checks += t.elapsed() - v.elapsed;
-        let t = Instant::now();
-        let (computed, batch) =
-            self.state().apply_records(Some(ctx.parent_version), &v.updates, &v.data, &v.ordered).map_err(internal)?;
-        if computed != block.header.fields.state_root {
-            let reason = BlockInvalid::StateRoot { header: block.header.fields.state_root, computed };
-            return Err(ImportError::Invalid { id, reason });
-        }
-        v.phases.state_root = t.elapsed();
+        let batch = self.state_root(&state, block, &ctx, &mut v)?;
         Ok(Checked { id, ctx, verified: v, batch })
     }
 
@@ -591,95 +622,98 @@ impl Chain {
 
     /// Imports `blocks`, each the child of the one before, the first a
     /// child of any stored block, as [`Chain::import_at`] would one by one,
-    /// but pipelined: while block `i`'s state root is computed and
-    /// committed, block `i + 1` is checked, its signatures verified and its
-    /// transactions executed on block `i`'s account updates. Stops at the
-    /// first error; returns the imported blocks and that error.
+    /// but pipelined when they extend the head: block `i + 1` is checked,
+    /// its signatures verified, its transactions executed and its state
+    /// root computed on block `i`'s state (a [`Pending`] view of its batch)
+    /// while block `i`'s atomic write runs on another thread. PoW and PoS
+    /// alike: the child's context, validator sets included, comes from that
+    /// view. Stops at the first error; returns the imported blocks and that
+    /// error.
     pub fn import_chain(&self, blocks: &[Block], now: u64) -> (Vec<Imported>, Option<ImportError>) {
-        let mut done = Vec::with_capacity(blocks.len());
-        let Some((first, rest)) = blocks.split_first() else { return (done, None) };
+        let Some(first) = blocks.first() else { return (Vec::new(), None) };
         let linear = blocks.windows(2).all(|w| w[1].header.prev() == w[0].id());
-        let head = self.head().ok();
-        if !linear || head.is_none_or(|h| h.id != first.header.prev()) || self.spec.pos.is_some() {
-            // Not a plain extension of the head: one at a time. PoS blocks
-            // too: each one's validator set and ledger come from its
-            // parent's committed state.
-            return self.import_each(blocks, now);
+        let guard = self.import_lock.lock().unwrap_or_else(PoisonError::into_inner);
+        let unstored = |b: &Block| self.db.block_meta(&b.id()).is_ok_and(|m| m.is_none());
+        match self.head() {
+            Ok(head) if linear && head.id == first.header.prev() && blocks.iter().all(unstored) => {
+                let r = self.import_pipelined(blocks, &head, now);
+                drop(guard);
+                r
+            }
+            // Not a plain extension of the head (or a block already
+            // stored): one at a time, with fork choice.
+            _ => {
+                drop(guard);
+                self.import_each(blocks, now)
+            }
         }
-        let _guard = self.import_lock.lock().unwrap_or_else(PoisonError::into_inner);
-        let start = |b: &Block| -> Result<(BlockContext, Tip), ImportError> {
-            let id = b.id();
-            let internal = |source: anyhow::Error| ImportError::Internal { id, source };
-            let parent = b.header.prev();
-            let ctx = self.context(&parent).map_err(internal)?.ok_or(ImportError::UnknownParent { id, parent })?;
-            Ok((ctx, self.head().map_err(internal)?))
-        };
-        let (mut ctx, mut head) = match start(first) {
-            Ok(x) => x,
-            Err(e) => return (done, Some(e)),
-        };
-        if head.id != ctx.parent_id {
-            // Another import moved the head meanwhile.
-            drop(_guard);
-            return self.import_each(blocks, now);
+    }
+
+    /// The pipeline of [`Chain::import_chain`] (under the import lock) for
+    /// blocks that extend `head`.
+    fn import_pipelined(&self, blocks: &[Block], head: &Tip, now: u64) -> (Vec<Imported>, Option<ImportError>) {
+        let mut done = Vec::with_capacity(blocks.len());
+        // The block being written: it, its context, execution and batch.
+        let mut writing: Option<(&Block, BlockContext, Verified, StateBatch)> = None;
+        for block in blocks {
+            let (written, checked) = std::thread::scope(|s| {
+                let writer = writing
+                    .as_ref()
+                    .map(|(b, c, v, batch)| s.spawn(move || self.write(b, c, &c.parent_tip(), &[], v, batch)));
+                let state = State::new(Pending::new(&self.db, writing.as_ref().map(|w| &w.3)));
+                let checked = self.check_on(
+                    &state,
+                    block,
+                    writing.as_ref().map(|(b, c, _, batch)| (*b, c, batch.version)),
+                    head,
+                    now,
+                );
+                let written = writer.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+                (written, checked)
+            });
+            match written {
+                Some(Ok(r)) => done.push(r),
+                Some(Err(e)) => return (done, Some(e)),
+                None => {}
+            }
+            match checked {
+                Ok((ctx, v, batch)) => writing = Some((block, ctx, v, batch)),
+                Err(e) => return (done, Some(e)),
+            }
         }
-        let mut verified = match self.verify(first, &ctx, None, now, Presigned::None) {
-            Ok(v) => v,
-            Err(e) => return (done, Some(e)),
-        };
-        let mut current = first;
-        for next in rest.iter().map(Some).chain(std::iter::once(None)) {
-            let child_ctx = ctx.child(current, 0, 0, self.consensus.ancestry_window());
-            // The child executes on the parent's account updates before
-            // they are committed; a parent that wrote contract records or
-            // storage is committed first (the child may read them).
-            let records = !verified.data.is_empty() || !verified.ordered.is_empty();
-            let pending: hashbrown::HashMap<_, _> =
-                verified.updates.iter().filter_map(|(a, acct)| acct.map(|x| (*a, x))).collect();
-            let (committed, next_verified) = if records {
-                let committed = self.commit(current, &ctx, &head, &[], verified);
-                let next_verified = match (&committed, next) {
-                    (Ok(_), Some(n)) => {
-                        let ctx = match self.context(&current.id()) {
-                            Ok(Some(c)) => c,
-                            Ok(None) => {
-                                return (done, Some(ImportError::UnknownParent { id: n.id(), parent: current.id() }));
-                            }
-                            Err(source) => return (done, Some(ImportError::Internal { id: n.id(), source })),
-                        };
-                        Some(self.verify(n, &ctx, None, now, Presigned::None))
-                    }
-                    _ => None,
-                };
-                (committed, next_verified)
-            } else {
-                rayon::join(
-                    || self.commit(current, &ctx, &head, &[], verified),
-                    || {
-                        next.map(|n| {
-                            self.verify(n, &child_ctx, Some((ctx.parent_version, &pending)), now, Presigned::None)
-                        })
-                    },
-                )
-            };
-            match committed {
+        if let Some((b, c, v, batch)) = &writing {
+            match self.write(b, c, &c.parent_tip(), &[], v, batch) {
                 Ok(r) => done.push(r),
                 Err(e) => return (done, Some(e)),
             }
-            let Some(next) = next else { break };
-            // The next block's parent is now stored: its real context.
-            match start(next) {
-                Ok((c, h)) => (ctx, head) = (c, h),
-                Err(e) => return (done, Some(e)),
-            }
-            verified = match next_verified {
-                Some(Ok(v)) => v,
-                Some(Err(e)) => return (done, Some(e)),
-                None => break,
-            };
-            current = next;
         }
         (done, None)
+    }
+
+    /// One pipelined block: its context (from `parent` — the block before,
+    /// its context and state version — or, for the first, the stored
+    /// `head`), every check, execution and the state root, on `state`.
+    fn check_on<S: StateStore>(
+        &self,
+        state: &State<S>,
+        block: &Block,
+        parent: Option<(&Block, &BlockContext, Version)>,
+        head: &Tip,
+        now: u64,
+    ) -> Result<(BlockContext, Verified, StateBatch), ImportError> {
+        let id = block.id();
+        let internal = |source: anyhow::Error| ImportError::Internal { id, source };
+        let t = Instant::now();
+        let ctx = match parent {
+            Some((p, pctx, version)) => self.child_context(state, pctx, p, version).map_err(internal)?,
+            None => {
+                self.context(&head.id).map_err(internal)?.ok_or(ImportError::UnknownParent { id, parent: head.id })?
+            }
+        };
+        let mut v = self.verify(state, block, &ctx, now, Presigned::None)?;
+        v.phases.checks += t.elapsed() - v.elapsed;
+        let batch = self.state_root(state, block, &ctx, &mut v)?;
+        Ok((ctx, v, batch))
     }
 
     /// [`Chain::import_at`] on each block in turn, stopping at the first
@@ -696,14 +730,13 @@ impl Chain {
     }
 
     /// Everything short of the state root: size, consensus against `ctx`,
-    /// envelopes, transactions root, signatures, execution on the state at
-    /// `ctx.parent_version` (or, pipelined, at `base` with the parent's
-    /// pending account updates on top), receipts root.
-    fn verify(
+    /// envelopes, transactions root, signatures, execution on `state` at
+    /// `ctx.parent_version`, receipts root.
+    fn verify<S: StateStore>(
         &self,
+        state: &State<S>,
         block: &Block,
         ctx: &BlockContext,
-        pending: Option<(cinder_state::Version, &hashbrown::HashMap<Address, Account>)>,
         now: u64,
         presigned: Presigned<'_>,
     ) -> Result<Verified, ImportError> {
@@ -741,15 +774,11 @@ impl Chain {
         }
         phases.signatures = t.elapsed();
 
-        let state = self.state();
         let credits = self.consensus.block_credits(header);
-        let (base, pending) = match pending {
-            Some((v, p)) => (v, Some(p)),
-            None => (ctx.parent_version, None),
-        };
+        let base = ctx.parent_version;
         let rules = BlockRules::of(
             &self.spec,
-            &state,
+            state,
             base,
             header.height(),
             block.last_commit.as_ref(),
@@ -763,13 +792,12 @@ impl Chain {
             time_ms: block_time_ms(header),
             coinbase: self.consensus.fee_recipient(header),
         };
-        let ex =
-            execute_block(&state, base, pending, txs, env, &credits, Mode::Verify, self.config.exec_threads, &rules)
-                .map_err(|e| match e.downcast::<crate::gov::UpgradeNeeded>() {
-                    Ok(needed) => ImportError::UpgradeNeeded { id, needed },
-                    Err(e) => internal(e),
-                })?
-                .map_err(invalid)?;
+        let ex = execute_block(state, base, txs, env, &credits, Mode::Verify, self.config.exec_threads, &rules)
+            .map_err(|e| match e.downcast::<crate::gov::UpgradeNeeded>() {
+                Ok(needed) => ImportError::UpgradeNeeded { id, needed },
+                Err(e) => internal(e),
+            })?
+            .map_err(invalid)?;
         phases.state_read = ex.state_read;
         let t = Instant::now();
         let computed = receipts_root(&ex.receipts);
@@ -807,9 +835,50 @@ impl Chain {
         block: &Block,
         ctx: &BlockContext,
         head: &Tip,
-        branch: &[(Hash, cinder_state::Version)],
-        v: Verified,
-        precomputed: Option<cinder_state::StateBatch>,
+        branch: &[(Hash, Version)],
+        mut v: Verified,
+        precomputed: Option<StateBatch>,
+    ) -> Result<Imported, ImportError> {
+        let batch = match precomputed {
+            Some(b) => b,
+            None => self.state_root(&self.state(), block, ctx, &mut v)?,
+        };
+        self.write(block, ctx, head, branch, &v, &batch)
+    }
+
+    /// The state root of verified block `block` on `state` at
+    /// `ctx.parent_version`, checked against its header: the batch that
+    /// commits it.
+    fn state_root<S: StateStore>(
+        &self,
+        state: &State<S>,
+        block: &Block,
+        ctx: &BlockContext,
+        v: &mut Verified,
+    ) -> Result<StateBatch, ImportError> {
+        let id = block.id();
+        let t = Instant::now();
+        let (computed, batch) = state
+            .apply_records(Some(ctx.parent_version), &v.updates, &v.data, &v.ordered)
+            .map_err(|source| ImportError::Internal { id, source })?;
+        if computed != block.header.fields.state_root {
+            let reason = BlockInvalid::StateRoot { header: block.header.fields.state_root, computed };
+            return Err(ImportError::Invalid { id, reason });
+        }
+        v.phases.state_root = t.elapsed();
+        Ok(batch)
+    }
+
+    /// Fork choice, the atomic write of `block` with its receipts and state
+    /// `batch`, and pruning.
+    fn write(
+        &self,
+        block: &Block,
+        ctx: &BlockContext,
+        head: &Tip,
+        branch: &[(Hash, Version)],
+        v: &Verified,
+        batch: &StateBatch,
     ) -> Result<Imported, ImportError> {
         let id = block.id();
         let height = block.header.height();
@@ -819,26 +888,10 @@ impl Chain {
         let invalid = |reason: BlockInvalid| ImportError::Invalid { id, reason };
         let mut phases = v.phases;
         let t = Instant::now();
-        let batch = match precomputed {
-            Some(b) => b,
-            None => {
-                let (computed, batch) = self
-                    .state()
-                    .apply_records(Some(ctx.parent_version), &v.updates, &v.data, &v.ordered)
-                    .map_err(internal)?;
-                if computed != header.fields.state_root {
-                    return Err(invalid(BlockInvalid::StateRoot { header: header.fields.state_root, computed }));
-                }
-                phases.state_root = t.elapsed();
-                batch
-            }
-        };
-
-        let t = Instant::now();
         let weight =
             ctx.parent_weight.saturating_add(self.consensus.block_weight(header).map_err(|e| invalid(e.into()))?);
         let candidate = Tip { id, height, weight };
-        let w = BlockWrite { block, receipts: &v.receipts, state: &batch, weight, canonical: parent == head.id };
+        let w = BlockWrite { block, receipts: &v.receipts, state: batch, weight, canonical: parent == head.id };
         let status = if parent == head.id {
             self.db.write_block(&w).map_err(internal)?;
             ImportStatus::Head

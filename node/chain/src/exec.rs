@@ -60,10 +60,16 @@ impl BlockContext {
         }
     }
 
+    /// The parent as a chain tip (what the chain's head is while a child
+    /// of it is imported).
+    pub fn parent_tip(&self) -> cinder_consensus::Tip {
+        cinder_consensus::Tip { id: self.parent_id, height: self.parent.height(), weight: self.parent_weight }
+    }
+
     /// The context of a child of this context's parent: `block`, committed
     /// at `version` with cumulative `weight`, keeping `window` times. The
-    /// validator sets are not carried over (they come from state: PoS
-    /// blocks are not pipelined).
+    /// validator sets are not carried over (they come from state:
+    /// [`crate::Chain::child_context`] reads them).
     pub fn child(&self, block: &Block, version: Version, weight: u128, window: usize) -> BlockContext {
         let mut recent_times = self.recent_times.clone();
         recent_times.push(block.header.pow.time());
@@ -91,7 +97,6 @@ impl BlockContext {
 pub(crate) struct BlockView<'a, S> {
     state: &'a State<S>,
     version: Version,
-    pending: Option<&'a HashMap<Address, Account>>,
     accounts: HashMap<Address, Option<Account>>,
     more_accounts: Shards<Address, Option<Account>>,
     records: Shards<StateKey, Option<Val>>,
@@ -129,7 +134,6 @@ pub(crate) fn view_at<S: StateStore>(state: &State<S>, version: Version) -> Bloc
     BlockView {
         state,
         version,
-        pending: None,
         accounts: HashMap::new(),
         more_accounts: Shards::new(),
         records: Shards::new(),
@@ -153,12 +157,11 @@ impl<S: StateStore> BlockView<'_, S> {
         if let Some(acct) = self.accounts.get(a) {
             return *acct;
         }
-        self.more_accounts.get_or(a, || match self.pending.and_then(|p| p.get(a)) {
-            Some(acct) => Some(*acct),
-            None => self.state.account(self.version, a).unwrap_or_else(|e| {
+        self.more_accounts.get_or(a, || {
+            self.state.account(self.version, a).unwrap_or_else(|e| {
                 self.fail(e.context(format!("reading account {a}")));
                 None
-            }),
+            })
         })
     }
 
@@ -305,9 +308,9 @@ impl<'a> BlockRules<'a> {
     }
 }
 
-/// Executes `txs` on the state at `parent_version` (with `pending`
-/// account updates on top, when the parent is not committed yet), in the
-/// block `env` (its height, time, and the coinbase fees go to), then
+/// Executes `txs` on the state at `parent_version` (pipelined import
+/// passes a [`cinder_state::Pending`] view while the parent is written), in
+/// the block `env` (its height, time, and the coinbase fees go to), then
 /// applies `credits`, then (PoS) the staking and governance passes.
 /// `Ok(Err(_))`: the block is invalid (Verify) or a credit overflows.
 /// `Err` with an [`crate::gov::UpgradeNeeded`] inside: the block is at an
@@ -316,7 +319,6 @@ impl<'a> BlockRules<'a> {
 pub(crate) fn execute_block<S: StateStore>(
     state: &State<S>,
     parent_version: Version,
-    pending: Option<&HashMap<Address, Account>>,
     txs: &[SignedTransaction],
     env: BlockEnv,
     credits: &[(Address, u128)],
@@ -352,16 +354,12 @@ pub(crate) fn execute_block<S: StateStore>(
     touched.dedup();
     let read: Vec<(Address, Option<Account>)> = touched
         .par_iter()
-        .map(|a| match pending.and_then(|p| p.get(a)) {
-            Some(acct) => Ok((*a, Some(*acct))),
-            None => state.account(parent_version, a).map(|acct| (*a, acct)),
-        })
+        .map(|a| state.account(parent_version, a).map(|acct| (*a, acct)))
         .collect::<Result<_>>()
         .context("reading the accounts the block touches")?;
     let view = BlockView {
         state,
         version: parent_version,
-        pending,
         accounts: read.into_iter().collect(),
         more_accounts: Shards::new(),
         records: Shards::new(),
