@@ -656,21 +656,15 @@ impl Chain {
         // The block being written: it, its context, execution and batch.
         let mut writing: Option<(&Block, BlockContext, Verified, StateBatch)> = None;
         for block in blocks {
-            let (written, checked) = std::thread::scope(|s| {
-                let writer = writing
-                    .as_ref()
-                    .map(|(b, c, v, batch)| s.spawn(move || self.write(b, c, &c.parent_tip(), &[], v, batch)));
-                let state = State::new(Pending::new(&self.db, writing.as_ref().map(|w| &w.3)));
-                let checked = self.check_on(
-                    &state,
-                    block,
-                    writing.as_ref().map(|(b, c, _, batch)| (*b, c, batch.version)),
-                    head,
-                    now,
-                );
-                let written = writer.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
-                (written, checked)
-            });
+            // The write on one worker of the pool, the child's check on the
+            // others (no thread beyond the pool's: an extra one would
+            // preempt the check's fork-join work on a small machine).
+            let state = State::new(Pending::new(&self.db, writing.as_ref().map(|w| &w.3)));
+            let parent = writing.as_ref().map(|(b, c, _, batch)| (*b, c, batch.version));
+            let (written, checked) = rayon::join(
+                || writing.as_ref().map(|(b, c, v, batch)| self.write(b, c, &c.parent_tip(), &[], v, batch)),
+                || self.check_on(&state, block, parent, head, now),
+            );
             match written {
                 Some(Ok(r)) => done.push(r),
                 Some(Err(e)) => return (done, Some(e)),
