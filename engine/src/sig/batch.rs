@@ -49,6 +49,71 @@ pub struct BadSignatures {
     pub indices: Vec<usize>,
 }
 
+/// Decoded public keys by their bytes, shared by the batches that use it
+/// ([`BatchVerifier::verify_cached`]): a key seen before (a busy account, a
+/// validator) skips its decompression, which is about a third of a batch
+/// signature's cost. Only successful decodings are kept; each entry is
+/// exactly what decoding its bytes gives, so a hit and a miss give the same
+/// verdict. Bounded: a shard that fills up starts over.
+pub struct KeyCache {
+    shards: Vec<std::sync::Mutex<hashbrown::HashMap<[u8; PUBLIC_KEY_LEN], EdwardsPoint>>>,
+    per_shard: usize,
+}
+
+impl KeyCache {
+    const SHARDS: usize = 64;
+
+    /// A cache of about `capacity` keys (about 200 bytes each).
+    pub fn new(capacity: usize) -> Self {
+        KeyCache {
+            shards: (0..Self::SHARDS).map(|_| Default::default()).collect(),
+            per_shard: capacity.div_ceil(Self::SHARDS).max(1),
+        }
+    }
+
+    /// The process's cache (262,144 keys, about 50 MiB when full): what the
+    /// node's pool and block import share, so a transaction's key decoded
+    /// at admission is not decoded again when its block is imported.
+    pub fn shared() -> &'static KeyCache {
+        static SHARED: std::sync::OnceLock<KeyCache> = std::sync::OnceLock::new();
+        SHARED.get_or_init(|| KeyCache::new(1 << 18))
+    }
+
+    fn shard(
+        &self,
+        key: &[u8; PUBLIC_KEY_LEN],
+    ) -> &std::sync::Mutex<hashbrown::HashMap<[u8; PUBLIC_KEY_LEN], EdwardsPoint>> {
+        // The key's bytes are a point encoding, uniform enough to pick a shard.
+        &self.shards[usize::from(key[0]) % Self::SHARDS]
+    }
+
+    /// The decoded `key`, from the cache or decompressed (and kept);
+    /// `None` if it does not decode.
+    pub(crate) fn decode(&self, key: &[u8; PUBLIC_KEY_LEN]) -> Option<EdwardsPoint> {
+        let shard = self.shard(key);
+        if let Some(p) = shard.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(key) {
+            return Some(*p);
+        }
+        let point = CompressedEdwardsY(*key).decompress()?;
+        let mut m = shard.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if m.len() >= self.per_shard {
+            m.clear();
+        }
+        m.insert(*key, point);
+        Some(point)
+    }
+
+    /// Keys held.
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().unwrap_or_else(std::sync::PoisonError::into_inner).len()).sum()
+    }
+
+    /// True when it holds no key.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// Collects (public key, message, signature) triples and verifies them all.
 #[derive(Clone, Debug, Default)]
 pub struct BatchVerifier {
@@ -138,6 +203,17 @@ impl BatchVerifier {
     /// Verifies every item. `Ok` when all are valid, else the indices of
     /// those that are not; identical to calling [`super::verify`] on each.
     pub fn verify(&self, strategy: Strategy) -> Result<(), BadSignatures> {
+        self.verify_with(strategy, None)
+    }
+
+    /// [`BatchVerifier::verify`] with the keys not decoded by the caller
+    /// taken from `cache` (and the ones it lacks decoded into it). Same
+    /// verdicts.
+    pub fn verify_cached(&self, strategy: Strategy, cache: &KeyCache) -> Result<(), BadSignatures> {
+        self.verify_with(strategy, Some(cache))
+    }
+
+    fn verify_with(&self, strategy: Strategy, cache: Option<&KeyCache>) -> Result<(), BadSignatures> {
         let n = self.len();
         if n == 0 {
             return Ok(());
@@ -153,7 +229,7 @@ impl BatchVerifier {
         let chunk = self.chunk.unwrap_or_else(|| n.div_ceil(threads).clamp(64, 2048));
         let run = |c: usize| -> Vec<usize> {
             let range = c * chunk..((c + 1) * chunk).min(n);
-            if random { self.verify_chunk(range, &key) } else { range.filter(|&i| !self.single_ok(i)).collect() }
+            if random { self.verify_chunk(range, &key, cache) } else { range.filter(|&i| !self.single_ok(i)).collect() }
         };
         let chunks = n.div_ceil(chunk);
         let mut bad: Vec<usize> = match strategy {
@@ -165,7 +241,7 @@ impl BatchVerifier {
     }
 
     /// Parses item `i`, or `None` if it cannot verify under any equation.
-    fn parse(&self, i: usize) -> Option<Parsed> {
+    fn parse(&self, i: usize, cache: Option<&KeyCache>) -> Option<Parsed> {
         if self.malformed[i] {
             return None;
         }
@@ -176,9 +252,10 @@ impl BatchVerifier {
         let mut s_bytes = [0u8; 32];
         s_bytes.copy_from_slice(&sig[32..]);
         let s = Option::<Scalar>::from(Scalar::from_canonical_bytes(s_bytes))?;
-        let a = match self.points[i] {
-            Some(a) => a,
-            None => CompressedEdwardsY(*key).decompress()?,
+        let a = match (self.points[i], cache) {
+            (Some(a), _) => a,
+            (None, Some(c)) => c.decode(key)?,
+            (None, None) => CompressedEdwardsY(*key).decompress()?,
         };
         let r = CompressedEdwardsY(r_bytes).decompress()?;
         let h: [u8; 64] =
@@ -190,11 +267,11 @@ impl BatchVerifier {
         !self.malformed[i] && super::verify(&self.keys[i], self.message(i), &self.sigs[i]).is_ok()
     }
 
-    fn verify_chunk(&self, range: std::ops::Range<usize>, key: &[u8; 32]) -> Vec<usize> {
+    fn verify_chunk(&self, range: std::ops::Range<usize>, key: &[u8; 32], cache: Option<&KeyCache>) -> Vec<usize> {
         let mut bad = Vec::new();
         let mut parsed = Vec::with_capacity(range.len());
         for i in range {
-            match self.parse(i) {
+            match self.parse(i, cache) {
                 Some(p) => parsed.push(p),
                 None => bad.push(i),
             }
@@ -308,6 +385,35 @@ mod tests {
         s[63] |= 0xf0; // S >= L
         b.add(&batch(1, &[]).keys[0], b"message 0", &s);
         assert_eq!(b.verify(Strategy::Parallel).unwrap_err().indices, vec![5, 6, 7]);
+    }
+
+    #[test]
+    fn a_key_cache_gives_the_same_verdicts_cold_and_warm() {
+        let bad = vec![3, 64, 65, 199];
+        let mut b = batch(200, &bad);
+        // An undecodable key (y = 2 is not on the curve) and a short one.
+        let off_curve = (0u8..=255)
+            .map(|x| {
+                let mut k = [0u8; 32];
+                k[0] = x;
+                k
+            })
+            .find(|k| CompressedEdwardsY(*k).decompress().is_none())
+            .unwrap();
+        b.add(&off_curve, b"m", &[0u8; 64]);
+        b.add(&[1, 2], b"m", &[0u8; 64]);
+        let want: Vec<usize> = bad.iter().copied().chain([200, 201]).collect();
+        let cache = KeyCache::new(64);
+        for round in 0..3 {
+            for strategy in [Strategy::Sequential, Strategy::Parallel] {
+                assert_eq!(b.verify_cached(strategy, &cache).unwrap_err().indices, want, "round {round}");
+            }
+            assert!(!cache.is_empty() && cache.len() <= 64 + KeyCache::SHARDS, "bounded: {}", cache.len());
+        }
+        // A cached key decodes to what decompression gives.
+        for k in &b.keys[..200] {
+            assert_eq!(cache.decode(k), CompressedEdwardsY(*k).decompress());
+        }
     }
 
     #[test]

@@ -27,7 +27,7 @@ use zeroize::{Zeroize, Zeroizing};
 mod batch;
 mod vrf;
 
-pub use batch::{BadSignatures, BatchVerifier, Strategy};
+pub use batch::{BadSignatures, BatchVerifier, KeyCache, Strategy};
 pub use vrf::{
     OUTPUT_LEN as VRF_OUTPUT_LEN, Output as VrfOutput, PROOF_LEN as VRF_PROOF_LEN, Proof as VrfProof, VrfError,
     vrf_verify,

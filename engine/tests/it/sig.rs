@@ -79,6 +79,13 @@ proptest! {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
         let par = pool.install(|| batch.verify(sig::Strategy::Parallel)).map_err(|e| e.indices);
         prop_assert_eq!(&par, &expect);
+        // Through a key cache, cold then warm (damaged keys included): the
+        // same verdicts.
+        let cache = sig::KeyCache::new(64);
+        for _ in 0..2 {
+            let cached = pool.install(|| batch.verify_cached(sig::Strategy::Parallel, &cache)).map_err(|e| e.indices);
+            prop_assert_eq!(&cached, &expect);
+        }
     }
 }
 

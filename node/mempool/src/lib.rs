@@ -26,7 +26,6 @@
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 
 use anyhow::Result;
-use cinder_engine::sig;
 use cinder_primitives::{Account, Address, Hash, SignedTransaction, TxInvalid};
 
 /// Limits of a pool.
@@ -132,13 +131,7 @@ pub struct Mempool {
     /// (gas price, arrival, sender, nonce): the cheapest first.
     by_price: BTreeSet<(u64, u64, Address, u64)>,
     seq: u64,
-    /// Decoded public keys of recent senders.
-    keys: hashbrown::HashMap<[u8; 32], sig::VerifyingKey>,
 }
-
-/// Decoded sender keys kept (about 240 bytes each); the cache starts over
-/// when it is full.
-const MAX_CACHED_KEYS: usize = 65_536;
 
 impl Mempool {
     /// An empty pool for `chain_id`.
@@ -150,7 +143,6 @@ impl Mempool {
             ids: hashbrown::HashMap::new(),
             by_price: BTreeSet::new(),
             seq: 0,
-            keys: hashbrown::HashMap::new(),
         }
     }
 
@@ -197,7 +189,10 @@ impl Mempool {
             }
         }
         let mut bad = vec![false; checked.len()];
-        if let Err(b) = self.verify(&checked) {
+        // One batch; the senders' public keys come from the process's
+        // `sig::KeyCache` (a busy sender's key is not decompressed for
+        // every transaction, nor again when its block is imported).
+        if let Err(b) = cinder_primitives::verify_signatures(&checked) {
             for i in b {
                 bad[i] = true;
             }
@@ -206,32 +201,6 @@ impl Mempool {
             results[i] = Some(if bad { Err(TxInvalid::BadSignature.into()) } else { self.insert(t, view) });
         }
         results.into_iter().map(|r| r.unwrap_or(Err(Rejected::State("not checked".into())))).collect()
-    }
-
-    /// Verifies the signatures of `txs` as one batch, with the senders'
-    /// public keys decoded once and cached (a busy sender's key is not
-    /// decompressed for every transaction); the bad ones' indices.
-    fn verify(&mut self, txs: &[SignedTransaction]) -> Result<(), Vec<usize>> {
-        if self.keys.len() > MAX_CACHED_KEYS {
-            self.keys.clear();
-        }
-        let mut batch = sig::BatchVerifier::with_capacity(txs.len(), 48);
-        for t in txs {
-            let pk = t.tx.sender.0;
-            let key = match self.keys.get(&pk) {
-                Some(k) => Some(*k),
-                None => sig::VerifyingKey::from_bytes(&pk).ok().inspect(|k| {
-                    self.keys.insert(pk, *k);
-                }),
-            };
-            let msg = t.tx.signing_message();
-            match key {
-                Some(k) => batch.add_with_key(&k, &msg, &t.signature.0),
-                // Undecodable: the batch reports it bad.
-                None => batch.add(&pk, &msg, &t.signature.0),
-            };
-        }
-        batch.verify(sig::Strategy::Parallel).map_err(|b| b.indices)
     }
 
     fn insert(&mut self, tx: SignedTransaction, view: &dyn AccountView) -> Result<Hash, Rejected> {

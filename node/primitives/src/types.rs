@@ -401,7 +401,7 @@ pub fn verify_signatures(txs: &[SignedTransaction]) -> Result<(), Vec<usize>> {
     for t in txs {
         batch.add(&t.tx.sender.0, &t.tx.signing_message(), &t.signature.0);
     }
-    batch.verify(sig::Strategy::Parallel).map_err(|bad| bad.indices)
+    batch.verify_cached(sig::Strategy::Parallel, sig::KeyCache::shared()).map_err(|bad| bad.indices)
 }
 
 /// How an executed transaction ended. In every failed case the nonce
