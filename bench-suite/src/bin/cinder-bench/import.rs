@@ -3,8 +3,13 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use cinder_chain::workload::{self, Accounts, Rng};
 use cinder_chain::{Chain, ChainConfig, ImportStatus, Phases};
+use cinder_consensus::Pos;
+use cinder_engine::sig::SecretKey;
+use cinder_primitives::{Address, Block, CONSENSUS_VERSION, CommitCertificate, VoteData, VoteType};
+use cinder_state::{Overlay, State};
 
 use crate::Failure;
 
@@ -31,13 +36,28 @@ pub(crate) struct Args {
     /// Executor threads (default: all cores; 1: sequential).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=4096))]
     threads: Option<u32>,
-    /// Import one block at a time instead of pipelining (block i+1 checked
-    /// and executed while block i's state root is computed).
+    /// Import one block at a time instead of pipelining (block i+1 checked,
+    /// executed and its state root computed while block i is written).
     #[arg(long)]
     no_pipeline: bool,
+    /// The chain's consensus: `pow` (sealed at the easiest target) or `pos`
+    /// (one validator, whose key the benchmark holds: each block carries
+    /// its proposer's VRF proof and its parent's certificate, and runs the
+    /// staking and governance passes).
+    #[arg(long, value_enum, default_value_t = Consensus::Pow)]
+    consensus: Consensus,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
+}
+
+/// The benchmark chain's consensus.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Consensus {
+    /// Proof of work.
+    Pow,
+    /// Proof of stake, one validator.
+    Pos,
 }
 
 /// Removes a temporary data directory on every exit path.
@@ -68,7 +88,17 @@ pub(crate) fn run(a: Args) -> Result<(), Failure> {
     let t = Instant::now();
     let seed = format!("cinder-bench/{}", a.seed);
     let accounts = Accounts::derive(&seed, u64::from(a.accounts));
-    let spec = workload::spec("cinder-bench", 9_000, &accounts.addresses, 1_000_000_000_000_000);
+    let validator = workload::key(&format!("{seed}/validator"), 0);
+    let spec = match a.consensus {
+        Consensus::Pow => workload::spec("cinder-bench", 9_000, &accounts.addresses, 1_000_000_000_000_000),
+        Consensus::Pos => workload::pos_spec(
+            "cinder-bench-pos",
+            9_001,
+            &accounts.addresses,
+            1_000_000_000_000_000,
+            &[validator.public_key()],
+        ),
+    };
     progress(&format!("{} accounts derived in {:.1} s", a.accounts, t.elapsed().as_secs_f64()));
     let t = Instant::now();
     let config = ChainConfig { exec_threads: threads, ..ChainConfig::default() };
@@ -82,7 +112,12 @@ pub(crate) fn run(a: Args) -> Result<(), Failure> {
     ));
     let t = Instant::now();
     let mut rng = Rng(a.seed ^ start.height.rotate_left(32));
-    let blocks = workload::extend(&chain, &accounts, a.blocks as usize, a.txs_per_block as usize, &mut rng)?;
+    let blocks = match a.consensus {
+        Consensus::Pow => workload::extend(&chain, &accounts, a.blocks as usize, a.txs_per_block as usize, &mut rng)?,
+        Consensus::Pos => {
+            extend_pos(&chain, &accounts, &validator, a.blocks as usize, a.txs_per_block as usize, &mut rng)?
+        }
+    };
     progress(&format!("{} blocks generated in {:.1} s (not timed)", blocks.len(), t.elapsed().as_secs_f64()));
 
     let mut phases = Phases::default();
@@ -135,12 +170,14 @@ pub(crate) fn run(a: Args) -> Result<(), Failure> {
             "threads": threads, "seed": a.seed, "seconds": seconds, "blocks_per_s": n / seconds,
             "tx_per_s": txs as f64 / seconds, "start_height": start.height, "head_height": head.height,
             "reexecutions": reexecutions, "pipelined": !a.no_pipeline, "phases": ph,
+            "consensus": format!("{:?}", a.consensus).to_lowercase(),
         });
         println!("{v}");
     } else {
         println!(
-            "imported {} blocks ({txs} transfers, {} per block) on {} accounts, {threads} threads: heights {}..={}",
+            "imported {} {:?} blocks ({txs} transfers, {} per block) on {} accounts, {threads} threads: heights {}..={}",
             blocks.len(),
+            a.consensus,
             a.txs_per_block,
             a.accounts,
             start.height + 1,
@@ -162,4 +199,83 @@ pub(crate) fn run(a: Args) -> Result<(), Failure> {
         crate::table(&["phase", "ms/block", "share"], &rows);
     }
     Ok(())
+}
+
+/// Builds (without importing) `blocks` PoS blocks of `txs_per_block`
+/// transfers on the head of `chain`, a second apart, each proposed by the
+/// chain's one validator (`validator`) in round 0 and carrying its parent's
+/// certificate (that validator's precommit). Nothing is written to the
+/// chain's database.
+fn extend_pos(
+    chain: &Chain,
+    accounts: &Accounts,
+    validator: &SecretKey,
+    blocks: usize,
+    txs_per_block: usize,
+    rng: &mut Rng,
+) -> anyhow::Result<Vec<Block>> {
+    let spec = chain.spec();
+    let pos = Pos::new(spec)?;
+    let head = chain.head()?;
+    let mut ctx = chain.context(&head.id)?.context("the head has no context")?;
+    let state = State::new(Overlay::new(chain.db()));
+    let coinbase = Address::from_public_key(&validator.public_key());
+    let certify = |id, height| {
+        let vote = VoteData {
+            version: CONSENSUS_VERSION,
+            chain_id: spec.chain_id,
+            height,
+            round: 0,
+            kind: VoteType::Precommit,
+            block: Some(id),
+            validator: 0,
+        };
+        CommitCertificate::from_votes(&[vote.sign(validator)]).map_err(|e| anyhow::anyhow!("a certificate: {e}"))
+    };
+    let mut cert = match head.height {
+        0 => None,
+        h => Some(certify(head.id, h)?),
+    };
+    let mut out = Vec::with_capacity(blocks);
+    for _ in 0..blocks {
+        let txs = workload::transfers(&state, &ctx, accounts, spec.chain_id, txs_per_block, rng)?;
+        let n = txs.len();
+        let (seed, parent_ms) = pos.parent_seed_and_time(&ctx.parent, &ctx.parent_id)?;
+        let height = ctx.parent.height() + 1;
+        let set = ctx.validators.as_ref().context("a PoS context without validators")?;
+        let proposer = Pos::proposer(set, &seed, height, 0);
+        anyhow::ensure!(
+            set.public_keys.get(usize::from(proposer)) == Some(&validator.public_key()),
+            "the proposer of height {height} is not the benchmark's validator"
+        );
+        let fields = cinder_pos::propose::proposal_fields(
+            &pos,
+            spec.chain_id,
+            validator,
+            proposer,
+            &ctx.parent,
+            &ctx.parent_id,
+            0,
+            parent_ms + 1_000,
+            cert.as_ref(),
+        )?;
+        let threads = chain.config().exec_threads;
+        let built = cinder_chain::build_block_proposed(
+            chain.consensus(),
+            spec,
+            &state,
+            &ctx,
+            txs,
+            coinbase,
+            fields,
+            cert.take(),
+            threads,
+        )?;
+        anyhow::ensure!(built.block.transactions.len() == n, "a block left out transactions: {:?}", built.dropped);
+        cinder_state::StateStore::commit(state.store(), &built.state)?;
+        ctx = chain.child_context(&state, &ctx, &built.block, built.state.version)?;
+        cert = Some(certify(built.block.id(), height)?);
+        out.push(built.block);
+    }
+    Ok(out)
 }

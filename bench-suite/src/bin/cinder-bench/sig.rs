@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use cinder_bench_suite::{signed_messages, time_median};
-use cinder_engine::sig::{self, BatchVerifier, Strategy, VerifyingKey};
+use cinder_engine::sig::{self, BatchVerifier, KeyCache, Strategy, VerifyingKey};
 use rayon::prelude::*;
 
 use crate::{Failure, control_scaling, pool, table};
@@ -88,18 +88,25 @@ pub(crate) fn run(a: Args) -> Result<(), Failure> {
     rows.push(mk("single", "decoded", 1, 1, single_decoded, single_decoded));
     rows.push(mk("single", "bytes", threads, 1, single_all, single_bytes));
 
-    // Batches of each size: one thread (sequential), then all threads (batches in parallel).
-    let verify_batches = |n: usize, with_keys: bool, parallel: bool| {
+    // Batches of each size: one thread (sequential), then all threads
+    // (batches in parallel). Keys as bytes; decoded beforehand; or as
+    // bytes through a warm `KeyCache` (chain traffic: senders seen before).
+    let cache = KeyCache::new(2 * count);
+    let verify_batches = |n: usize, keys: Keys, parallel: bool| {
         let run_one = |c: &[(sig::PublicKey, Vec<u8>, sig::Signature)], k: &[VerifyingKey]| {
             let mut b = BatchVerifier::with_capacity(c.len(), c.len() * 112).with_chunk_size(n);
             for (j, (pk, m, s)) in c.iter().enumerate() {
-                if with_keys {
+                if keys == Keys::Decoded {
                     b.add_with_key(&k[j], m, &s.0);
                 } else {
                     b.add(&pk.0, m, &s.0);
                 }
             }
-            assert!(b.verify(Strategy::Sequential).is_ok());
+            let r = match keys {
+                Keys::Cached => b.verify_cached(Strategy::Sequential, &cache),
+                _ => b.verify(Strategy::Sequential),
+            };
+            assert!(r.is_ok());
         };
         if parallel {
             items.par_chunks(n).zip(decoded.par_chunks(n)).for_each(|(c, k)| run_one(c, k));
@@ -109,11 +116,15 @@ pub(crate) fn run(a: Args) -> Result<(), Failure> {
     };
     let mut scaling = None;
     for &n in &sizes {
-        let b1 = per_sig(time_median(1.0, || one.install(|| verify_batches(n, false, false))));
-        let d1 = per_sig(time_median(1.0, || one.install(|| verify_batches(n, true, false))));
-        let ball = per_sig(time_median(1.0, || all.install(|| verify_batches(n, false, true))));
+        let b1 = per_sig(time_median(1.0, || one.install(|| verify_batches(n, Keys::Bytes, false))));
+        let d1 = per_sig(time_median(1.0, || one.install(|| verify_batches(n, Keys::Decoded, false))));
+        // Warm: the first pass decodes into the cache, the timed ones hit.
+        one.install(|| verify_batches(n, Keys::Cached, false));
+        let c1 = per_sig(time_median(1.0, || one.install(|| verify_batches(n, Keys::Cached, false))));
+        let ball = per_sig(time_median(1.0, || all.install(|| verify_batches(n, Keys::Bytes, true))));
         rows.push(mk("batch", "bytes", 1, n, b1, single_bytes));
         rows.push(mk("batch", "decoded", 1, n, d1, single_decoded));
+        rows.push(mk("batch", "cached", 1, n, c1, single_bytes));
         rows.push(mk("batch", "bytes", threads, n, ball, single_bytes));
         if n == 256 || sizes.len() == 1 {
             scaling = Some(b1 / ball);
@@ -150,6 +161,17 @@ pub(crate) fn run(a: Args) -> Result<(), Failure> {
         );
     }
     Ok(())
+}
+
+/// How a benchmark batch gets its keys.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Keys {
+    /// As bytes, decoded by the batch.
+    Bytes,
+    /// Decoded beforehand ([`VerifyingKey`]).
+    Decoded,
+    /// As bytes, through a warm [`KeyCache`].
+    Cached,
 }
 
 #[derive(serde::Deserialize)]
