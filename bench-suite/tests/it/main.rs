@@ -94,8 +94,10 @@ fn sig_and_merkle_tables_in_json() {
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let rows = v["rows"].as_array().unwrap();
-    assert_eq!(rows.len(), 6);
+    assert_eq!(rows.len(), 7);
     assert!(rows.iter().all(|r| r["sigs_per_s"].as_f64().unwrap() > 0.0));
+    let keys: Vec<&str> = rows.iter().filter(|r| r["mode"] == "batch").map(|r| r["keys"].as_str().unwrap()).collect();
+    assert_eq!(keys, ["bytes", "decoded", "cached", "bytes"], "a row through the warm key cache");
     assert!(v["control_scaling"].as_f64().unwrap() > 0.0);
 
     let o = bench(&["merkle", "--leaves", "5000", "--threads", "2", "--json"]);
