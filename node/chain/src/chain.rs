@@ -198,6 +198,13 @@ impl Chain {
     /// Opens the chain in `dir`, writing genesis if the database is new;
     /// refuses a database that holds another chain.
     pub fn open(dir: &Path, spec: ChainSpec, config: ChainConfig) -> Result<Chain> {
+        if spec.shards > 1 {
+            bail!(
+                "{spec} has {} shards: this node executes sharded chunks (cinder_chain::shard) but does not yet \
+                 store, import or produce sharded blocks (docs/design/sharding.md)",
+                spec.shards
+            );
+        }
         let consensus = for_spec(&spec)?;
         let db = Db::open(dir)?;
         let digest = spec.digest();

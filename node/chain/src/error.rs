@@ -3,7 +3,7 @@
 //! merely not importable now (unknown parent, a reorg too deep).
 
 use cinder_consensus::ConsensusInvalid;
-use cinder_primitives::{Address, Hash};
+use cinder_primitives::{Address, Hash, ShardId};
 
 /// Why a block is invalid. Each case leaves the database unchanged.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -60,6 +60,135 @@ pub enum BlockInvalid {
     /// A consensus credit (the block reward) overflows a balance.
     #[error("the block's credits overflow the balance of {0}")]
     CreditOverflow(Address),
+    /// A sharded block's chunk is invalid.
+    #[error("chunk of shard {shard}: {reason}")]
+    Chunk {
+        /// The chunk's shard.
+        shard: ShardId,
+        /// Why.
+        reason: ChunkInvalid,
+    },
+}
+
+/// Why a chunk of a sharded block is invalid (docs/design/sharding.md).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ChunkInvalid {
+    /// Not one chunk per shard, in shard order.
+    #[error("{got} chunks, the chain has {expected} shards")]
+    Count {
+        /// Chunks in the block.
+        got: usize,
+        /// The chain's shards.
+        expected: usize,
+    },
+    /// The previous block's chunk headers are not one per shard.
+    #[error("the previous block has {got} chunk headers, the chain has {expected} shards")]
+    PreviousCount {
+        /// Chunk headers.
+        got: usize,
+        /// The chain's shards.
+        expected: usize,
+    },
+    /// A transaction is invalid on its own or at its position.
+    #[error("transaction {index}: {reason}")]
+    Transaction {
+        /// Its index in the chunk.
+        index: usize,
+        /// Why.
+        reason: String,
+    },
+    /// The block pays its fees to the outbox account.
+    #[error("the fee recipient is the outbox account, which is never stored")]
+    OutboxCoinbase,
+    /// An incoming receipt is refused.
+    #[error("incoming receipt {index}: {reason}")]
+    Receipt {
+        /// Its position among the chunk's incoming receipts.
+        index: usize,
+        /// Why.
+        reason: ReceiptInvalid,
+    },
+    /// Receipts the previous block sent to this shard are missing.
+    #[error("{got} receipts from shard {from}, its chunk in the previous block sent {expected} here")]
+    MissingReceipts {
+        /// The source shard.
+        from: ShardId,
+        /// Carried.
+        got: u64,
+        /// Sent.
+        expected: u64,
+    },
+    /// A header field is not what executing the chunk gives.
+    #[error("{field}: {header} in the chunk header, {computed} computed")]
+    Header {
+        /// The field.
+        field: &'static str,
+        /// In the header.
+        header: String,
+        /// From execution.
+        computed: String,
+    },
+}
+
+/// Why an incoming cross-shard receipt is refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ReceiptInvalid {
+    /// Addressed to another shard.
+    #[error("addressed to shard {dest}, carried by shard {shard}'s chunk")]
+    WrongDestination {
+        /// Its destination.
+        dest: ShardId,
+        /// The chunk's shard.
+        shard: ShardId,
+    },
+    /// From a shard the chain does not have, or out of the canonical order
+    /// (by source shard, then sequence number).
+    #[error("from shard {from}, out of order after shard {after}")]
+    Order {
+        /// Its source.
+        from: ShardId,
+        /// The source of the receipt before it.
+        after: ShardId,
+    },
+    /// Not emitted by the previous block.
+    #[error("emitted at height {got}; a chunk applies the receipts of the previous block, {expected}")]
+    Height {
+        /// Its height.
+        got: u64,
+        /// The previous block's.
+        expected: u64,
+    },
+    /// Already applied.
+    #[error("sequence number {seq} from shard {from} was applied already (the next is {next})")]
+    Replayed {
+        /// Its source.
+        from: ShardId,
+        /// Its number.
+        seq: u64,
+        /// The next the shard expects.
+        next: u64,
+    },
+    /// Not the next of its stream.
+    #[error("sequence number {seq} from shard {from}, the next is {next}")]
+    Gap {
+        /// Its source.
+        from: ShardId,
+        /// Its number.
+        seq: u64,
+        /// The next the shard expects.
+        next: u64,
+    },
+    /// Its proof does not verify against the source chunk's outgoing root,
+    /// or not at the position its stream's receipts hold there.
+    #[error("its proof does not verify against shard {from}'s outgoing root {root} at position {index}")]
+    Proof {
+        /// Its source.
+        from: ShardId,
+        /// The source chunk's outgoing root.
+        root: Hash,
+        /// The position it must hold.
+        index: u64,
+    },
 }
 
 /// Why a block was not imported.

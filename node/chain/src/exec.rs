@@ -10,11 +10,12 @@ use cinder_consensus::{Ancestry, ChainSpec, Validators};
 use cinder_engine::exec::{self, ExecStats, Mode, StateView, Strategy};
 use cinder_gov::ChainParams;
 use cinder_primitives::{
-    Account, Address, Block, BoundedString, CommitCertificate, GOV_ADDRESS, Hash, Header, IBC_ADDRESS, PosHeaderData,
-    Receipt, ReceiptStatus, STAKING_ADDRESS, SignedTransaction, TxKind,
+    Account, Address, Block, BoundedString, CommitCertificate, GOV_ADDRESS, Hash, Header, IBC_ADDRESS, OUTBOX_ADDRESS,
+    PosHeaderData, Receipt, ReceiptStatus, STAKING_ADDRESS, ShardReceipt, ShardReceiptKind, SignedTransaction, TxKind,
+    shard_of,
 };
 use cinder_state::{KeyHash, State, StateStore, Version};
-use cinder_vm::{BlockEnv, Rules, Runner, StateKey, TxTask, Val};
+use cinder_vm::{BlockEnv, Rules, Runner, ShardRule, StateKey, TxTask, Val};
 use hashbrown::HashMap;
 use rayon::prelude::*;
 
@@ -236,6 +237,39 @@ pub(crate) struct Executed {
     pub execution: Duration,
     /// Executor counters.
     pub stats: ExecStats,
+    /// On a sharded chain: what leaves the chunk's shard, in order (see
+    /// [`ShardExec`]); empty otherwise.
+    pub outgoing: Vec<Payment>,
+}
+
+/// A payment that leaves a chunk's shard: it becomes a cross-shard
+/// receipt (crate::shard numbers it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Payment {
+    /// Who paid (debited here): the sender, or the system account that paid
+    /// a payout; the zero address for minted credits.
+    pub from: Address,
+    /// Who is credited, on another shard.
+    pub to: Address,
+    /// How much.
+    pub amount: u128,
+    /// The transaction that caused it, or the zero hash.
+    pub origin: Hash,
+    /// A transfer, or a refund of a receipt that could not be applied.
+    pub kind: ShardReceiptKind,
+}
+
+/// How a chunk of a sharded chain executes (docs/design/sharding.md): its
+/// senders must be on its shard; the receipts it applies (already checked
+/// against their proofs) credit their recipients before its transactions
+/// run, a credit that cannot be applied is refunded; cross-shard payments,
+/// fees for a coinbase on another shard, and credits to accounts on other
+/// shards leave as [`Payment`]s.
+pub(crate) struct ShardExec {
+    /// The chunk's shard and the chain's shard count.
+    pub rule: ShardRule,
+    /// The receipts the chunk applies, in order.
+    pub incoming: Vec<ShardReceipt>,
 }
 
 /// How the executor runs on `threads`.
@@ -265,6 +299,8 @@ pub(crate) struct BlockRules<'a> {
     pub chain_id: u64,
     /// The chain's genesis block id.
     pub genesis: Hash,
+    /// On a sharded chain, the chunk being executed.
+    pub shard: Option<ShardExec>,
 }
 
 impl<'a> BlockRules<'a> {
@@ -292,12 +328,16 @@ impl<'a> BlockRules<'a> {
                 parent_set,
             )
         });
-        Ok(BlockRules { params, staking, upgrades, chain_id: spec.chain_id, genesis })
+        Ok(BlockRules { params, staking, upgrades, chain_id: spec.chain_id, genesis, shard: None })
     }
 
     /// What the VM needs of them.
     pub(crate) fn vm(&self) -> Rules {
-        Rules { system_ops: self.staking.is_some(), max_code_bytes: self.params.max_code_bytes }
+        Rules {
+            system_ops: self.staking.is_some(),
+            max_code_bytes: self.params.max_code_bytes,
+            shard: self.shard.as_ref().map(|s| s.rule),
+        }
     }
 
     /// Why `tx` may not be in the block before it runs, if it may not.
@@ -335,6 +375,16 @@ pub(crate) fn execute_block<S: StateStore>(
     let coinbase = env.coinbase;
     let t = Instant::now();
     let senders: Vec<Address> = txs.par_iter().map(|t| t.tx.sender_address()).collect();
+    if let Some(sh) = &rules.shard
+        && let Some(index) = senders.iter().position(|s| sh.rule.is_remote(s))
+    {
+        let reason = format!(
+            "its sender is on shard {}, not on the chunk's shard {}",
+            shard_of(&senders[index], sh.rule.shards),
+            sh.rule.shard
+        );
+        return Ok(Err(BlockInvalid::Transaction { index, reason }));
+    }
     // PoS: the governance ledger first, so that a block at an upgrade this
     // binary does not know stops before it executes anything.
     let governance = match rules.staking {
@@ -350,6 +400,10 @@ pub(crate) fn execute_block<S: StateStore>(
     touched.extend(txs.iter().map(|t| t.tx.payment().0));
     touched.push(coinbase);
     touched.extend(credits.iter().map(|(a, _)| *a));
+    if let Some(sh) = &rules.shard {
+        touched.extend(sh.incoming.iter().map(|r| r.to));
+        touched.push(OUTBOX_ADDRESS);
+    }
     touched.par_sort_unstable();
     touched.dedup();
     let read: Vec<(Address, Option<Account>)> = touched
@@ -357,10 +411,37 @@ pub(crate) fn execute_block<S: StateStore>(
         .map(|a| state.account(parent_version, a).map(|acct| (*a, acct)))
         .collect::<Result<_>>()
         .context("reading the accounts the block touches")?;
+    let mut read: HashMap<Address, Option<Account>> = read.into_iter().collect();
+    // Sharded: the incoming receipts credit their recipients before the
+    // transactions run; one that cannot be credited goes back as a refund.
+    let mut outgoing: Vec<Payment> = Vec::new();
+    let mut received: HashMap<Address, Account> = HashMap::new();
+    if let Some(sh) = &rules.shard {
+        if read.get(&OUTBOX_ADDRESS).is_some_and(Option::is_some) {
+            bail!("the outbox account has a balance in the state");
+        }
+        for r in &sh.incoming {
+            let acct = read.get(&r.to).copied().flatten().unwrap_or_default();
+            match acct.balance.checked_add(r.amount) {
+                Some(balance) => {
+                    let acct = Account { balance, ..acct };
+                    read.insert(r.to, Some(acct));
+                    received.insert(r.to, acct);
+                }
+                None => outgoing.push(Payment {
+                    from: r.to,
+                    to: r.from,
+                    amount: r.amount,
+                    origin: r.origin,
+                    kind: ShardReceiptKind::Refund { of: r.id() },
+                }),
+            }
+        }
+    }
     let view = BlockView {
         state,
         version: parent_version,
-        accounts: read.into_iter().collect(),
+        accounts: read,
         more_accounts: Shards::new(),
         records: Shards::new(),
         error: Mutex::new(None),
@@ -385,6 +466,39 @@ pub(crate) fn execute_block<S: StateStore>(
     let mut receipts: Vec<Receipt> =
         out.included.par_iter().map(|&i| cinder_vm::receipt(txs[i].id(), &out.per_tx[i])).collect();
     let mut accounts: HashMap<Address, Account> = HashMap::with_capacity(touched.len());
+    // What the receipts credited, unless a transaction wrote it since.
+    accounts.extend(received);
+    // Sharded: the cross-shard transfers that succeeded and the fees for a
+    // coinbase on another shard paid the outbox.
+    let mut outboxed = 0u128;
+    if let Some(sh) = &rules.shard {
+        let mut fees = 0u128;
+        for (r, &i) in out.included.iter().enumerate() {
+            fees = fees.saturating_add(u128::from(receipts[r].gas_used) * u128::from(txs[i].tx.gas_price));
+            if let (TxKind::Transfer { to, amount }, ReceiptStatus::Success) = (&txs[i].tx.kind, &receipts[r].status)
+                && sh.rule.is_remote(to)
+            {
+                outboxed = outboxed.saturating_add(*amount);
+                outgoing.push(Payment {
+                    from: senders[i],
+                    to: *to,
+                    amount: *amount,
+                    origin: txs[i].id(),
+                    kind: ShardReceiptKind::Transfer,
+                });
+            }
+        }
+        if sh.rule.is_remote(&coinbase) && fees > 0 {
+            outboxed = outboxed.saturating_add(fees);
+            outgoing.push(Payment {
+                from: Address::default(),
+                to: coinbase,
+                amount: fees,
+                origin: Hash::default(),
+                kind: ShardReceiptKind::Transfer,
+            });
+        }
+    }
     let mut data = Vec::new();
     let mut ordered = Vec::new();
     let bytes = |v: &Option<Val>, k: &StateKey| -> Result<Option<Vec<u8>>> {
@@ -418,7 +532,24 @@ pub(crate) fn execute_block<S: StateStore>(
             None => Ok(acct),
         }
     };
-    let credit = |accounts: &mut HashMap<Address, Account>, a: &Address, amount: u128| -> Result<bool> {
+    let shard_rule = rules.shard.as_ref().map(|s| s.rule);
+    // A credit to an account on another shard leaves as a payment.
+    let mut payouts: Vec<Payment> = Vec::new();
+    let mut credit = |accounts: &mut HashMap<Address, Account>, a: &Address, amount: u128| -> Result<bool> {
+        if let Some(rule) = shard_rule
+            && rule.is_remote(a)
+        {
+            if amount > 0 {
+                payouts.push(Payment {
+                    from: Address::default(),
+                    to: *a,
+                    amount,
+                    origin: Hash::default(),
+                    kind: ShardReceiptKind::Transfer,
+                });
+            }
+            return Ok(true);
+        }
         let acct = match accounts.entry(*a) {
             hashbrown::hash_map::Entry::Occupied(o) => o.into_mut(),
             hashbrown::hash_map::Entry::Vacant(v) => v.insert(base(a)?),
@@ -439,6 +570,9 @@ pub(crate) fn execute_block<S: StateStore>(
     if let Some(pass) = &rules.staking {
         let (mut staking_ops, mut gov_ops) = (Vec::new(), Vec::new());
         let mut income = credits.iter().filter(|(a, _)| *a == STAKING_ADDRESS).map(|(_, x)| *x).sum::<u128>();
+        // Sharded: the fees other shards' chunks paid the staking account
+        // in the previous block.
+        income = income.saturating_add(rules.shard.as_ref().map_or(0, |s| crate::shard::staking_income(&s.incoming)));
         let mut fees = 0u128;
         for (r, &i) in out.included.iter().enumerate() {
             let fee = u128::from(receipts[r].gas_used) * u128::from(txs[i].tx.gas_price);
@@ -539,6 +673,14 @@ pub(crate) fn execute_block<S: StateStore>(
             .with_context(|| format!("the escrow account pays {} but holds {}", o.debit, escrow.balance))?;
         data.extend(o.data.into_iter().map(|(k, v)| (cinder_ibc::keys::tree_key(&k), v)));
     }
+    if rules.shard.is_some() {
+        // The outbox is never stored: what it received leaves the shard.
+        let held = accounts.remove(&OUTBOX_ADDRESS).map_or(0, |a| a.balance);
+        if held != outboxed {
+            bail!("the outbox holds {held}, the chunk's cross-shard payments and fees are {outboxed}");
+        }
+        outgoing.append(&mut payouts);
+    }
     let mut updates: Vec<(Address, Option<Account>)> = accounts.into_iter().map(|(a, acct)| (a, Some(acct))).collect();
     updates.par_sort_unstable_by_key(|(a, _)| *a);
     Ok(Ok(Executed {
@@ -550,5 +692,6 @@ pub(crate) fn execute_block<S: StateStore>(
         state_read,
         execution: t.elapsed(),
         stats: out.stats,
+        outgoing,
     }))
 }

@@ -19,6 +19,9 @@
 //!    trait) prefers the block's chain, the new head, reverting and
 //!    replaying across a reorg in the same batch.
 //!
+//! A chain of several shards executes a block as one chunk per shard, in
+//! parallel, with cross-shard receipts between them ([`shard`]).
+//!
 //! Errors keep invalid blocks ([`ImportError::Invalid`] with a
 //! [`BlockInvalid`] reason) apart from internal failures.
 
@@ -30,6 +33,7 @@ mod exec;
 pub mod genesis;
 pub mod gov;
 mod produce;
+pub mod shard;
 pub mod staking;
 pub mod workload;
 
@@ -47,6 +51,6 @@ pub use contracts::{
     Estimate, EstimateFailed, FoundLog, LogQuery, LogQueryError, MAX_LOG_BLOCKS, MAX_LOGS, MAX_UNFILTERED_LOG_BLOCKS,
     QUERY_GAS_CAP, StateAt,
 };
-pub use error::{BlockInvalid, ImportError};
+pub use error::{BlockInvalid, ChunkInvalid, ImportError, ReceiptInvalid};
 pub use exec::BlockContext;
 pub use produce::{produce, seal};

@@ -63,6 +63,7 @@ pub fn spec(name: &str, chain_id: u64, addresses: &[Address], balance: u128) -> 
         }),
         pos: None,
         alloc: addresses.iter().map(|a| Alloc { address: *a, balance }).collect(),
+        shards: 1,
     }
 }
 

@@ -319,6 +319,7 @@ mod tests {
                 gov: crate::GovSpec::default(),
             }),
             alloc: vec![Alloc { address: Address([1; 32]), balance: 1 }],
+            shards: 1,
         }
     }
 

@@ -113,6 +113,15 @@ pub struct ChainSpec {
     /// Genesis balances.
     #[serde(default)]
     pub alloc: Vec<Alloc>,
+    /// Execution shards, fixed at genesis (1 to
+    /// [`cinder_primitives::MAX_SHARDS`]; 1, the default, is a chain
+    /// without chunks). docs/design/sharding.md.
+    #[serde(default = "one_shard")]
+    pub shards: u16,
+}
+
+fn one_shard() -> u16 {
+    1
 }
 
 /// PoW parameters.
@@ -405,6 +414,9 @@ impl ChainSpec {
         if self.name.is_empty() {
             return bad("name is empty".into());
         }
+        if self.shards == 0 || self.shards > cinder_primitives::MAX_SHARDS {
+            return bad(format!("shards = {}: a chain has 1 to {} shards", self.shards, cinder_primitives::MAX_SHARDS));
+        }
         match self.consensus {
             ConsensusKind::Pow => {
                 let Some(pow) = &self.pow else { return bad("consensus = \"pow\" needs a [pow] table".into()) };
@@ -584,6 +596,11 @@ impl ChainSpec {
             h.update(&a.address.0);
             h.update(&a.balance.to_le_bytes());
         }
+        // Chains of one shard keep the digest they had before sharding.
+        if self.shards != 1 {
+            h.update(&[3]);
+            h.update(&self.shards.to_le_bytes());
+        }
         *h.finalize().as_bytes()
     }
 
@@ -705,6 +722,10 @@ mod tests {
         assert_eq!(pow.half_life(), 288);
         assert_eq!(s.block_gas_limit, DEFAULT_BLOCK_GAS_LIMIT);
         assert_eq!(s.alloc[0].balance, 1000);
+        assert_eq!(s.shards, 1);
+        // One shard, written or not, is the chain it was before sharding.
+        let one = ChainSpec::from_toml(&SPEC.replace("chain_id = 7", "chain_id = 7\nshards = 1")).unwrap();
+        assert_eq!(one.digest(), s.digest());
     }
 
     #[test]
@@ -721,6 +742,8 @@ mod tests {
             (format!("{SPEC}\n[[alloc]]\naddress = \"0x{}\"\nbalance = 1", "01".repeat(32)), "twice"),
             (SPEC.replace("0x0101", "0x01"), "address"),
             ("not toml".to_string(), "does not parse"),
+            (SPEC.replace("chain_id = 7", "chain_id = 7\nshards = 0"), "1 to 64 shards"),
+            (SPEC.replace("chain_id = 7", "chain_id = 7\nshards = 65"), "1 to 64 shards"),
         ];
         let base = ChainSpec::from_toml(SPEC).unwrap();
         assert_eq!(base.digest(), ChainSpec::from_toml(SPEC).unwrap().digest());
@@ -728,6 +751,7 @@ mod tests {
             SPEC.replace("chain_id = 7", "chain_id = 8"),
             SPEC.replace("1_000", "1_001"),
             SPEC.replace("block_reward = 50", "block_reward = 51"),
+            SPEC.replace("chain_id = 7", "chain_id = 7\nshards = 4"),
         ] {
             assert_ne!(ChainSpec::from_toml(&edited).unwrap().digest(), base.digest(), "{edited}");
         }

@@ -9,7 +9,8 @@
 //! and admin operations, the contract record and contract events;
 //! governance operations (proposals, deposits, votes, parameters);
 //! inter-blockchain operations (light clients, channels, packets, token
-//! transfers).
+//! transfers); sharding's chunk headers and cross-shard receipts with
+//! their Merkle proofs ([`shard`]).
 //!
 //! No I/O, no state, no consensus rules beyond a transaction's stateless
 //! checks; the storage, state and chain crates build on these types. The
@@ -20,6 +21,7 @@ mod consensus;
 mod contract;
 mod gov;
 mod ibc;
+pub mod shard;
 mod types;
 
 pub use codec::{Bounded, BoundedBytes, BoundedString, DecodeError, Limited, decode, encode};
@@ -39,5 +41,9 @@ pub use ibc::{
     Acknowledgement, ClientInit, ClientUpdate, IBC_ADDRESS, IbcOp, MAX_CLIENT_STATE_BYTES, MAX_DENOM_BYTES,
     MAX_MEMO_BYTES, MAX_PACKET_DATA, MAX_POW_HEADERS, MAX_PROOF_BYTES, MAX_SET_BYTES, Misbehaviour, NATIVE_DENOM,
     Ordering, Packet, PowAlgo, Proof, SetProof, TRANSFER_PORT, TransferData,
+};
+pub use shard::{
+    ChunkHeader, IncomingReceipt, MAX_SHARDS, OUTBOX_ADDRESS, ReceiptProof, ShardId, ShardReceipt, ShardReceiptKind,
+    shard_of,
 };
 pub use types::*;

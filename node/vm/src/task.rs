@@ -21,7 +21,8 @@ use std::sync::Mutex;
 use cinder_engine::exec::{Suspend, Task, TaskOutput, TxOutput, TxStatus, TxView};
 use cinder_primitives::{
     Address, AdminOp, Bounded, BoundedBytes, BoundedString, Call, ContractInfo, Deploy, Event, Hash, MAX_EVENTS,
-    MAX_RETURN_BYTES, Receipt, ReceiptStatus, SignedTransaction, TxKind, contract_address, encode,
+    MAX_RETURN_BYTES, OUTBOX_ADDRESS, Receipt, ReceiptStatus, ShardId, SignedTransaction, TxKind, contract_address,
+    encode, shard_of,
 };
 
 use crate::Vm;
@@ -50,11 +51,60 @@ pub struct Rules {
     /// The largest code a deploy or migration stores (the chain's
     /// `max_code_bytes`).
     pub max_code_bytes: u64,
+    /// On a sharded chain, the chunk's shard and the chain's shard count
+    /// (`None` on a chain of one shard).
+    pub shard: Option<ShardRule>,
 }
 
 impl Default for Rules {
     fn default() -> Self {
-        Rules { system_ops: true, max_code_bytes: cinder_primitives::MAX_CODE_BYTES as u64 }
+        Rules { system_ops: true, max_code_bytes: cinder_primitives::MAX_CODE_BYTES as u64, shard: None }
+    }
+}
+
+/// How a chunk of a sharded chain runs its transactions
+/// (docs/design/sharding.md): every sender is on the chunk's shard; a
+/// transfer to an account on another shard pays [`OUTBOX_ADDRESS`], and so
+/// does the fee when the coinbase is on another shard (the chain turns
+/// the outbox's balance into cross-shard receipts); contract transactions
+/// fail (contracts on a sharded chain are not built yet), and so do
+/// staking, governance and inter-blockchain operations from a shard other
+/// than 0 (their ledgers live on shard 0).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShardRule {
+    /// The chunk's shard.
+    pub shard: ShardId,
+    /// How many shards the chain has (at least 2).
+    pub shards: u16,
+}
+
+/// Why a contract transaction fails on a sharded chain.
+pub const NO_SHARDED_CONTRACTS: &str =
+    "contracts do not run on a chain of several shards yet (docs/design/sharding.md)";
+/// Why a staking, governance or inter-blockchain operation fails from an
+/// account outside shard 0.
+pub const SYSTEM_OPS_ON_SHARD_ZERO: &str =
+    "staking, governance and inter-blockchain operations are sent from accounts on shard 0 (docs/design/sharding.md)";
+
+impl ShardRule {
+    /// Whether `a` is on another shard than the chunk's.
+    pub fn is_remote(&self, a: &Address) -> bool {
+        shard_of(a, self.shards) != self.shard
+    }
+
+    /// The task of `tx` in this chunk: its payment and fee routed, or
+    /// refused.
+    fn task(&self, tx: &SignedTransaction, sender: Address, coinbase: Address) -> TransferTask {
+        let fee_to = if self.is_remote(&coinbase) { OUTBOX_ADDRESS } else { coinbase };
+        let t = TransferTask::new(tx, sender, fee_to);
+        match &tx.tx.kind {
+            k if k.is_contract() => t.refused(NO_SHARDED_CONTRACTS),
+            TxKind::Stake(_) | TxKind::Gov(_) | TxKind::Ibc(_) if self.shard != 0 => {
+                t.refused(SYSTEM_OPS_ON_SHARD_ZERO)
+            }
+            TxKind::Transfer { to, .. } if self.is_remote(to) => t.paying(OUTBOX_ADDRESS),
+            _ => t,
+        }
     }
 }
 
@@ -209,7 +259,7 @@ impl<'a> TxTask<'a> {
     /// The task of `tx` from `sender` (its address, computed once);
     /// contract transactions run on `runner`.
     pub fn new(tx: &'a SignedTransaction, sender: Address, runner: &'a Runner<'a>) -> TxTask<'a> {
-        if tx.tx.kind.is_contract() {
+        if tx.tx.kind.is_contract() && runner.rules.shard.is_none() {
             TxTask::Contract(ContractTask {
                 runner,
                 sender,
@@ -218,6 +268,11 @@ impl<'a> TxTask<'a> {
                 gas_price: tx.tx.gas_price,
                 kind: &tx.tx.kind,
             })
+        } else if let Some(rule) = runner.rules.shard {
+            let t = rule.task(tx, sender, runner.env.coinbase);
+            let system = matches!(tx.tx.kind, TxKind::Stake(_) | TxKind::Gov(_));
+            let pow_shard_zero = system && rule.shard == 0 && !runner.rules.system_ops;
+            TxTask::Transfer(if pow_shard_zero { t.refused(NO_SYSTEM_OPS) } else { t })
         } else {
             let t = TransferTask::new(tx, sender, runner.env.coinbase);
             let system = matches!(tx.tx.kind, TxKind::Stake(_) | TxKind::Gov(_));

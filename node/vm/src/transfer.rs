@@ -212,6 +212,12 @@ impl TransferTask {
         TransferTask { refusal: Some(reason), ..self }
     }
 
+    /// The same task, its payment going to `to` instead (a cross-shard
+    /// transfer pays the shard's outbox).
+    pub(crate) fn paying(self, to: Address) -> TransferTask {
+        TransferTask { to, ..self }
+    }
+
     /// Its gas limit.
     pub(crate) fn gas_limit(&self) -> u64 {
         self.gas_limit

@@ -17,7 +17,9 @@
 //! - `pos`: proof-of-stake finality latency and finalized throughput;
 //! - `contracts`: the per-call overhead of a contract, token transfers on
 //!   one core, Block-STM vs sequential on contract blocks, and import of
-//!   blocks of contract transfers.
+//!   blocks of contract transfers;
+//! - `shards`: sharded execution over 1, 2, 4 shards at one total load,
+//!   with 0, 10 and 50 % of the transfers crossing shards.
 //!
 //! Exit status 0, 2 on bad input (one line on stderr), 1 otherwise.
 
@@ -29,6 +31,7 @@ mod load;
 mod merkle;
 mod net;
 mod pos;
+mod shards;
 mod sig;
 mod usecases;
 
@@ -72,6 +75,9 @@ enum Command {
     /// and of a packet proof, and packets relayed per second between two
     /// chains.
     Ibc(ibc::Args),
+    /// Sharded execution: tx/s over 1, 2, 4 shards at one total load and
+    /// several cross-shard fractions, next to the control's scaling.
+    Shards(shards::Args),
 }
 
 /// Polls `f` every 5 ms until it holds, or fails after `limit`.
@@ -134,6 +140,7 @@ fn main() -> ExitCode {
         Command::Contracts(a) => contracts::run(a),
         Command::Usecases(a) => usecases::run(a),
         Command::Ibc(a) => ibc::run(a),
+        Command::Shards(a) => shards::run(a),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

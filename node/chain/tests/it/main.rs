@@ -12,4 +12,5 @@ mod posnet;
 mod produce;
 mod prune;
 mod reorg;
+mod shard;
 mod staking;

@@ -1,0 +1,402 @@
+//! Sharded execution: random cross-shard transfers over random shard
+//! counts against a plain ledger replay of the documented order, and the
+//! receipts a chunk must refuse.
+
+use std::collections::{HashMap, HashSet};
+
+use cinder_chain::shard::{ChunkOutput, ShardSet, check_header};
+use cinder_chain::workload::{self, Accounts};
+use cinder_chain::{BlockInvalid, ChunkInvalid, ReceiptInvalid};
+use cinder_consensus::ChainSpec;
+use cinder_engine::exec::Mode;
+use cinder_primitives::{
+    Account, Address, Hash, IncomingReceipt, ShardReceiptKind, SignedTransaction, Transaction, TxKind, shard_of,
+};
+use cinder_state::{MemStore, StateStore};
+use proptest::prelude::*;
+
+const BALANCE: u128 = 1_000_000_000_000;
+const GAS: u64 = cinder_chain::vm::TRANSFER_GAS;
+const TIME: u64 = 1_700_000_000_000;
+
+fn sharded_spec(name: &str, accounts: &Accounts, shards: u16) -> ChainSpec {
+    ChainSpec { shards, ..workload::spec(name, 91, &accounts.addresses, BALANCE) }
+}
+
+fn set(spec: &ChainSpec) -> ShardSet<MemStore> {
+    let stores = (0..spec.shards).map(|_| MemStore::default()).collect();
+    ShardSet::genesis(spec, stores).expect("genesis")
+}
+
+fn transfer(accounts: &Accounts, from: usize, nonce: u64, to: Address, amount: u128, price: u64) -> SignedTransaction {
+    Transaction {
+        chain_id: 91,
+        sender: accounts.keys[from].public_key(),
+        nonce,
+        gas_limit: GAS,
+        gas_price: price,
+        kind: TxKind::Transfer { to, amount },
+    }
+    .sign(&accounts.keys[from])
+}
+
+/// Produces the next block with Build on `producer`, imports it with
+/// Verify on `importer` (the same chunk headers), commits both.
+fn block(
+    producer: &mut ShardSet<MemStore>,
+    importer: &mut ShardSet<MemStore>,
+    txs: &[SignedTransaction],
+    coinbase: Address,
+) -> Vec<ChunkOutput> {
+    let reward = [(coinbase, producer.spec().block_reward)];
+    let chunks = producer.split(txs);
+    let built =
+        producer.execute(&chunks, coinbase, TIME, &reward, Mode::Build, 2).expect("executes").expect("a valid block");
+    let included: Vec<Vec<SignedTransaction>> =
+        built.iter().zip(&chunks).map(|(o, c)| o.included.iter().map(|&i| c[i].clone()).collect()).collect();
+    let verified =
+        importer.execute(&included, coinbase, TIME, &reward, Mode::Verify, 2).expect("executes").expect("imports");
+    for (b, v) in built.iter().zip(&verified) {
+        check_header(&b.header, &v.header).expect("the importer computes the producer's chunk header");
+        assert_eq!(b.outgoing, v.outgoing);
+    }
+    importer.commit(verified).expect("commits");
+    producer.commit(built.clone()).expect("commits");
+    built
+}
+
+/// The plain model of the documented order: per block, the receipts of the
+/// previous block credit their recipients first; then each shard's chunk in
+/// shard order runs its transfers one by one (fee, then the amount if the
+/// balance covers it); a payment to an account on another shard — a
+/// transfer, the fees or the reward of a coinbase elsewhere — is credited
+/// in the next block.
+struct Ledger {
+    shards: u16,
+    accounts: HashMap<Address, Account>,
+    pending: Vec<(Address, u128)>,
+}
+
+impl Ledger {
+    fn credit(&mut self, a: Address, amount: u128) {
+        if amount > 0 {
+            self.accounts.entry(a).or_default().balance += amount;
+        }
+    }
+
+    fn block(&mut self, chunks: &[Vec<SignedTransaction>], coinbase: Address, reward: u128) {
+        for (a, x) in std::mem::take(&mut self.pending) {
+            self.credit(a, x);
+        }
+        let mut next = Vec::new();
+        for (s, chunk) in chunks.iter().enumerate() {
+            let mut fees = 0u128;
+            for t in chunk {
+                let TxKind::Transfer { to, amount } = t.tx.kind else { unreachable!("transfers only") };
+                let fee = u128::from(GAS) * u128::from(t.tx.gas_price);
+                let sender = self.accounts.entry(t.tx.sender_address()).or_default();
+                // Invalid (left out of the block): a nonce out of turn, or
+                // a balance that cannot pay gas_limit x gas_price.
+                if t.tx.nonce != sender.nonce || sender.balance < fee {
+                    continue;
+                }
+                sender.nonce += 1;
+                sender.balance -= fee;
+                let moves = amount <= sender.balance;
+                if moves {
+                    sender.balance -= amount;
+                }
+                // A coinbase on this shard has the fee at once.
+                if usize::from(shard_of(&coinbase, self.shards)) == s {
+                    self.credit(coinbase, fee);
+                } else {
+                    fees += fee;
+                }
+                if moves {
+                    if usize::from(shard_of(&to, self.shards)) == s {
+                        self.credit(to, amount);
+                    } else {
+                        next.push((to, amount));
+                    }
+                }
+            }
+            // One receipt for the fees of a coinbase elsewhere; shard 0's
+            // chunk pays the reward after its transactions.
+            next.push((coinbase, fees));
+            if s == 0 {
+                if shard_of(&coinbase, self.shards) == 0 {
+                    self.credit(coinbase, reward);
+                } else {
+                    next.push((coinbase, reward));
+                }
+            }
+        }
+        self.pending = next.into_iter().filter(|(_, x)| *x > 0).collect();
+    }
+}
+
+fn supply(set: &ShardSet<MemStore>, addresses: &[Address]) -> u128 {
+    let held: u128 = addresses.iter().map(|a| set.account(a).expect("reads").map_or(0, |a| a.balance)).sum();
+    let flying: u128 = set.in_flight().iter().flatten().map(|r| r.receipt.amount).sum();
+    held + flying
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+    /// Random cross-shard transfers over 2 to 5 shards: every account
+    /// equals the plain model after every block, the supply (balances and
+    /// receipts in flight) grows by exactly the rewards, every receipt is
+    /// applied once, and the importer's Verify agrees with the producer's
+    /// Build chunk by chunk.
+    #[test]
+    fn cross_shard_transfers_match_the_plain_replay(
+        shards in 2u16..=5,
+        blocks in prop::collection::vec(
+            prop::collection::vec((0usize..24, 0usize..30, 0u128..400_000_000_000, 0u64..3), 0..24),
+            1..6,
+        ),
+        coinbase_i in 0usize..24,
+    ) {
+        let accounts = Accounts::derive("shard-it", 24);
+        let spec = sharded_spec("shard-it", &accounts, shards);
+        let (mut producer, mut importer) = (set(&spec), set(&spec));
+        let mut ledger = Ledger {
+            shards,
+            accounts: accounts.addresses.iter().map(|a| (*a, Account { balance: BALANCE, nonce: 0 })).collect(),
+            pending: Vec::new(),
+        };
+        // Recipients: the funded accounts and six fresh addresses.
+        let mut everyone = accounts.addresses.clone();
+        everyone.extend((0..6u8).map(|i| Address(*blake3::hash(&[i]).as_bytes())));
+        let coinbase = everyone[coinbase_i];
+        let mut nonces = [0u64; 24];
+        let (mut emitted, mut applied) = (Vec::new(), Vec::new());
+        let mut expected_supply = supply(&producer, &everyone);
+        // One more empty block at the end applies the last receipts.
+        let n = blocks.len();
+        for spec_txs in blocks.into_iter().chain([Vec::new()]) {
+            let txs: Vec<SignedTransaction> = spec_txs
+                .iter()
+                .map(|&(from, to, amount, price)| {
+                    nonces[from] += 1;
+                    transfer(&accounts, from, nonces[from] - 1, everyone[to], amount, price)
+                })
+                .collect();
+            applied.extend(producer.in_flight().iter().flatten().map(|r| r.receipt.id()));
+            let chunks = producer.split(&txs);
+            let outs = block(&mut producer, &mut importer, &txs, coinbase);
+            emitted.extend(outs.iter().flat_map(|o| o.outgoing.iter().map(|r| r.id())));
+            ledger.block(&chunks, coinbase, spec.block_reward);
+            expected_supply += spec.block_reward;
+            for a in &everyone {
+                let got = producer.account(a).expect("reads").unwrap_or_default();
+                let want = ledger.accounts.get(a).copied().unwrap_or_default();
+                prop_assert_eq!(got, want, "account {} on shard {}", a, shard_of(a, shards));
+                prop_assert_eq!(importer.account(a).expect("reads").unwrap_or_default(), want);
+            }
+            prop_assert_eq!(supply(&producer, &everyone), expected_supply);
+        }
+        prop_assert_eq!(producer.height(), n as u64 + 1);
+        // The receipts of the last block are still in flight.
+        let last: HashSet<Hash> = producer.in_flight().iter().flatten().map(|r| r.receipt.id()).collect();
+        let applied_set: HashSet<Hash> = applied.iter().copied().collect();
+        prop_assert_eq!(applied_set.len(), applied.len(), "a receipt applied twice");
+        let emitted_set: HashSet<Hash> = emitted.iter().copied().collect();
+        prop_assert_eq!(emitted_set.len(), emitted.len());
+        let delivered: HashSet<Hash> = emitted_set.difference(&last).copied().collect();
+        prop_assert_eq!(delivered, applied_set, "every receipt emitted is applied, once");
+        for (s, chunk) in producer.chunk_headers().iter().enumerate() {
+            prop_assert_eq!(usize::from(chunk.shard), s);
+            let (state, version) = producer.shard_state(chunk.shard).expect("a shard");
+            prop_assert_eq!(state.root(version).expect("root"), chunk.state_root);
+        }
+    }
+}
+
+/// Accounts `from` and `to` with `from` on shard `a` and `to` on shard `b`.
+fn pair(accounts: &Accounts, shards: u16, a: u16, b: u16, skip: usize) -> (usize, Address) {
+    let on = |s: u16| (0..accounts.addresses.len()).filter(move |&i| shard_of(&accounts.addresses[i], shards) == s);
+    let from = on(a).nth(skip).expect("an account on the shard");
+    let to = on(b).find(|&i| i != from).expect("an account on the shard");
+    (from, accounts.addresses[to])
+}
+
+fn versions(set: &ShardSet<MemStore>) -> Vec<(u64, Option<u64>, Hash)> {
+    (0..set.spec().shards)
+        .map(|s| {
+            let (state, v) = set.shard_state(s).expect("a shard");
+            (v, state.store().latest().expect("latest"), state.root(v).expect("root"))
+        })
+        .collect()
+}
+
+fn refused(r: anyhow::Result<Result<Vec<ChunkOutput>, BlockInvalid>>) -> (u16, ChunkInvalid) {
+    match r.expect("no internal error") {
+        Err(BlockInvalid::Chunk { shard, reason }) => (shard, reason),
+        Err(e) => panic!("refused for another reason: {e}"),
+        Ok(_) => panic!("accepted"),
+    }
+}
+
+#[test]
+fn forged_missing_misrouted_and_replayed_receipts_and_wrong_chunks_are_refused_and_nothing_is_written() {
+    let accounts = Accounts::derive("shard-refusals", 48);
+    let spec = sharded_spec("shard-refusals", &accounts, 3);
+    let (mut producer, mut importer) = (set(&spec), set(&spec));
+    // On shard 0 (0x0303... mod 3): its reward and fees stay there.
+    let coinbase = Address([3; 32]);
+    // Block 1: three transfers from shard 0 and two from shard 2 to shard 1.
+    let mut txs = Vec::new();
+    for (a, skip) in [(0, 0), (0, 1), (0, 2), (2, 0), (2, 1)] {
+        let (from, to) = pair(&accounts, 3, a, 1, skip);
+        txs.push(transfer(&accounts, from, 0, to, 5_000, 1));
+    }
+    block(&mut producer, &mut importer, &txs, coinbase);
+    let inc = producer.in_flight().to_vec();
+    assert_eq!(inc[1].len(), 5, "five receipts for shard 1");
+    assert_eq!(
+        inc[1].iter().map(|r| (r.receipt.source, r.receipt.seq)).collect::<Vec<_>>(),
+        [(0, 0), (0, 1), (0, 2), (2, 0), (2, 1)]
+    );
+    let before = versions(&producer);
+    let none = vec![Vec::new(); 3];
+    let reward = [(coinbase, spec.block_reward)];
+    let verify = |incoming: &[Vec<IncomingReceipt>]| {
+        producer.execute_with(&none, incoming, coinbase, TIME, &reward, Mode::Verify, 2)
+    };
+
+    // A forged amount: its proof no longer verifies.
+    let mut forged = inc.clone();
+    forged[1][3].receipt.amount += 1;
+    let (shard, reason) = refused(verify(&forged));
+    assert_eq!(shard, 1);
+    assert!(
+        matches!(reason, ChunkInvalid::Receipt { index: 3, reason: ReceiptInvalid::Proof { from: 2, .. } }),
+        "{reason}"
+    );
+    // A receipt invented with another receipt's proof.
+    let mut invented = inc.clone();
+    invented[1][1].receipt.to = coinbase;
+    let (_, reason) = refused(verify(&invented));
+    assert!(matches!(reason, ChunkInvalid::Receipt { index: 1, reason: ReceiptInvalid::Proof { .. } }), "{reason}");
+    // One left out.
+    let mut missing = inc.clone();
+    missing[1].remove(4);
+    let (_, reason) = refused(verify(&missing));
+    assert_eq!(reason, ChunkInvalid::MissingReceipts { from: 2, got: 1, expected: 2 });
+    // Carried by the wrong shard too.
+    let mut misrouted = inc.clone();
+    misrouted[2].insert(0, inc[1][0].clone());
+    let (shard, reason) = refused(verify(&misrouted));
+    assert_eq!(shard, 2);
+    assert!(
+        matches!(
+            reason,
+            ChunkInvalid::Receipt { index: 0, reason: ReceiptInvalid::WrongDestination { dest: 1, shard: 2 } }
+        ),
+        "{reason}"
+    );
+    // Taken out of its place: a gap in the stream.
+    let mut gap = inc.clone();
+    gap[1].remove(0);
+    let (_, reason) = refused(verify(&gap));
+    assert!(
+        matches!(reason, ChunkInvalid::Receipt { index: 0, reason: ReceiptInvalid::Gap { from: 0, seq: 1, next: 0 } }),
+        "{reason}"
+    );
+    // Applied twice within one chunk.
+    let mut twice = inc.clone();
+    let again = twice[1][0].clone();
+    twice[1].insert(1, again);
+    let (_, reason) = refused(verify(&twice));
+    assert!(
+        matches!(
+            reason,
+            ChunkInvalid::Receipt { index: 1, reason: ReceiptInvalid::Replayed { from: 0, seq: 0, next: 1 } }
+        ),
+        "{reason}"
+    );
+    assert_eq!(versions(&producer), before, "a refused block writes nothing");
+
+    // Block 2 applies them; block 3 carrying them again is a replay.
+    block(&mut producer, &mut importer, &[], coinbase);
+    let after_two = versions(&producer);
+    let mut replay = producer.in_flight().to_vec();
+    assert!(replay[1].is_empty(), "block 2 sent shard 1 nothing");
+    replay[1] = inc[1].clone();
+    let (shard, reason) = refused(producer.execute_with(&none, &replay, coinbase, TIME, &reward, Mode::Verify, 2));
+    assert_eq!(shard, 1);
+    assert!(
+        matches!(
+            reason,
+            ChunkInvalid::Receipt { index: 0, reason: ReceiptInvalid::Replayed { from: 0, seq: 0, next: 3 } }
+        ),
+        "{reason}"
+    );
+    assert_eq!(versions(&producer), after_two);
+
+    // A chunk header whose state root is wrong.
+    let outs = producer.execute(&none, coinbase, TIME, &reward, Mode::Verify, 2).expect("runs").expect("valid");
+    let mut carried = outs[2].header.clone();
+    carried.state_root = Hash([7; 32]);
+    let err = check_header(&carried, &outs[2].header).expect_err("a wrong root");
+    assert!(matches!(err, ChunkInvalid::Header { field: "state root", .. }), "{err}");
+    let mut carried = outs[0].header.clone();
+    carried.outgoing_root = Hash([7; 32]);
+    let err = check_header(&carried, &outs[0].header).expect_err("a wrong root");
+    assert!(matches!(err, ChunkInvalid::Header { field: "outgoing root", .. }), "{err}");
+
+    // A transaction in the chunk of a shard its sender is not on.
+    let (from, to) = pair(&accounts, 3, 2, 0, 3);
+    let wrong = vec![vec![transfer(&accounts, from, 0, to, 1, 1)], Vec::new(), Vec::new()];
+    let (shard, reason) = refused(producer.execute(&wrong, coinbase, TIME, &reward, Mode::Verify, 2));
+    assert_eq!(shard, 0);
+    assert!(
+        matches!(&reason, ChunkInvalid::Transaction { index: 0, reason } if reason.contains("shard 2")),
+        "{reason}"
+    );
+    // Not one chunk per shard.
+    let (_, reason) = refused(producer.execute(&none[..2], coinbase, TIME, &reward, Mode::Verify, 2));
+    assert_eq!(reason, ChunkInvalid::Count { got: 2, expected: 3 });
+    assert_eq!(versions(&producer), after_two);
+}
+
+#[test]
+fn a_receipt_that_cannot_be_credited_goes_back_as_a_refund() {
+    let accounts = Accounts::derive("shard-refund", 16);
+    let mut spec = sharded_spec("shard-refund", &accounts, 2);
+    let (from, to) = pair(&accounts, 2, 0, 1, 0);
+    // The recipient's balance is one credit away from overflowing.
+    let full = spec.alloc.iter_mut().find(|a| a.address == to).expect("allocated");
+    full.balance = u128::MAX - 10;
+    let (mut producer, mut importer) = (set(&spec), set(&spec));
+    // On shard 0 (even): its reward stays there.
+    let coinbase = Address([2; 32]);
+    let tx = transfer(&accounts, from, 0, to, 100, 0);
+    let one = block(&mut producer, &mut importer, std::slice::from_ref(&tx), coinbase);
+    assert_eq!(one[0].outgoing.len(), 1);
+    let sent = one[0].outgoing[0].clone();
+    assert_eq!((sent.from, sent.to, sent.amount, sent.origin), (accounts.addresses[from], to, 100, tx.id()));
+    assert_eq!(producer.account(&accounts.addresses[from]).expect("reads").expect("exists").balance, BALANCE - 100);
+    let two = block(&mut producer, &mut importer, &[], coinbase);
+    assert_eq!(producer.account(&to).expect("reads").expect("exists").balance, u128::MAX - 10, "not credited");
+    assert_eq!(two[1].outgoing.len(), 1);
+    let refund = &two[1].outgoing[0];
+    assert_eq!(refund.kind, ShardReceiptKind::Refund { of: sent.id() });
+    assert_eq!((refund.source, refund.dest, refund.to, refund.amount), (1, 0, accounts.addresses[from], 100));
+    block(&mut producer, &mut importer, &[], coinbase);
+    let back = producer.account(&accounts.addresses[from]).expect("reads").expect("exists");
+    assert_eq!(back, Account { balance: BALANCE, nonce: 1 }, "the refund is back");
+    assert!(producer.in_flight().iter().all(Vec::is_empty));
+}
+
+#[test]
+fn a_node_refuses_to_open_a_sharded_chain_it_cannot_store_yet() {
+    let accounts = Accounts::derive("shard-open", 4);
+    let spec = sharded_spec("shard-open", &accounts, 2);
+    let dir = crate::common::dir("shard-open");
+    let err = cinder_chain::Chain::open(&dir, spec, cinder_chain::ChainConfig::default()).err().expect("refused");
+    assert!(format!("{err:#}").contains("has 2 shards"), "{err:#}");
+    assert!(!dir.join("CURRENT").exists(), "nothing written");
+}
