@@ -324,6 +324,7 @@ fn execute_chunk<S: StateStore, R: StateStore>(
         return invalid(reason);
     }
     let incoming: Vec<ShardReceipt> = chunk.incoming.iter().map(|r| r.receipt.clone()).collect();
+    let applied_root = incoming_root(&incoming);
     let mut rules = BlockRules::of(
         block.spec,
         rules_state.0,
@@ -340,7 +341,7 @@ fn execute_chunk<S: StateStore, R: StateStore>(
     }
     // One shard (the benchmark's baseline): the chain's own execution.
     if shards > 1 {
-        rules.shard = Some(ShardExec { rule: ShardRule { shard, shards }, incoming: incoming.clone() });
+        rules.shard = Some(ShardExec { rule: ShardRule { shard, shards }, incoming });
     }
     let credits: &[(Address, u128)] = if shard == 0 { block.credits } else { &[] };
     let ex = match execute_block(state, version, chunk.txs, block.env, credits, block.mode, block.threads, &rules)? {
@@ -405,7 +406,7 @@ fn execute_chunk<S: StateStore, R: StateStore>(
         gas_used: ex.receipts.iter().map(|r| r.gas_used).sum(),
         outgoing_root: Hash(tree.root()),
         outgoing_to: Bounded::new(outgoing_to).map_err(|_| anyhow::anyhow!("more shards than a chunk header holds"))?,
-        incoming_root: incoming_root(&incoming),
+        incoming_root: applied_root,
     };
     Ok(Ok(ChunkOutput {
         header,

@@ -51,8 +51,8 @@ pub use query::{Query, QueryResult, StateTxView, query};
 pub use runtime::{CONCURRENT_RUNS, CodeError, Vm};
 pub use state::{BlockEnv, StateKey, StorageKey, Val};
 pub use task::{
-    ContractTask, NO_SHARDED_CONTRACTS, NO_SYSTEM_OPS, Outcome, Rules, Runner, SYSTEM_OPS_ON_SHARD_ZERO, ShardRule,
-    Status, TxTask, receipt,
+    ContractTask, NO_OUTBOX_TRANSFERS, NO_SHARDED_CONTRACTS, NO_SYSTEM_OPS, Outcome, Rules, Runner,
+    SYSTEM_OPS_ON_SHARD_ZERO, ShardRule, Status, TxTask, receipt,
 };
 pub use transfer::{
     GOV_CONTENT_BYTE, GOV_GAS, GOV_SUBMIT_GAS, IBC_BYTE, IBC_GAS, IBC_POW_HEADER, IBC_SIGNATURE, MAX_TRANSFER,

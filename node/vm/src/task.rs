@@ -81,6 +81,9 @@ pub struct ShardRule {
 /// Why a contract transaction fails on a sharded chain.
 pub const NO_SHARDED_CONTRACTS: &str =
     "contracts do not run on a chain of several shards yet (docs/design/sharding.md)";
+/// Why a transfer to the outbox account fails on a sharded chain (its
+/// balance is what leaves the shard; it is never stored).
+pub const NO_OUTBOX_TRANSFERS: &str = "the outbox account takes no transfers (docs/design/sharding.md)";
 /// Why a staking, governance or inter-blockchain operation fails from an
 /// account outside shard 0.
 pub const SYSTEM_OPS_ON_SHARD_ZERO: &str =
@@ -102,6 +105,7 @@ impl ShardRule {
             TxKind::Stake(_) | TxKind::Gov(_) | TxKind::Ibc(_) if self.shard != 0 => {
                 t.refused(SYSTEM_OPS_ON_SHARD_ZERO)
             }
+            TxKind::Transfer { to, .. } if *to == OUTBOX_ADDRESS => t.refused(NO_OUTBOX_TRANSFERS),
             TxKind::Transfer { to, .. } if self.is_remote(to) => t.paying(OUTBOX_ADDRESS),
             _ => t,
         }

@@ -356,6 +356,26 @@ fn forged_missing_misrouted_and_replayed_receipts_and_wrong_chunks_are_refused_a
         matches!(&reason, ChunkInvalid::Transaction { index: 0, reason } if reason.contains("shard 2")),
         "{reason}"
     );
+    // Transfers to the outbox, on its shard and from another: they fail
+    // (fee paid), nothing leaves, the block stays valid.
+    let (local, _) = pair(&accounts, 3, 0, 1, 4);
+    let (remote, _) = pair(&accounts, 3, 2, 1, 4);
+    let outbox = cinder_primitives::OUTBOX_ADDRESS;
+    let to_outbox = vec![
+        vec![transfer(&accounts, local, 0, outbox, 9, 1)],
+        Vec::new(),
+        vec![transfer(&accounts, remote, 0, outbox, 9, 1)],
+    ];
+    let outs =
+        producer.execute(&to_outbox, coinbase, TIME, &reward, Mode::Verify, 2).expect("runs").expect("a valid block");
+    for s in [0, 2] {
+        let status = &outs[s].receipts[0].status;
+        assert!(
+            matches!(status, cinder_primitives::ReceiptStatus::Failed(r) if r.as_str().contains("outbox")),
+            "{status:?}"
+        );
+    }
+    assert!(outs.iter().all(|o| o.outgoing.iter().all(|r| r.to != outbox)), "nothing sent to the outbox");
     // Not one chunk per shard.
     let (_, reason) = refused(producer.execute(&none[..2], coinbase, TIME, &reward, Mode::Verify, 2));
     assert_eq!(reason, ChunkInvalid::Count { got: 2, expected: 3 });
