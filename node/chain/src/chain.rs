@@ -234,7 +234,14 @@ impl Chain {
                 let block =
                     Block { header: genesis::header(&spec, root), transactions: Default::default(), last_commit: None };
                 let weight = consensus.block_weight(&block.header).map_err(|e| anyhow!("genesis bits: {e}"))?;
-                db.write_block(&BlockWrite { block: &block, receipts: &[], state: &batch, weight, canonical: true })?;
+                db.write_block(&BlockWrite {
+                    block: &block,
+                    receipts: &[],
+                    state: &batch,
+                    shards: &[],
+                    weight,
+                    canonical: true,
+                })?;
                 db.put_meta(META_SPEC, &digest)?;
                 tracing::info!(genesis = %block.id(), "wrote genesis");
                 block.id()
@@ -892,7 +899,14 @@ impl Chain {
         let weight =
             ctx.parent_weight.saturating_add(self.consensus.block_weight(header).map_err(|e| invalid(e.into()))?);
         let candidate = Tip { id, height, weight };
-        let w = BlockWrite { block, receipts: &v.receipts, state: batch, weight, canonical: parent == head.id };
+        let w = BlockWrite {
+            block,
+            receipts: &v.receipts,
+            state: batch,
+            shards: &[],
+            weight,
+            canonical: parent == head.id,
+        };
         let status = if parent == head.id {
             self.db.write_block(&w).map_err(internal)?;
             ImportStatus::Head

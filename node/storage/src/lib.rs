@@ -16,6 +16,10 @@
 //! - Contract events of canonical blocks are indexed by contract and by
 //!   topic ([`Db::events`]), moved with the chain on a reorg.
 //!
+//! - A sharded chain's K state trees ([`Db::open_sharded`]) live in one
+//!   database, each in its own column families ([`ShardStore`]); a block
+//!   writes every shard's state in its one batch.
+//!
 //! Bad bytes on disk are errors that name the column family and key, never
 //! panics.
 
@@ -76,6 +80,16 @@ pub mod cf {
     /// ‖ height (big-endian) ‖ transaction index (big-endian u32) ‖ event
     /// index within the transaction (big-endian u32) -> nothing.
     pub const EVENTS: &str = "events";
+    /// The column families of one shard's state tree. Shard 0 (and every
+    /// chain with one shard) uses these names; shard `s` >= 1 of a sharded
+    /// chain has its own set named `<name>@<s>` ([`for_shard`]).
+    pub const STATE: [&str; 6] = [STATE_NODES, STATE_VALUES, STATE_LINKS, STATE_STALE, ORDERED, ORDERED_LOG];
+
+    /// The name of state column family `base` of `shard`.
+    pub fn for_shard(base: &str, shard: u16) -> std::borrow::Cow<'_, str> {
+        if shard == 0 { base.into() } else { format!("{base}@{shard}").into() }
+    }
+
     /// All of them.
     pub const ALL: [&str; 16] = [
         HEADERS,
@@ -183,8 +197,11 @@ pub struct BlockWrite<'a> {
     pub block: &'a Block,
     /// Its receipts.
     pub receipts: &'a [Receipt],
-    /// The state it commits.
+    /// The state it commits (shard 0's on a sharded chain).
     pub state: &'a StateBatch,
+    /// On a sharded chain, the states of shards 1, 2, ... (each at the same
+    /// version as `state`); empty otherwise.
+    pub shards: &'a [StateBatch],
     /// Its chain's cumulative weight, this block included.
     pub weight: u128,
     /// Whether it extends the canonical head (indexes and head move).
@@ -194,20 +211,70 @@ pub struct BlockWrite<'a> {
 /// The database.
 pub struct Db {
     db: DB,
+    /// The state trees it holds (1, or a sharded chain's K).
+    shards: u16,
 }
 
+/// The most shards a database holds (the chain spec's bound).
+pub const MAX_SHARDS: u16 = 64;
+
 impl Db {
-    /// Opens (or creates) the database at `path`.
+    /// Opens (or creates) the database at `path`, with the state trees it
+    /// already holds (one for a new database).
     pub fn open(path: &Path) -> Result<Db> {
+        Self::open_inner(path, None)
+    }
+
+    /// Opens (or creates) the database of a chain with `shards` state trees
+    /// (1 to [`MAX_SHARDS`]): shard 0 in the plain state column families,
+    /// shard `s` in `<name>@<s>`, created when missing. A database that
+    /// holds more shards than `shards` is refused.
+    pub fn open_sharded(path: &Path, shards: u16) -> Result<Db> {
+        if !(1..=MAX_SHARDS).contains(&shards) {
+            bail!("{shards} shards: a database holds 1 to {MAX_SHARDS}");
+        }
+        Self::open_inner(path, Some(shards))
+    }
+
+    fn open_inner(path: &Path, want: Option<u16>) -> Result<Db> {
         let mut opts = Options::default();
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
-        let cfs = cf::ALL.iter().map(|n| ColumnFamilyDescriptor::new(*n, Options::default()));
+        // A new database has none; an unreadable one fails in open below.
+        let existing = DB::list_cf(&opts, path).unwrap_or_default();
+        let held = shards_held(&existing)?;
+        let shards = match want {
+            Some(k) if k < held => {
+                bail!("the database at {} holds {held} shards' state; the chain spec says {k}", path.display())
+            }
+            Some(k) => k,
+            None => held,
+        };
+        let mut names: Vec<String> = cf::ALL.iter().map(|n| (*n).to_string()).collect();
+        for s in 1..shards {
+            names.extend(cf::STATE.iter().map(|n| cf::for_shard(n, s).into_owned()));
+        }
+        let cfs = names.iter().map(|n| ColumnFamilyDescriptor::new(n, Options::default()));
         let db = DB::open_cf_descriptors(&opts, path, cfs)
             .with_context(|| format!("opening the database at {}", path.display()))?;
-        let db = Db { db };
+        let db = Db { db, shards };
         db.check_schema()?;
         Ok(db)
+    }
+
+    /// The state trees this database holds (1 unless sharded).
+    pub fn shards(&self) -> u16 {
+        self.shards
+    }
+
+    /// The state tree of `shard` (0 is the chain's only one when it has one
+    /// shard); `None` past [`Db::shards`].
+    pub fn shard(&self, shard: u16) -> Option<ShardStore<'_>> {
+        (shard < self.shards).then_some(ShardStore { db: self, shard })
+    }
+
+    fn shard0(&self) -> ShardStore<'_> {
+        ShardStore { db: self, shard: 0 }
     }
 
     fn check_schema(&self) -> Result<()> {
@@ -301,7 +368,7 @@ impl Db {
 
     /// Writes a metadata record (WAL on).
     pub fn put_meta(&self, name: &[u8], value: &[u8]) -> Result<()> {
-        if [META_SCHEMA, META_HEAD, META_STATE_LATEST, META_PRUNED].contains(&name) {
+        if [META_SCHEMA, META_HEAD, META_PRUNED].contains(&name) || name.starts_with(META_STATE_LATEST) {
             bail!("metadata record {} belongs to the storage layer", String::from_utf8_lossy(name));
         }
         self.db.put_cf_opt(self.cf(cf::META)?, name, value, &Self::sync_opts()).context("writing metadata")
@@ -372,7 +439,34 @@ impl Db {
         let meta = BlockMeta { height: w.block.header.height(), version: w.state.version, weight: w.weight };
         batch.put_cf(self.cf(cf::BLOCK_META)?, id.0, borsh::to_vec(&meta)?);
         batch.put_cf(self.cf(cf::VERSIONS)?, height_version_key(meta.height, meta.version), id.0);
-        self.stage_state(batch, w.state)
+        if w.shards.len() + 1 != usize::from(self.shards) {
+            bail!("block {id} carries {} shards' state; the database holds {}", w.shards.len() + 1, self.shards);
+        }
+        if let Some(s) = w.shards.iter().find(|s| s.version != w.state.version) {
+            bail!("block {id}: a shard's state is at version {}, shard 0's at {}", s.version, w.state.version);
+        }
+        self.stage_shards(batch, std::iter::once(w.state).chain(w.shards))
+    }
+
+    /// Stages the state batches of shards 0, 1, ... in order.
+    fn stage_shards<'b>(&self, batch: &mut WriteBatch, states: impl IntoIterator<Item = &'b StateBatch>) -> Result<()> {
+        for (s, state) in (0..self.shards).zip(states) {
+            ShardStore { db: self, shard: s }.stage_state(batch, state)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the state batches of every shard (`states[s]` is shard `s`'s,
+    /// one per shard) in one atomic batch: a crash leaves all of them or
+    /// none. Without blocks: the sharded executor's commit until sharded
+    /// blocks are stored.
+    pub fn commit_shards(&self, states: &[StateBatch]) -> Result<()> {
+        if states.len() != usize::from(self.shards) {
+            bail!("{} state batches for a database of {} shards", states.len(), self.shards);
+        }
+        let mut batch = WriteBatch::default();
+        self.stage_shards(&mut batch, states)?;
+        self.db.write_opt(batch, &Self::sync_opts()).context("writing the shards' state")
     }
 
     /// Height index, transaction index, event index and head for a block
@@ -399,40 +493,6 @@ impl Db {
         let head = Head { height, id, version };
         batch.put_cf(self.cf(cf::META)?, META_HEAD, borsh::to_vec(&head)?);
         Ok(head)
-    }
-
-    fn stage_state(&self, batch: &mut WriteBatch, s: &StateBatch) -> Result<()> {
-        if let Some(l) = self.latest()?
-            && s.version <= l
-        {
-            bail!("state version {} is not above the newest ({l})", s.version);
-        }
-        let nodes = self.cf(cf::STATE_NODES)?;
-        for (k, n) in &s.nodes {
-            batch.put_cf(nodes, borsh::to_vec(k)?, borsh::to_vec(n)?);
-        }
-        let values = self.cf(cf::STATE_VALUES)?;
-        for (v, k, val) in &s.values {
-            batch.put_cf(values, value_key(*k, *v), borsh::to_vec(val)?);
-        }
-        if let Some(l) = s.link {
-            batch.put_cf(self.cf(cf::STATE_LINKS)?, l.start.to_be_bytes(), l.base.to_be_bytes());
-        }
-        let stale = self.cf(cf::STATE_STALE)?;
-        for (since, k) in &s.stale {
-            let mut key = since.to_be_bytes().to_vec();
-            key.extend(borsh::to_vec(k)?);
-            batch.put_cf(stale, key, []);
-        }
-        let (ordered, log) = (self.cf(cf::ORDERED)?, self.cf(cf::ORDERED_LOG)?);
-        for (k, present) in &s.ordered {
-            batch.put_cf(ordered, ordered_index_key(k, s.version), [u8::from(*present)]);
-            let mut l = s.version.to_be_bytes().to_vec();
-            l.extend_from_slice(k);
-            batch.put_cf(log, l, []);
-        }
-        batch.put_cf(self.cf(cf::META)?, META_STATE_LATEST, s.version.to_be_bytes());
-        Ok(())
     }
 
     /// Makes the stored blocks `branch` (in height order, each with the
@@ -583,23 +643,14 @@ impl Db {
         })?;
         let mut batch = WriteBatch::default();
         let mut deleted = 0;
-        for (version, id) in at_height {
-            if version == canonical_version && id == canonical_id.0 {
-                deleted += self.stage_prune_stale(&mut batch, version)?;
-                self.stage_prune_ordered_superseded(&mut batch, version)?;
-            } else {
-                deleted += self.stage_prune_created(&mut batch, version)?;
-                self.stage_prune_ordered_created(&mut batch, version)?;
-                // Its link version (the root copy below it), if any.
-                if let Some(l) = self.link_at_or_below(version)?
-                    && l.start + 1 == version
-                {
-                    deleted += self.stage_prune_created(&mut batch, l.start)?;
-                    batch.delete_cf(self.cf(cf::STATE_LINKS)?, l.start.to_be_bytes());
-                }
-                // Its own stale list names nodes of its parent's tree, which
-                // stays: drop the list only.
-                self.stage_drop_stale_list(&mut batch, version)?;
+        for shard in 0..self.shards {
+            let st = ShardStore { db: self, shard };
+            for (version, id) in &at_height {
+                deleted += st.stage_prune_version(
+                    &mut batch,
+                    *version,
+                    *version == canonical_version && *id == canonical_id.0,
+                )?;
             }
         }
         batch.put_cf(self.cf(cf::META)?, META_PRUNED, height.to_be_bytes());
@@ -617,102 +668,6 @@ impl Db {
             }
             f(&k, &v)?;
         }
-        Ok(())
-    }
-
-    /// Deletes a state node (given as stored) and, for a leaf, its value.
-    fn stage_delete_node(&self, batch: &mut WriteBatch, key: &[u8], bytes: &[u8]) -> Result<()> {
-        let node: Node = borsh::from_slice(bytes).with_context(|| format!("state node {} on disk", hex(key)))?;
-        if let Node::Leaf(leaf) = node {
-            let k: NodeKey = borsh::from_slice(key).with_context(|| format!("state node key {}", hex(key)))?;
-            batch.delete_cf(self.cf(cf::STATE_VALUES)?, value_key(leaf.key_hash(), k.version()));
-        }
-        batch.delete_cf(self.cf(cf::STATE_NODES)?, key);
-        Ok(())
-    }
-
-    /// Deletes the nodes `version` made stale (and the values of stale
-    /// leaves), with the list.
-    fn stage_prune_stale(&self, batch: &mut WriteBatch, version: Version) -> Result<u64> {
-        let (stale, nodes) = (self.cf(cf::STATE_STALE)?, self.cf(cf::STATE_NODES)?);
-        let mut n = 0;
-        self.scan_prefix(cf::STATE_STALE, &version.to_be_bytes(), |k, _| {
-            let node_key = &k[8..];
-            if let Some(bytes) = self.db.get_cf(nodes, node_key)? {
-                self.stage_delete_node(batch, node_key, &bytes)?;
-                n += 1;
-            }
-            batch.delete_cf(stale, k);
-            Ok(())
-        })?;
-        Ok(n)
-    }
-
-    /// Deletes every node `version` created (node keys start with the
-    /// version, little-endian) and the values of its leaves.
-    fn stage_prune_created(&self, batch: &mut WriteBatch, version: Version) -> Result<u64> {
-        let mut n = 0;
-        self.scan_prefix(cf::STATE_NODES, &version.to_le_bytes(), |k, bytes| {
-            n += 1;
-            self.stage_delete_node(batch, k, bytes)
-        })?;
-        Ok(n)
-    }
-
-    /// The ordered-record keys `version` wrote (from the log).
-    fn ordered_written(&self, version: Version) -> Result<Vec<Vec<u8>>> {
-        let mut keys = Vec::new();
-        self.scan_prefix(cf::ORDERED_LOG, &version.to_be_bytes(), |k, _| {
-            keys.push(k[8..].to_vec());
-            Ok(())
-        })?;
-        Ok(keys)
-    }
-
-    /// For each ordered key canonical `version` wrote: its older index
-    /// entries in `version`'s lineage are superseded (every state from here
-    /// on reads `version`'s entry first); a deletion with nothing older
-    /// left reads as no entry at all, so it goes too. Then the log.
-    fn stage_prune_ordered_superseded(&self, batch: &mut WriteBatch, version: Version) -> Result<()> {
-        let keys = self.ordered_written(version)?;
-        if keys.is_empty() {
-            return Ok(());
-        }
-        let segments = cinder_state::Lineage::segments(self, version)?;
-        let ordered = self.cf(cf::ORDERED)?;
-        for k in &keys {
-            for (from, to) in &segments {
-                // Half-open: [from, min(to + 1, version)).
-                let end = (*to).saturating_add(1).min(version);
-                if *from < end {
-                    batch.delete_range_cf(ordered, ordered_index_key(k, *from), ordered_index_key(k, end));
-                }
-            }
-            let own = ordered_index_key(k, version);
-            if self.db.get_cf(ordered, &own)?.as_deref() == Some(&[0u8][..]) {
-                batch.delete_cf(ordered, own);
-            }
-        }
-        self.stage_drop_ordered_log(batch, version)
-    }
-
-    /// The index entries of a dead branch's `version`, and its log.
-    fn stage_prune_ordered_created(&self, batch: &mut WriteBatch, version: Version) -> Result<()> {
-        let ordered = self.cf(cf::ORDERED)?;
-        for k in self.ordered_written(version)? {
-            batch.delete_cf(ordered, ordered_index_key(&k, version));
-        }
-        self.stage_drop_ordered_log(batch, version)
-    }
-
-    fn stage_drop_ordered_log(&self, batch: &mut WriteBatch, version: Version) -> Result<()> {
-        batch.delete_range_cf(self.cf(cf::ORDERED_LOG)?, version.to_be_bytes(), (version + 1).to_be_bytes());
-        Ok(())
-    }
-
-    fn stage_drop_stale_list(&self, batch: &mut WriteBatch, version: Version) -> Result<()> {
-        // Keys with the prefix `version` sort in [version, version + 1).
-        batch.delete_range_cf(self.cf(cf::STATE_STALE)?, version.to_be_bytes(), (version + 1).to_be_bytes());
         Ok(())
     }
 
@@ -791,10 +746,241 @@ fn be_u64(b: &[u8], what: &str) -> Result<u64> {
     Ok(u64::from_be_bytes(b.try_into().map_err(|_| anyhow!("{what}: {} bytes, not 8", b.len()))?))
 }
 
+/// One shard's state tree in the database (the only one of a chain with one
+/// shard): its own column families, its own newest-version record.
+#[derive(Clone, Copy)]
+pub struct ShardStore<'a> {
+    db: &'a Db,
+    shard: u16,
+}
+
+impl ShardStore<'_> {
+    /// The shard.
+    pub fn shard(&self) -> u16 {
+        self.shard
+    }
+
+    fn name<'n>(&self, base: &'n str) -> std::borrow::Cow<'n, str> {
+        cf::for_shard(base, self.shard)
+    }
+
+    fn cf(&self, base: &str) -> Result<&rocksdb::ColumnFamily> {
+        self.db.cf(&self.name(base))
+    }
+
+    fn latest_key(&self) -> Vec<u8> {
+        if self.shard == 0 {
+            META_STATE_LATEST.to_vec()
+        } else {
+            format!("{}@{}", String::from_utf8_lossy(META_STATE_LATEST), self.shard).into_bytes()
+        }
+    }
+
+    fn stage_state(&self, batch: &mut WriteBatch, s: &StateBatch) -> Result<()> {
+        if let Some(l) = self.latest()?
+            && s.version <= l
+        {
+            bail!("state version {} is not above the newest ({l})", s.version);
+        }
+        let nodes = self.cf(cf::STATE_NODES)?;
+        for (k, n) in &s.nodes {
+            batch.put_cf(nodes, borsh::to_vec(k)?, borsh::to_vec(n)?);
+        }
+        let values = self.cf(cf::STATE_VALUES)?;
+        for (v, k, val) in &s.values {
+            batch.put_cf(values, value_key(*k, *v), borsh::to_vec(val)?);
+        }
+        if let Some(l) = s.link {
+            batch.put_cf(self.cf(cf::STATE_LINKS)?, l.start.to_be_bytes(), l.base.to_be_bytes());
+        }
+        let stale = self.cf(cf::STATE_STALE)?;
+        for (since, k) in &s.stale {
+            let mut key = since.to_be_bytes().to_vec();
+            key.extend(borsh::to_vec(k)?);
+            batch.put_cf(stale, key, []);
+        }
+        let (ordered, log) = (self.cf(cf::ORDERED)?, self.cf(cf::ORDERED_LOG)?);
+        for (k, present) in &s.ordered {
+            batch.put_cf(ordered, ordered_index_key(k, s.version), [u8::from(*present)]);
+            let mut l = s.version.to_be_bytes().to_vec();
+            l.extend_from_slice(k);
+            batch.put_cf(log, l, []);
+        }
+        batch.put_cf(self.db.cf(cf::META)?, self.latest_key(), s.version.to_be_bytes());
+        Ok(())
+    }
+
+    /// Stages the pruning of this shard's `version`: of the canonical
+    /// block, the nodes it made stale; of a block on a dead branch, what it
+    /// created.
+    fn stage_prune_version(&self, batch: &mut WriteBatch, version: Version, canonical: bool) -> Result<u64> {
+        let mut deleted = 0;
+        if canonical {
+            deleted += self.stage_prune_stale(batch, version)?;
+            self.stage_prune_ordered_superseded(batch, version)?;
+        } else {
+            deleted += self.stage_prune_created(batch, version)?;
+            self.stage_prune_ordered_created(batch, version)?;
+            // Its link version (the root copy below it), if any.
+            if let Some(l) = self.link_at_or_below(version)?
+                && l.start + 1 == version
+            {
+                deleted += self.stage_prune_created(batch, l.start)?;
+                batch.delete_cf(self.cf(cf::STATE_LINKS)?, l.start.to_be_bytes());
+            }
+            // Its own stale list names nodes of its parent's tree, which
+            // stays: drop the list only.
+            self.stage_drop_stale_list(batch, version)?;
+        }
+        Ok(deleted)
+    }
+
+    /// Deletes a state node (given as stored) and, for a leaf, its value.
+    fn stage_delete_node(&self, batch: &mut WriteBatch, key: &[u8], bytes: &[u8]) -> Result<()> {
+        let node: Node = borsh::from_slice(bytes).with_context(|| format!("state node {} on disk", hex(key)))?;
+        if let Node::Leaf(leaf) = node {
+            let k: NodeKey = borsh::from_slice(key).with_context(|| format!("state node key {}", hex(key)))?;
+            batch.delete_cf(self.cf(cf::STATE_VALUES)?, value_key(leaf.key_hash(), k.version()));
+        }
+        batch.delete_cf(self.cf(cf::STATE_NODES)?, key);
+        Ok(())
+    }
+
+    /// Deletes the nodes `version` made stale (and the values of stale
+    /// leaves), with the list.
+    fn stage_prune_stale(&self, batch: &mut WriteBatch, version: Version) -> Result<u64> {
+        let (stale, nodes) = (self.cf(cf::STATE_STALE)?, self.cf(cf::STATE_NODES)?);
+        let mut n = 0;
+        self.db.scan_prefix(&self.name(cf::STATE_STALE), &version.to_be_bytes(), |k, _| {
+            let node_key = &k[8..];
+            if let Some(bytes) = self.db.db.get_cf(nodes, node_key)? {
+                self.stage_delete_node(batch, node_key, &bytes)?;
+                n += 1;
+            }
+            batch.delete_cf(stale, k);
+            Ok(())
+        })?;
+        Ok(n)
+    }
+
+    /// Deletes every node `version` created (node keys start with the
+    /// version, little-endian) and the values of its leaves.
+    fn stage_prune_created(&self, batch: &mut WriteBatch, version: Version) -> Result<u64> {
+        let mut n = 0;
+        self.db.scan_prefix(&self.name(cf::STATE_NODES), &version.to_le_bytes(), |k, bytes| {
+            n += 1;
+            self.stage_delete_node(batch, k, bytes)
+        })?;
+        Ok(n)
+    }
+
+    /// The ordered-record keys `version` wrote (from the log).
+    fn ordered_written(&self, version: Version) -> Result<Vec<Vec<u8>>> {
+        let mut keys = Vec::new();
+        self.db.scan_prefix(&self.name(cf::ORDERED_LOG), &version.to_be_bytes(), |k, _| {
+            keys.push(k[8..].to_vec());
+            Ok(())
+        })?;
+        Ok(keys)
+    }
+
+    /// For each ordered key canonical `version` wrote: its older index
+    /// entries in `version`'s lineage are superseded (every state from here
+    /// on reads `version`'s entry first); a deletion with nothing older
+    /// left reads as no entry at all, so it goes too. Then the log.
+    fn stage_prune_ordered_superseded(&self, batch: &mut WriteBatch, version: Version) -> Result<()> {
+        let keys = self.ordered_written(version)?;
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let segments = cinder_state::Lineage::segments(self, version)?;
+        let ordered = self.cf(cf::ORDERED)?;
+        for k in &keys {
+            for (from, to) in &segments {
+                // Half-open: [from, min(to + 1, version)).
+                let end = (*to).saturating_add(1).min(version);
+                if *from < end {
+                    batch.delete_range_cf(ordered, ordered_index_key(k, *from), ordered_index_key(k, end));
+                }
+            }
+            let own = ordered_index_key(k, version);
+            if self.db.db.get_cf(ordered, &own)?.as_deref() == Some(&[0u8][..]) {
+                batch.delete_cf(ordered, own);
+            }
+        }
+        self.stage_drop_ordered_log(batch, version)
+    }
+
+    /// The index entries of a dead branch's `version`, and its log.
+    fn stage_prune_ordered_created(&self, batch: &mut WriteBatch, version: Version) -> Result<()> {
+        let ordered = self.cf(cf::ORDERED)?;
+        for k in self.ordered_written(version)? {
+            batch.delete_cf(ordered, ordered_index_key(&k, version));
+        }
+        self.stage_drop_ordered_log(batch, version)
+    }
+
+    fn stage_drop_ordered_log(&self, batch: &mut WriteBatch, version: Version) -> Result<()> {
+        batch.delete_range_cf(self.cf(cf::ORDERED_LOG)?, version.to_be_bytes(), (version + 1).to_be_bytes());
+        Ok(())
+    }
+
+    fn stage_drop_stale_list(&self, batch: &mut WriteBatch, version: Version) -> Result<()> {
+        // Keys with the prefix `version` sort in [version, version + 1).
+        batch.delete_range_cf(self.cf(cf::STATE_STALE)?, version.to_be_bytes(), (version + 1).to_be_bytes());
+        Ok(())
+    }
+}
+
+/// The number of shards whose state column families `names` (a database's
+/// column families) hold: 1 plus every complete `<name>@<s>` set, which
+/// must be numbered 1, 2, ... without a gap.
+fn shards_held(names: &[String]) -> Result<u16> {
+    let mut held = 1u16;
+    loop {
+        let present = cf::STATE.iter().filter(|n| names.iter().any(|x| *x == cf::for_shard(n, held))).count();
+        if present == 0 {
+            break;
+        }
+        if present != cf::STATE.len() {
+            bail!("the database has {present} of shard {held}'s {} state column families: damaged", cf::STATE.len());
+        }
+        held = held.checked_add(1).filter(|h| *h <= MAX_SHARDS).context("more shards than the bound")?;
+    }
+    Ok(held)
+}
+
 impl StateStore for Db {
     fn node(&self, key: &NodeKey) -> Result<Option<Node>> {
+        self.shard0().node(key)
+    }
+    fn value_between(&self, key: KeyHash, from: Version, to: Version) -> Result<Option<Option<OwnedValue>>> {
+        self.shard0().value_between(key, from, to)
+    }
+    fn link_at_or_below(&self, version: Version) -> Result<Option<Link>> {
+        self.shard0().link_at_or_below(version)
+    }
+    fn latest(&self) -> Result<Option<Version>> {
+        self.shard0().latest()
+    }
+    fn commit(&self, batch: &StateBatch) -> Result<()> {
+        if self.shards != 1 {
+            bail!("a database of {} shards commits their state together (commit_shards)", self.shards);
+        }
+        self.shard0().commit(batch)
+    }
+    fn ordered_next(&self, from: &[u8], to: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.shard0().ordered_next(from, to)
+    }
+    fn ordered_between(&self, key: &[u8], from: Version, to: Version) -> Result<Option<bool>> {
+        self.shard0().ordered_between(key, from, to)
+    }
+}
+
+impl StateStore for ShardStore<'_> {
+    fn node(&self, key: &NodeKey) -> Result<Option<Node>> {
         let k = borsh::to_vec(key)?;
-        match self.db.get_cf(self.cf(cf::STATE_NODES)?, &k)? {
+        match self.db.db.get_cf(self.cf(cf::STATE_NODES)?, &k)? {
             None => Ok(None),
             Some(b) => Ok(Some(borsh::from_slice(&b).with_context(|| format!("state node {} on disk", hex(&k)))?)),
         }
@@ -802,7 +988,7 @@ impl StateStore for Db {
 
     fn value_between(&self, key: KeyHash, from: Version, to: Version) -> Result<Option<Option<OwnedValue>>> {
         let start = value_key(key, to);
-        let mut it = self.db.iterator_cf(self.cf(cf::STATE_VALUES)?, IteratorMode::From(&start, Direction::Reverse));
+        let mut it = self.db.db.iterator_cf(self.cf(cf::STATE_VALUES)?, IteratorMode::From(&start, Direction::Reverse));
         match it.next().transpose()? {
             Some((k, v)) if k.len() == 40 && k[..32] == key.0 && be_u64(&k[32..], "state value key")? >= from => {
                 Ok(Some(borsh::from_slice(&v).with_context(|| format!("state value {} on disk", hex(&k)))?))
@@ -813,7 +999,7 @@ impl StateStore for Db {
 
     fn link_at_or_below(&self, version: Version) -> Result<Option<Link>> {
         let start = version.to_be_bytes();
-        let mut it = self.db.iterator_cf(self.cf(cf::STATE_LINKS)?, IteratorMode::From(&start, Direction::Reverse));
+        let mut it = self.db.db.iterator_cf(self.cf(cf::STATE_LINKS)?, IteratorMode::From(&start, Direction::Reverse));
         match it.next().transpose()? {
             None => Ok(None),
             Some((k, v)) => {
@@ -823,7 +1009,7 @@ impl StateStore for Db {
     }
 
     fn latest(&self) -> Result<Option<Version>> {
-        match self.db.get_cf(self.cf(cf::META)?, META_STATE_LATEST)? {
+        match self.db.db.get_cf(self.db.cf(cf::META)?, self.latest_key())? {
             None => Ok(None),
             Some(b) => Ok(Some(be_u64(&b, "newest state version")?)),
         }
@@ -832,7 +1018,7 @@ impl StateStore for Db {
     fn commit(&self, batch: &StateBatch) -> Result<()> {
         let mut wb = WriteBatch::default();
         self.stage_state(&mut wb, batch)?;
-        self.db.write_opt(wb, &Self::sync_opts()).context("writing a state batch")
+        self.db.db.write_opt(wb, &Db::sync_opts()).context("writing a state batch")
     }
 
     fn ordered_next(&self, from: &[u8], to: &[u8]) -> Result<Option<Vec<u8>>> {
@@ -840,7 +1026,7 @@ impl StateStore for Db {
             return Ok(None);
         }
         let start = escape_key(from);
-        let mut it = self.db.iterator_cf(self.cf(cf::ORDERED)?, IteratorMode::From(&start, Direction::Forward));
+        let mut it = self.db.db.iterator_cf(self.cf(cf::ORDERED)?, IteratorMode::From(&start, Direction::Forward));
         match it.next().transpose()? {
             None => Ok(None),
             Some((k, _)) => {
@@ -854,7 +1040,7 @@ impl StateStore for Db {
 
     fn ordered_between(&self, key: &[u8], from: Version, to: Version) -> Result<Option<bool>> {
         let start = ordered_index_key(key, to);
-        let mut it = self.db.iterator_cf(self.cf(cf::ORDERED)?, IteratorMode::From(&start, Direction::Reverse));
+        let mut it = self.db.db.iterator_cf(self.cf(cf::ORDERED)?, IteratorMode::From(&start, Direction::Reverse));
         let prefix = escape_key(key);
         match it.next().transpose()? {
             Some((k, v)) if k.len() == prefix.len() + 8 && k.starts_with(&prefix) => {
@@ -869,5 +1055,36 @@ impl StateStore for Db {
             }
             _ => Ok(None),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(shards: u16) -> Vec<String> {
+        let mut n: Vec<String> = cf::ALL.iter().map(|s| (*s).to_string()).collect();
+        for s in 1..shards {
+            n.extend(cf::STATE.iter().map(|b| cf::for_shard(b, s).into_owned()));
+        }
+        n
+    }
+
+    #[test]
+    fn the_shard_count_comes_from_complete_column_family_sets() {
+        assert_eq!(shards_held(&names(1)).unwrap(), 1);
+        assert_eq!(shards_held(&names(4)).unwrap(), 4);
+        assert_eq!(cf::for_shard(cf::STATE_NODES, 0), "state_nodes");
+        assert_eq!(cf::for_shard(cf::ORDERED, 12), "ordered@12");
+        // One of shard 2's families missing: damaged, not two shards.
+        let mut n = names(3);
+        n.retain(|x| x != "state_links@2");
+        assert!(shards_held(&n).unwrap_err().to_string().contains("damaged"));
+        // A set past a gap is not counted (shard 2 without shard 1 never
+        // happens; such a database opens as one shard and its chain spec
+        // check refuses it).
+        let mut n = names(1);
+        n.extend(cf::STATE.iter().map(|b| cf::for_shard(b, 2).into_owned()));
+        assert_eq!(shards_held(&n).unwrap(), 1);
     }
 }
