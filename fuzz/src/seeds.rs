@@ -197,8 +197,14 @@ pub(crate) fn of(target: &str) -> Vec<Vec<u8>> {
                 header: pos_header(),
                 transactions: Bounded::new(txs).unwrap_or_default(),
                 last_commit: certificate(),
+                chunks: Default::default(),
             };
-            let bare = Block { header: pow_header(), transactions: Bounded::default(), last_commit: None };
+            let bare = Block {
+                header: pow_header(),
+                transactions: Bounded::default(),
+                last_commit: None,
+                chunks: Default::default(),
+            };
             vec![encode(&b), encode(&bare)]
         }
         "header" => vec![encode(&pos_header()), encode(&pow_header())],

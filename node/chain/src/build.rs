@@ -181,8 +181,12 @@ fn build_with<S: StateStore>(
     }
     let (state_root, batch) = state.apply_records(Some(ctx.parent_version), &ex.updates, &ex.data, &ex.ordered)?;
     let transactions = Bounded::new(included).map_err(|v| anyhow::anyhow!("{} transactions: too many", v.len()))?;
-    let mut block =
-        Block { header: Header::new(ctx.parent_id, 0, 0, HeaderFields::default()), transactions, last_commit };
+    let mut block = Block {
+        header: Header::new(ctx.parent_id, 0, 0, HeaderFields::default()),
+        transactions,
+        last_commit,
+        chunks: Default::default(),
+    };
     let fields = HeaderFields {
         height,
         state_root,

@@ -12,7 +12,7 @@ use cinder_state::{KeyHash, Pending, State, StateBatch, StateStore, Version};
 use cinder_storage::{BlockWrite, Db};
 use rayon::prelude::*;
 
-use crate::error::{BlockInvalid, ImportError};
+use crate::error::{BlockInvalid, ChunkInvalid, ImportError};
 use crate::exec::{BlockContext, BlockRules, block_time_ms, execute_block};
 use crate::genesis;
 
@@ -231,8 +231,12 @@ impl Chain {
                 let state = State::new(&db);
                 let (accounts, data) = genesis::state(&spec)?;
                 let (root, batch) = state.apply_all(None, &accounts, &data).context("the genesis state")?;
-                let block =
-                    Block { header: genesis::header(&spec, root), transactions: Default::default(), last_commit: None };
+                let block = Block {
+                    header: genesis::header(&spec, root),
+                    transactions: Default::default(),
+                    last_commit: None,
+                    chunks: Default::default(),
+                };
                 let weight = consensus.block_weight(&block.header).map_err(|e| anyhow!("genesis bits: {e}"))?;
                 db.write_block(&BlockWrite {
                     block: &block,
@@ -758,6 +762,13 @@ impl Chain {
         let bytes = encode(block).len() as u64;
         if bytes > self.spec.max_block_bytes {
             return Err(invalid(BlockInvalid::TooLarge { bytes, max: self.spec.max_block_bytes }));
+        }
+        // The header does not commit to chunks on a chain of one shard
+        // (its state root is the state's): a block carrying any is refused,
+        // so no two bodies share an id.
+        if !block.chunks.is_empty() {
+            let reason = ChunkInvalid::Count { got: block.chunks.len(), expected: 0 };
+            return Err(invalid(BlockInvalid::Chunk { shard: 0, reason }));
         }
         self.consensus.check_header(header, now).map_err(|e| invalid(e.into()))?;
         self.consensus.check_with_parent(header, &ctx.ancestry()).map_err(|e| invalid(e.into()))?;

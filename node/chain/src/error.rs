@@ -74,7 +74,7 @@ pub enum BlockInvalid {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ChunkInvalid {
     /// Not one chunk per shard, in shard order.
-    #[error("{got} chunks, the chain has {expected} shards")]
+    #[error("{got} chunks where the chain's blocks carry {expected}")]
     Count {
         /// Chunks in the block.
         got: usize,

@@ -53,7 +53,12 @@ pub fn header(spec: &ChainSpec, state_root: Hash) -> Header {
 pub fn block(spec: &ChainSpec) -> Result<Block> {
     let (accounts, data) = state(spec)?;
     let (root, _) = State::new(MemStore::default()).apply_all(None, &accounts, &data)?;
-    Ok(Block { header: header(spec, root), transactions: Bounded::default(), last_commit: None })
+    Ok(Block {
+        header: header(spec, root),
+        transactions: Bounded::default(),
+        last_commit: None,
+        chunks: Default::default(),
+    })
 }
 
 /// The development chain's spec (`specs/devnet.toml`): what `cinder devnet`

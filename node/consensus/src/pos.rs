@@ -383,7 +383,7 @@ mod tests {
     }
 
     fn block(header: Header, last_commit: Option<CommitCertificate>) -> Block {
-        Block { header, transactions: Default::default(), last_commit }
+        Block { header, transactions: Default::default(), last_commit, chunks: Default::default() }
     }
 
     fn set() -> Validators {

@@ -43,7 +43,7 @@ pub use ibc::{
     Ordering, Packet, PowAlgo, Proof, SetProof, TRANSFER_PORT, TransferData,
 };
 pub use shard::{
-    ChunkHeader, IncomingReceipt, MAX_SHARDS, OUTBOX_ADDRESS, ReceiptProof, ShardId, ShardReceipt, ShardReceiptKind,
-    shard_of,
+    Chunk, ChunkHeader, IncomingReceipt, MAX_SHARDS, OUTBOX_ADDRESS, ReceiptProof, ShardId, ShardReceipt,
+    ShardReceiptKind, shard_of,
 };
 pub use types::*;

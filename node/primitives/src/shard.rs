@@ -158,6 +158,19 @@ impl Limited for IncomingReceipt {
     const MAX_BYTES: usize = ShardReceipt::MAX_BYTES + 8 + 8 + 4 + 32 * MAX_PROOF_DEPTH;
 }
 
+/// One shard's chunk as a sharded block carries it: the chunk header (which
+/// the block header commits to through `chunks_root`) and the receipts of
+/// the previous block it applies, with their proofs, in the canonical order.
+/// Its transactions are the block's, in chunk order: chunk 0's
+/// `tx_count` first, then chunk 1's, ...
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct Chunk {
+    /// The header.
+    pub header: ChunkHeader,
+    /// The receipts it applies.
+    pub incoming: Bounded<IncomingReceipt, { crate::MAX_BLOCK_TXS }>,
+}
+
 /// The header of one shard's chunk of a block. The block header's state
 /// root commits to all of them ([`chunks_root`]), so a node that does not
 /// track a shard still knows its state root and outgoing receipts root.

@@ -582,6 +582,9 @@ pub struct Block {
     /// header's consensus data commits to its hash); `None` under PoW and
     /// for the first block after genesis.
     pub last_commit: Option<crate::consensus::CommitCertificate>,
+    /// A sharded chain's chunks, one per shard, in shard order; empty on a
+    /// chain of one shard.
+    pub chunks: Bounded<crate::shard::Chunk, { crate::shard::MAX_SHARDS as usize }>,
 }
 
 impl Limited for Block {
@@ -594,6 +597,10 @@ impl Block {
     /// The block id (its header's).
     pub fn id(&self) -> Hash {
         self.header.id()
+    }
+    /// A sharded block's chunk headers (empty on a chain of one shard).
+    pub fn chunk_headers(&self) -> Vec<crate::shard::ChunkHeader> {
+        self.chunks.iter().map(|c| c.header.clone()).collect()
     }
     /// The Merkle root of the transactions' leaves (engine::merkle, all
     /// cores).

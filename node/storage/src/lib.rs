@@ -80,6 +80,9 @@ pub mod cf {
     /// ‖ height (big-endian) ‖ transaction index (big-endian u32) ‖ event
     /// index within the transaction (big-endian u32) -> nothing.
     pub const EVENTS: &str = "events";
+    /// Block id -> a sharded block's chunks (chunk headers and the
+    /// receipts they apply); absent for a block of a one-shard chain.
+    pub const CHUNKS: &str = "chunks";
     /// The column families of one shard's state tree. Shard 0 (and every
     /// chain with one shard) uses these names; shard `s` >= 1 of a sharded
     /// chain has its own set named `<name>@<s>` ([`for_shard`]).
@@ -91,7 +94,7 @@ pub mod cf {
     }
 
     /// All of them.
-    pub const ALL: [&str; 16] = [
+    pub const ALL: [&str; 17] = [
         HEADERS,
         BODIES,
         RECEIPTS,
@@ -108,6 +111,7 @@ pub mod cf {
         ORDERED,
         ORDERED_LOG,
         EVENTS,
+        CHUNKS,
     ];
 }
 
@@ -341,7 +345,8 @@ impl Db {
             .get_cf(self.cf(cf::BODIES)?, id.0)?
             .with_context(|| format!("block {id} has a header but no body"))?;
         let (transactions, last_commit) = borsh::from_slice(&body).with_context(|| format!("body of {id} on disk"))?;
-        Ok(Some(Block { header, transactions, last_commit }))
+        let chunks = self.get_borsh(cf::CHUNKS, &id.0)?.unwrap_or_default();
+        Ok(Some(Block { header, transactions, last_commit, chunks }))
     }
 
     /// The receipts of block `id`.
@@ -436,6 +441,9 @@ impl Db {
         batch.put_cf(self.cf(cf::HEADERS)?, id.0, encode(&w.block.header));
         batch.put_cf(self.cf(cf::BODIES)?, id.0, borsh::to_vec(&(&w.block.transactions, &w.block.last_commit))?);
         batch.put_cf(self.cf(cf::RECEIPTS)?, id.0, borsh::to_vec(&w.receipts.to_vec())?);
+        if !w.block.chunks.is_empty() {
+            batch.put_cf(self.cf(cf::CHUNKS)?, id.0, borsh::to_vec(&w.block.chunks)?);
+        }
         let meta = BlockMeta { height: w.block.header.height(), version: w.state.version, weight: w.weight };
         batch.put_cf(self.cf(cf::BLOCK_META)?, id.0, borsh::to_vec(&meta)?);
         batch.put_cf(self.cf(cf::VERSIONS)?, height_version_key(meta.height, meta.version), id.0);

@@ -2,9 +2,9 @@
 //! leaves the database exactly as it was; the valid block still imports
 //! afterwards.
 
-use cinder_chain::{BlockInvalid, Chain, ChainConfig, ImportError, ImportStatus, seal_cpu};
+use cinder_chain::{BlockInvalid, Chain, ChainConfig, ChunkInvalid, ImportError, ImportStatus, seal_cpu};
 use cinder_consensus::{ChainSpec, ConsensusInvalid};
-use cinder_primitives::{Block, Bounded, BoundedBytes, Hash, Header, SignedTransaction, Transaction};
+use cinder_primitives::{Block, Bounded, BoundedBytes, Chunk, Hash, Header, SignedTransaction, Transaction};
 use cinder_state::StateStore;
 
 use crate::common::Fixture;
@@ -160,6 +160,21 @@ fn every_invalid_block_is_rejected_with_its_reason_and_changes_nothing() {
         "state root",
         with_fields(&f, &good, |x| x.state_root = Hash([3; 32])),
         c(|e| matches!(e, BlockInvalid::StateRoot { .. })),
+    ));
+
+    // The good block with a chunk attached: same id, another body. A chain
+    // of one shard carries no chunks.
+    let mut chunked = good.clone();
+    let chunk = Chunk {
+        header: cinder_chain::shard::genesis_chunks(&[Hash([4; 32])])[0].clone(),
+        incoming: Default::default(),
+    };
+    chunked.chunks = Bounded::new(vec![chunk]).unwrap();
+    assert_eq!(chunked.id(), good.id());
+    cases.push((
+        "a chunk on a chain of one shard",
+        chunked,
+        c(|e| matches!(e, BlockInvalid::Chunk { shard: 0, reason: ChunkInvalid::Count { got: 1, expected: 0 } })),
     ));
 
     let db = f.chain.db();

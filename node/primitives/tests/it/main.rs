@@ -24,6 +24,7 @@ fn header(height: u64, txs: &[SignedTransaction]) -> Header {
         header: Header::new(Hash::default(), 0, 0, HeaderFields::default()),
         transactions: Bounded::new(txs.to_vec()).unwrap(),
         last_commit: None,
+        chunks: Default::default(),
     };
     let fields = HeaderFields {
         height,
@@ -311,7 +312,7 @@ proptest! {
         }
         let mut h = header(height, &[]);
         h.fields.consensus_data = BoundedBytes::new(data).unwrap();
-        let block = Block { header: h, transactions: Bounded::new(txs).unwrap(), last_commit: None };
+        let block = Block { header: h, transactions: Bounded::new(txs).unwrap(), last_commit: None, chunks: Default::default() };
         prop_assert_eq!(&decode::<Block>(&encode(&block)).unwrap(), &block);
         let r = Receipt::plain(Hash::of(reason.as_bytes()), ReceiptStatus::Failed(BoundedString::truncated(&reason)), height);
         prop_assert_eq!(decode::<Receipt>(&encode(&r)).unwrap(), r);

@@ -216,6 +216,7 @@ fn branch_block(height: u64, prev: Hash, seed: u8, ntx: u8) -> Block {
         header: Header::new(prev, 1_700_000_000, 0x207f_ffff, fields),
         transactions: Bounded::new(txs).unwrap(),
         last_commit: None,
+        chunks: Default::default(),
     }
 }
 

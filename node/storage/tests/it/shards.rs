@@ -16,7 +16,23 @@ fn acct(balance: u128) -> Option<Account> {
 fn each_shard_keeps_its_own_tree_and_a_block_writes_them_together() {
     let path = dir("shards");
     let b0 = block(0, Hash::default(), 0);
-    let b1 = block(1, b0.id(), 2);
+    // A sharded block's chunks are stored with it.
+    let mut b1 = block(1, b0.id(), 2);
+    let chunk = |s: u16| Chunk {
+        header: ChunkHeader {
+            shard: s,
+            state_root: Hash([u8::try_from(s).unwrap(); 32]),
+            transactions_root: Hash::default(),
+            tx_count: 0,
+            receipts_root: Hash::default(),
+            gas_used: 0,
+            outgoing_root: Hash::default(),
+            outgoing_to: Bounded::new(vec![0; 3]).unwrap(),
+            incoming_root: Hash::default(),
+        },
+        incoming: Bounded::default(),
+    };
+    b1.chunks = Bounded::new((0..3).map(chunk).collect()).unwrap();
     let roots: Vec<Hash>;
     {
         let db = Db::open_sharded(&path, 3).unwrap();
@@ -86,6 +102,8 @@ fn each_shard_keeps_its_own_tree_and_a_block_writes_them_together() {
         let (got, proof) = state.prove(1, &addr(1)).unwrap();
         proof.verify(&roots[usize::from(s)], &addr(1), got.as_ref()).unwrap();
     }
+    assert_eq!(db.block(&b1.id()).unwrap().unwrap(), b1);
+    assert!(db.block(&b0.id()).unwrap().unwrap().chunks.is_empty());
     assert_eq!(State::new(db.shard(1).unwrap()).account(1, &addr(11)).unwrap(), acct(3));
     assert_eq!(State::new(&db).account(1, &addr(11)).unwrap(), None, "shard 0 does not see shard 1");
     drop(db);
