@@ -94,7 +94,7 @@ pub fn build_block_proposed<S: StateStore>(
 /// original indexes, and the dropped ones with the reason.
 type Screened = (Vec<SignedTransaction>, Vec<usize>, Vec<(usize, String)>);
 
-fn screen(candidates: Vec<SignedTransaction>, chain_id: u64, signatures_verified: bool) -> Screened {
+pub(crate) fn screen(candidates: Vec<SignedTransaction>, chain_id: u64, signatures_verified: bool) -> Screened {
     let mut dropped = Vec::new();
     let ok: Vec<bool> = candidates.par_iter().map(|t| t.check_envelope(chain_id).is_ok()).collect();
     let mut txs = Vec::with_capacity(candidates.len());

@@ -137,7 +137,7 @@ pub struct Checked {
 }
 
 /// A block checked and executed, before its state root.
-struct Verified {
+pub(crate) struct Verified {
     updates: Vec<(Address, Option<Account>)>,
     data: Vec<(KeyHash, Option<Vec<u8>>)>,
     ordered: Vec<(Vec<u8>, Option<Vec<u8>>)>,
@@ -147,9 +147,16 @@ struct Verified {
     elapsed: Duration,
 }
 
+impl Verified {
+    /// A sharded block's: its state is in the shards' batches.
+    pub(crate) fn of(receipts: Vec<Receipt>, stats: ExecStats, phases: Phases, elapsed: Duration) -> Verified {
+        Verified { updates: Vec::new(), data: Vec::new(), ordered: Vec::new(), receipts, stats, phases, elapsed }
+    }
+}
+
 /// Which signatures of a block the caller verified already.
 #[derive(Clone, Copy)]
-enum Presigned<'a> {
+pub(crate) enum Presigned<'a> {
     /// None: verify all.
     None,
     /// All (the node's own block, built from its pool).
@@ -161,7 +168,7 @@ enum Presigned<'a> {
 impl Presigned<'_> {
     /// Verifies the signatures not already verified, as one batch; the
     /// indexes of bad ones.
-    fn verify(self, txs: &[cinder_primitives::SignedTransaction]) -> Result<(), Vec<usize>> {
+    pub(crate) fn verify(self, txs: &[cinder_primitives::SignedTransaction]) -> Result<(), Vec<usize>> {
         match self {
             Presigned::None => verify_signatures(txs),
             Presigned::All => Ok(()),
@@ -198,15 +205,15 @@ impl Chain {
     /// Opens the chain in `dir`, writing genesis if the database is new;
     /// refuses a database that holds another chain.
     pub fn open(dir: &Path, spec: ChainSpec, config: ChainConfig) -> Result<Chain> {
-        if spec.shards > 1 {
+        if spec.shards > 1 && spec.pos.is_some() {
             bail!(
-                "{spec} has {} shards: this node executes sharded chunks (cinder_chain::shard) but does not yet \
-                 store, import or produce sharded blocks (docs/design/sharding.md)",
+                "{spec} has {} shards under proof of stake: this node imports and produces sharded proof-of-work \
+                 blocks only (docs/design/sharding.md)",
                 spec.shards
             );
         }
         let consensus = for_spec(&spec)?;
-        let db = Db::open(dir)?;
+        let db = Db::open_sharded(dir, spec.shards)?;
         let digest = spec.digest();
         let genesis = match db.canonical(0)? {
             Some((id, _)) => {
@@ -227,6 +234,14 @@ impl Chain {
                 db.put_meta(META_SPEC, &digest)?;
                 id
             }
+            None if spec.shards > 1 => {
+                let id = crate::sharded::write_genesis(&db, &spec, |h| {
+                    consensus.block_weight(h).map_err(|e| anyhow!("genesis bits: {e}"))
+                })?;
+                db.put_meta(META_SPEC, &digest)?;
+                tracing::info!(genesis = %id, shards = spec.shards, "wrote genesis");
+                id
+            }
             None => {
                 let state = State::new(&db);
                 let (accounts, data) = genesis::state(&spec)?;
@@ -245,6 +260,7 @@ impl Chain {
                     shards: &[],
                     weight,
                     canonical: true,
+                    outgoing: &[],
                 })?;
                 db.put_meta(META_SPEC, &digest)?;
                 tracing::info!(genesis = %block.id(), "wrote genesis");
@@ -543,6 +559,12 @@ impl Chain {
                 Other(e) => internal(e),
             })?
         };
+        if self.spec.shards > 1 {
+            let mut s = self.verify_sharded(block, &ctx, now, presigned)?;
+            s.verified.phases.checks += t.elapsed() - s.verified.elapsed;
+            let shards = (&s.batches[1..], s.outgoing.as_slice());
+            return self.write_parts(block, &ctx, &head, &branch, &s.verified, &s.batches[0], shards);
+        }
         let mut v = self.verify(&self.state(), block, &ctx, now, presigned)?;
         v.phases.checks += t.elapsed() - v.elapsed;
         self.commit(block, &ctx, &head, &branch, v)
@@ -558,6 +580,9 @@ impl Chain {
         let internal = |source: anyhow::Error| ImportError::Internal { id, source };
         let t = Instant::now();
         let parent = block.header.prev();
+        if self.spec.shards > 1 {
+            return Err(internal(anyhow!("proposed blocks (proof of stake) are not sharded in this version")));
+        }
         let ctx = self.context(&parent).map_err(internal)?.ok_or(ImportError::UnknownParent { id, parent })?;
         let state = self.state();
         let mut v = self.verify(&state, block, &ctx, unix_now(), Presigned::Mask(verified))?;
@@ -653,7 +678,9 @@ impl Chain {
         let guard = self.import_lock.lock().unwrap_or_else(PoisonError::into_inner);
         let unstored = |b: &Block| self.db.block_meta(&b.id()).is_ok_and(|m| m.is_none());
         match self.head() {
-            Ok(head) if linear && head.id == first.header.prev() && blocks.iter().all(unstored) => {
+            Ok(head)
+                if linear && self.spec.shards == 1 && head.id == first.header.prev() && blocks.iter().all(unstored) =>
+            {
                 let r = self.import_pipelined(blocks, &head, now);
                 drop(guard);
                 r
@@ -899,6 +926,22 @@ impl Chain {
         v: &Verified,
         batch: &StateBatch,
     ) -> Result<Imported, ImportError> {
+        self.write_parts(block, ctx, head, branch, v, batch, (&[], &[]))
+    }
+
+    /// [`Chain::write`] with a sharded block's other shards' state batches
+    /// and its chunks' outgoing receipts.
+    #[expect(clippy::too_many_arguments, reason = "the block's parts, each needed")]
+    fn write_parts(
+        &self,
+        block: &Block,
+        ctx: &BlockContext,
+        head: &Tip,
+        branch: &[(Hash, Version)],
+        v: &Verified,
+        batch: &StateBatch,
+        (shards, outgoing): (&[StateBatch], &[Vec<cinder_primitives::ShardReceipt>]),
+    ) -> Result<Imported, ImportError> {
         let id = block.id();
         let height = block.header.height();
         let header = &block.header;
@@ -914,7 +957,8 @@ impl Chain {
             block,
             receipts: &v.receipts,
             state: batch,
-            shards: &[],
+            shards,
+            outgoing,
             weight,
             canonical: parent == head.id,
         };

@@ -81,6 +81,15 @@ pub enum ChunkInvalid {
         /// The chain's shards.
         expected: usize,
     },
+    /// The chunk headers' transaction counts do not add up to the block's
+    /// transactions.
+    #[error("the chunk headers count {counted} transactions up to here, the block has {carried}")]
+    TransactionCount {
+        /// Counted by the chunk headers.
+        counted: usize,
+        /// In the block.
+        carried: usize,
+    },
     /// The previous block's chunk headers are not one per shard.
     #[error("the previous block has {got} chunk headers, the chain has {expected} shards")]
     PreviousCount {

@@ -51,6 +51,10 @@ pub fn header(spec: &ChainSpec, state_root: Hash) -> Header {
 
 /// The genesis block (its state root computed in memory).
 pub fn block(spec: &ChainSpec) -> Result<Block> {
+    if spec.shards > 1 {
+        let states: Vec<_> = (0..spec.shards).map(|_| State::new(MemStore::default())).collect();
+        return Ok(crate::sharded::genesis_shards(spec, &states)?.0);
+    }
     let (accounts, data) = state(spec)?;
     let (root, _) = State::new(MemStore::default()).apply_all(None, &accounts, &data)?;
     Ok(Block {

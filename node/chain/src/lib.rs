@@ -34,6 +34,7 @@ pub mod genesis;
 pub mod gov;
 mod produce;
 pub mod shard;
+mod sharded;
 pub mod staking;
 pub mod workload;
 
@@ -54,3 +55,4 @@ pub use contracts::{
 pub use error::{BlockInvalid, ChunkInvalid, ImportError, ReceiptInvalid};
 pub use exec::BlockContext;
 pub use produce::{produce, seal};
+pub use sharded::incoming_from;

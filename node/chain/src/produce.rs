@@ -66,16 +66,20 @@ pub fn produce(
     let head = chain.head()?;
     let ctx = chain.context(&head.id)?.context("the head has no context")?;
     let state = State::new(Overlay::new(chain.db()));
-    let mut built = build_block(
-        chain.consensus(),
-        chain.spec(),
-        &state,
-        &ctx,
-        candidates,
-        coinbase,
-        now,
-        chain.config().exec_threads,
-    )?;
+    let mut built = if chain.shards() > 1 {
+        chain.build_sharded(&ctx, candidates, coinbase, now)?
+    } else {
+        build_block(
+            chain.consensus(),
+            chain.spec(),
+            &state,
+            &ctx,
+            candidates,
+            coinbase,
+            now,
+            chain.config().exec_threads,
+        )?
+    };
     if !seal(chain.consensus(), &mut built.block.header, backend, ctl)? {
         return Ok(None);
     }

@@ -27,7 +27,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, anyhow, bail};
 use borsh::{BorshDeserialize, BorshSerialize};
-use cinder_primitives::{Block, CommitCertificate, Hash, Header, Receipt, decode, encode};
+use cinder_primitives::{Block, CommitCertificate, Hash, Header, Receipt, ShardReceipt, decode, encode};
 use cinder_state::{Link, StateBatch, StateStore};
 use jmt::storage::{Node, NodeKey};
 use jmt::{KeyHash, OwnedValue, Version};
@@ -83,6 +83,10 @@ pub mod cf {
     /// Block id -> a sharded block's chunks (chunk headers and the
     /// receipts they apply); absent for a block of a one-shard chain.
     pub const CHUNKS: &str = "chunks";
+    /// Block id -> the cross-shard receipts a sharded block's chunks
+    /// emitted, one list per chunk in the order of its outgoing root (what
+    /// the next block's chunks apply, with proofs rebuilt from them).
+    pub const SHARD_OUT: &str = "shard_out";
     /// The column families of one shard's state tree. Shard 0 (and every
     /// chain with one shard) uses these names; shard `s` >= 1 of a sharded
     /// chain has its own set named `<name>@<s>` ([`for_shard`]).
@@ -94,7 +98,7 @@ pub mod cf {
     }
 
     /// All of them.
-    pub const ALL: [&str; 17] = [
+    pub const ALL: [&str; 18] = [
         HEADERS,
         BODIES,
         RECEIPTS,
@@ -112,6 +116,7 @@ pub mod cf {
         ORDERED_LOG,
         EVENTS,
         CHUNKS,
+        SHARD_OUT,
     ];
 }
 
@@ -206,6 +211,9 @@ pub struct BlockWrite<'a> {
     /// On a sharded chain, the states of shards 1, 2, ... (each at the same
     /// version as `state`); empty otherwise.
     pub shards: &'a [StateBatch],
+    /// On a sharded chain, the receipts each chunk emitted (one list per
+    /// shard); empty otherwise.
+    pub outgoing: &'a [Vec<ShardReceipt>],
     /// Its chain's cumulative weight, this block included.
     pub weight: u128,
     /// Whether it extends the canonical head (indexes and head move).
@@ -349,6 +357,24 @@ impl Db {
         Ok(Some(Block { header, transactions, last_commit, chunks }))
     }
 
+    /// The cross-shard receipts sharded block `id`'s chunks emitted, one
+    /// list per shard (`None` if not stored).
+    pub fn shard_outgoing(&self, id: &Hash) -> Result<Option<Vec<Vec<ShardReceipt>>>> {
+        self.get_borsh(cf::SHARD_OUT, &id.0)
+    }
+
+    /// A sharded block's chunks without its transactions (empty for a
+    /// block of a one-shard chain; `None` if the block is not stored).
+    pub fn chunks(&self, id: &Hash) -> Result<Option<Vec<cinder_primitives::Chunk>>> {
+        if self.db.get_pinned_cf(self.cf(cf::BLOCK_META)?, id.0)?.is_none() {
+            return Ok(None);
+        }
+        let c: Option<
+            cinder_primitives::Bounded<cinder_primitives::Chunk, { cinder_primitives::MAX_SHARDS as usize }>,
+        > = self.get_borsh(cf::CHUNKS, &id.0)?;
+        Ok(Some(c.map(cinder_primitives::Bounded::into_inner).unwrap_or_default()))
+    }
+
     /// The receipts of block `id`.
     pub fn receipts(&self, id: &Hash) -> Result<Option<Vec<Receipt>>> {
         self.get_borsh(cf::RECEIPTS, &id.0)
@@ -443,6 +469,9 @@ impl Db {
         batch.put_cf(self.cf(cf::RECEIPTS)?, id.0, borsh::to_vec(&w.receipts.to_vec())?);
         if !w.block.chunks.is_empty() {
             batch.put_cf(self.cf(cf::CHUNKS)?, id.0, borsh::to_vec(&w.block.chunks)?);
+        }
+        if !w.outgoing.is_empty() {
+            batch.put_cf(self.cf(cf::SHARD_OUT)?, id.0, borsh::to_vec(w.outgoing)?);
         }
         let meta = BlockMeta { height: w.block.header.height(), version: w.state.version, weight: w.weight };
         batch.put_cf(self.cf(cf::BLOCK_META)?, id.0, borsh::to_vec(&meta)?);

@@ -6,11 +6,12 @@ use std::collections::{HashMap, HashSet};
 
 use cinder_chain::shard::{ChunkOutput, ShardSet, check_header};
 use cinder_chain::workload::{self, Accounts};
-use cinder_chain::{BlockInvalid, ChunkInvalid, ReceiptInvalid};
+use cinder_chain::{BlockInvalid, Chain, ChainConfig, ChunkInvalid, ImportStatus, ReceiptInvalid, seal_cpu};
 use cinder_consensus::ChainSpec;
 use cinder_engine::exec::Mode;
 use cinder_primitives::{
-    Account, Address, Hash, IncomingReceipt, ShardReceiptKind, SignedTransaction, Transaction, TxKind, shard_of,
+    Account, Address, Block, Bounded, Chunk, Hash, Header, IncomingReceipt, ShardReceiptKind, SignedTransaction,
+    Transaction, TxKind, shard_of,
 };
 use cinder_state::{MemStore, StateStore};
 use proptest::prelude::*;
@@ -411,12 +412,230 @@ fn a_receipt_that_cannot_be_credited_goes_back_as_a_refund() {
     assert!(producer.in_flight().iter().all(Vec::is_empty));
 }
 
+/// Builds the next block on `chain`'s head from `txs` and seals it.
+fn mine(chain: &Chain, txs: Vec<SignedTransaction>, coinbase: Address) -> Block {
+    let head = chain.head().expect("head");
+    let ctx = chain.context(&head.id).expect("reads").expect("a context");
+    let mut built = chain.build_sharded(&ctx, txs, coinbase, cinder_chain::unix_now()).expect("builds");
+    seal_cpu(chain.consensus(), &mut built.block.header, 1 << 24).expect("seals");
+    built.block
+}
+
+/// A block's transactions by chunk, as its chunk headers count them.
+fn chunk_txs(block: &Block) -> Vec<Vec<SignedTransaction>> {
+    let mut at = 0;
+    block
+        .chunks
+        .iter()
+        .map(|c| {
+            let n = c.header.tx_count as usize;
+            at += n;
+            block.transactions[at - n..at].to_vec()
+        })
+        .collect()
+}
+
+/// Cross-shard transfers among the funded accounts: every block each of
+/// `senders` pays the next account round the list.
+fn round(accounts: &Accounts, nonces: &mut [u64], senders: std::ops::Range<usize>) -> Vec<SignedTransaction> {
+    let n = accounts.addresses.len();
+    senders
+        .map(|i| {
+            nonces[i] += 1;
+            transfer(accounts, i, nonces[i] - 1, accounts.addresses[(i + 5) % n], 1_000 + i as u128, 1)
+        })
+        .collect()
+}
+
+/// `b` with its chunks edited by `f`.
+fn edit(b: &Block, f: impl FnOnce(&mut Vec<Chunk>)) -> Block {
+    let mut chunks = b.chunks.to_vec();
+    f(&mut chunks);
+    Block { chunks: Bounded::new(chunks).expect("bounded"), ..b.clone() }
+}
+
+fn latest_versions(chain: &Chain) -> Vec<Option<u64>> {
+    (0..chain.shards()).map(|s| chain.db().shard(s).expect("a shard").latest().expect("latest")).collect()
+}
+
 #[test]
-fn a_node_refuses_to_open_a_sharded_chain_it_cannot_store_yet() {
+fn a_sharded_chain_is_produced_imported_and_reopened_as_the_shard_set_executes_it() {
+    let accounts = Accounts::derive("shard-chain", 24);
+    let spec = sharded_spec("shard-chain", &accounts, 3);
+    let (da, db) = (crate::common::dir("shard-chain-a"), crate::common::dir("shard-chain-b"));
+    let producer = Chain::open(&da, spec.clone(), ChainConfig::default()).expect("opens");
+    let mut importer = Chain::open(&db, spec.clone(), ChainConfig::default()).expect("opens");
+    assert_eq!(producer.genesis_id(), importer.genesis_id());
+    assert_eq!(producer.genesis_id(), cinder_chain::genesis::block(&spec).expect("genesis").id());
+    assert_eq!(importer.db().shards(), 3);
+    // The oracle: the shard set the property test holds to the plain ledger.
+    let mut oracle = set(&spec);
+    let coinbase = accounts.addresses[7];
+    let mut nonces = [0u64; 24];
+    let mut everyone = accounts.addresses.clone();
+    everyone.push(coinbase);
+    for b in 0..5 {
+        let txs = if b < 4 { round(&accounts, &mut nonces, 0..24) } else { Vec::new() };
+        let block = mine(&producer, txs, coinbase);
+        assert_eq!(block.chunks.len(), 3);
+        let height = block.header.height();
+        if b < 4 {
+            assert_eq!(block.transactions.len(), 24, "every transfer is included");
+        }
+        // The oracle's Verify of the same chunks gives the same headers.
+        let reward = [(coinbase, spec.block_reward)];
+        let time_ms = u64::from(block.header.pow.time()) * 1_000;
+        let outs = oracle
+            .execute(&chunk_txs(&block), coinbase, time_ms, &reward, Mode::Verify, 2)
+            .expect("executes")
+            .expect("valid");
+        for (o, c) in outs.iter().zip(block.chunks.iter()) {
+            check_header(&c.header, &o.header).expect("the oracle's chunk header");
+        }
+        assert_eq!(
+            importer.incoming_after(&block.header.prev()).expect("reads"),
+            oracle.in_flight().to_vec(),
+            "the receipts in flight before block {height}"
+        );
+        oracle.commit(outs).expect("commits");
+        for chain in [&producer, &importer] {
+            let r = chain.import(&block).expect("imports");
+            assert_eq!(r.status, ImportStatus::Head, "block {height}");
+        }
+        if b == 2 {
+            // Reopened mid-chain: the shards, the head and the chunks persist.
+            drop(importer);
+            importer = Chain::open(&db, spec.clone(), ChainConfig::default()).expect("reopens");
+            assert_eq!(importer.head().expect("head").id, block.id());
+            assert_eq!(importer.db().block(&block.id()).expect("reads").expect("stored"), block);
+        }
+        let v = importer.db().head().expect("head").expect("a head").version;
+        for a in &everyone {
+            let want = oracle.account(a).expect("reads");
+            assert_eq!(importer.account_at(v, a).expect("reads"), want, "account {a} after block {height}");
+            assert_eq!(producer.account_at(v, a).expect("reads"), want);
+        }
+    }
+    assert_eq!(producer.head().expect("head"), importer.head().expect("head"));
+    // Every shard's tree is at the head's version.
+    let v = importer.db().head().expect("head").expect("a head").version;
+    assert_eq!(latest_versions(&importer), vec![Some(v); 3]);
+    // Transfers moved value between shards, and some arrived.
+    let moved = accounts
+        .addresses
+        .iter()
+        .filter(|a| importer.account_at(v, a).expect("reads").expect("funded").balance != BALANCE);
+    assert!(moved.count() > 20);
+}
+
+#[test]
+fn sharded_blocks_with_wrong_chunks_or_receipts_are_refused_through_the_chain_and_nothing_is_written() {
+    let accounts = Accounts::derive("shard-bad", 24);
+    let spec = sharded_spec("shard-bad", &accounts, 3);
+    let chain = Chain::open(&crate::common::dir("shard-bad"), spec.clone(), ChainConfig::default()).expect("opens");
+    let coinbase = accounts.addresses[3];
+    let mut nonces = [0u64; 24];
+    let first = mine(&chain, round(&accounts, &mut nonces, 0..24), coinbase);
+    chain.import(&first).expect("imports");
+    // The next block applies the first one's cross-shard receipts.
+    let good = mine(&chain, round(&accounts, &mut nonces, 0..12), coinbase);
+    let with_incoming = (0..3).find(|&s| !good.chunks[s].incoming.is_empty()).expect("receipts in flight");
+    let reseal = |mut b: Block| {
+        let mut fields = b.header.fields.clone();
+        fields.state_root = cinder_primitives::shard::chunks_root(&b.chunk_headers());
+        fields.transactions_root = b.transactions_root();
+        b.header = Header::new(b.header.prev(), b.header.pow.time(), b.header.pow.bits(), fields);
+        seal_cpu(chain.consensus(), &mut b.header, 1 << 24).expect("seals");
+        b
+    };
+    type Check = Box<dyn Fn(&BlockInvalid) -> bool>;
+    let mut cases: Vec<(&str, Block, Check)> = Vec::new();
+
+    let root = edit(&good, |c| c[1].header.state_root = Hash([7; 32]));
+    cases.push((
+        "a chunk's state root",
+        reseal(root),
+        Box::new(|e| {
+            matches!(e, BlockInvalid::Chunk { shard: 1, reason: ChunkInvalid::Header { field: "state root", .. } })
+        }),
+    ));
+
+    let missing = edit(&good, |c| {
+        let mut inc = c[with_incoming].incoming.to_vec();
+        inc.pop();
+        c[with_incoming].incoming = Bounded::new(inc).expect("bounded");
+    });
+    cases.push((
+        "a receipt left out (same id, another body)",
+        missing,
+        Box::new(|e| matches!(e, BlockInvalid::Chunk { reason: ChunkInvalid::MissingReceipts { .. }, .. })),
+    ));
+
+    let forged = edit(&good, |c| {
+        let mut inc = c[with_incoming].incoming.to_vec();
+        inc[0].receipt.amount += 1;
+        c[with_incoming].incoming = Bounded::new(inc).expect("bounded");
+    });
+    cases.push((
+        "a forged receipt",
+        forged,
+        Box::new(|e| {
+            matches!(
+                e,
+                BlockInvalid::Chunk { reason: ChunkInvalid::Receipt { reason: ReceiptInvalid::Proof { .. }, .. }, .. }
+            )
+        }),
+    ));
+
+    let count = edit(&good, |c| c.truncate(2));
+    cases.push((
+        "two chunks of three",
+        reseal(count),
+        Box::new(|e| matches!(e, BlockInvalid::Chunk { reason: ChunkInvalid::Count { got: 2, expected: 3 }, .. })),
+    ));
+
+    let txc = edit(&good, |c| c[2].header.tx_count += 1);
+    cases.push((
+        "chunk transaction counts past the block's",
+        reseal(txc),
+        Box::new(|e| matches!(e, BlockInvalid::Chunk { reason: ChunkInvalid::TransactionCount { .. }, .. })),
+    ));
+
+    if let Some(t) = first.transactions.iter().find(|t| shard_of(&t.tx.sender_address(), 3) != 0) {
+        // A transaction of shard 0's chunk replaced by one whose sender is
+        // elsewhere (already spent, but the shard check comes first).
+        let mut swapped = good.clone();
+        let mut txs = swapped.transactions.to_vec();
+        txs[0] = t.clone();
+        swapped.transactions = Bounded::new(txs).expect("bounded");
+        cases.push((
+            "a sender on another shard",
+            reseal(swapped),
+            Box::new(|e| matches!(e, BlockInvalid::Chunk { shard: 0, reason: ChunkInvalid::Transaction { .. } })),
+        ));
+    }
+
+    let head = chain.head().expect("head");
+    let versions = latest_versions(&chain);
+    for (name, block, check) in &cases {
+        match chain.import(block) {
+            Err(cinder_chain::ImportError::Invalid { reason, .. }) => assert!(check(&reason), "{name}: {reason}"),
+            other => panic!("{name}: expected an invalid block, got {other:?}"),
+        }
+        assert_eq!(chain.head().expect("head"), head, "{name}: the head moved");
+        assert_eq!(latest_versions(&chain), versions, "{name}: a shard's state was written");
+        assert!(chain.db().block_meta(&block.id()).expect("reads").is_none(), "{name}: stored");
+    }
+    assert_eq!(chain.import(&good).expect("the good block imports").status, ImportStatus::Head);
+}
+
+#[test]
+fn a_node_refuses_to_open_a_sharded_proof_of_stake_chain() {
     let accounts = Accounts::derive("shard-open", 4);
-    let spec = sharded_spec("shard-open", &accounts, 2);
+    let key = cinder_engine::sig::SecretKey::from_seed(&[1; 32]).public_key();
+    let spec = ChainSpec { shards: 2, ..workload::pos_spec("shard-open", 92, &accounts.addresses, BALANCE, &[key]) };
     let dir = crate::common::dir("shard-open");
-    let err = cinder_chain::Chain::open(&dir, spec, cinder_chain::ChainConfig::default()).err().expect("refused");
-    assert!(format!("{err:#}").contains("has 2 shards"), "{err:#}");
+    let err = Chain::open(&dir, spec, ChainConfig::default()).err().expect("refused");
+    assert!(format!("{err:#}").contains("proof of stake"), "{err:#}");
     assert!(!dir.join("CURRENT").exists(), "nothing written");
 }

@@ -36,8 +36,16 @@ fn blocks_state_and_indexes_survive_a_reopen() {
         assert_eq!(db.head().unwrap(), None);
         let state = State::new(&db);
         let (_, s0) = state.apply(None, &[(addr(1), Some(Account { balance: 100, nonce: 0 }))]).unwrap();
-        db.write_block(&BlockWrite { block: &b0, receipts: &[], state: &s0, shards: &[], weight: 1, canonical: true })
-            .unwrap();
+        db.write_block(&BlockWrite {
+            block: &b0,
+            receipts: &[],
+            state: &s0,
+            shards: &[],
+            weight: 1,
+            canonical: true,
+            outgoing: &[],
+        })
+        .unwrap();
         let (root1, s1) = state.apply(Some(0), &[(addr(2), Some(Account { balance: 7, nonce: 1 }))]).unwrap();
         db.write_block(&BlockWrite {
             block: &b1,
@@ -46,6 +54,7 @@ fn blocks_state_and_indexes_survive_a_reopen() {
             shards: &[],
             weight: 1,
             canonical: true,
+            outgoing: &[],
         })
         .unwrap();
         assert_eq!(state.root(1).unwrap(), root1);
@@ -73,7 +82,8 @@ fn blocks_state_and_indexes_survive_a_reopen() {
             state: &stale,
             shards: &[],
             weight: 1,
-            canonical: true
+            canonical: true,
+            outgoing: &[],
         })
         .is_err()
     );
@@ -151,6 +161,7 @@ fn damaged_records_are_errors_not_panics() {
             shards: &[],
             weight: 1,
             canonical: true,
+            outgoing: &[],
         })
         .unwrap();
     }
@@ -186,6 +197,7 @@ fn a_checkpoint_opens_as_the_same_chain() {
         shards: &[],
         weight: 1,
         canonical: true,
+        outgoing: &[],
     })
     .unwrap();
     db.checkpoint(&target).unwrap();
@@ -227,8 +239,16 @@ fn a_reorg_moves_the_indexes_and_the_head_in_one_batch() {
     let state = State::new(&db);
     let g = branch_block(0, Hash::default(), 0, 0);
     let (_, s) = state.apply(None, &[(addr(0), Some(Account { balance: 1, nonce: 0 }))]).unwrap();
-    db.write_block(&BlockWrite { block: &g, receipts: &[], state: &s, shards: &[], weight: 1, canonical: true })
-        .unwrap();
+    db.write_block(&BlockWrite {
+        block: &g,
+        receipts: &[],
+        state: &s,
+        shards: &[],
+        weight: 1,
+        canonical: true,
+        outgoing: &[],
+    })
+    .unwrap();
     // Branch A (canonical): heights 1, 2.
     let a1 = branch_block(1, g.id(), 10, 2);
     let a2 = branch_block(2, a1.id(), 20, 2);
@@ -241,6 +261,7 @@ fn a_reorg_moves_the_indexes_and_the_head_in_one_batch() {
         shards: &[],
         weight: 1,
         canonical: true,
+        outgoing: &[],
     })
     .unwrap();
     let (_, s) = state.apply(Some(va1), &[(addr(2), Some(Account { balance: 2, nonce: 0 }))]).unwrap();
@@ -251,6 +272,7 @@ fn a_reorg_moves_the_indexes_and_the_head_in_one_batch() {
         shards: &[],
         weight: 1,
         canonical: true,
+        outgoing: &[],
     })
     .unwrap();
     // Branch B (stored, not canonical): heights 1, 2, 3.
@@ -266,6 +288,7 @@ fn a_reorg_moves_the_indexes_and_the_head_in_one_batch() {
             shards: &[],
             weight: 1,
             canonical: false,
+            outgoing: &[],
         })
         .unwrap();
         b.push((blk.id(), s.version));
@@ -298,7 +321,15 @@ fn a_reorg_moves_the_indexes_and_the_head_in_one_batch() {
     let a3 = branch_block(3, a2.id(), 30, 2);
     let va2 = db.block_meta(&a2.id()).unwrap().unwrap().version;
     let (_, s) = state.apply(Some(va2), &[(addr(3), Some(Account { balance: 4, nonce: 0 }))]).unwrap();
-    let w = BlockWrite { block: &a3, receipts: &receipts(&a3), state: &s, shards: &[], weight: 9, canonical: true };
+    let w = BlockWrite {
+        block: &a3,
+        receipts: &receipts(&a3),
+        state: &s,
+        shards: &[],
+        weight: 9,
+        canonical: true,
+        outgoing: &[],
+    };
     assert!(db.write_block(&w).is_err(), "a block off the head cannot simply extend it");
     let head = db.write_block_reorg(&w, &[(a1.id(), va1), (a2.id(), va2)]).unwrap();
     assert_eq!((head.height, head.id), (3, a3.id()));
@@ -350,8 +381,16 @@ fn pruning_drops_superseded_ordered_entries_and_keeps_what_later_states_read() {
         }
         let (_, s) = state.apply_records(pv, &[], &[], &ups).unwrap();
         let b = branch_block(h, prev, u8::try_from(h).unwrap(), 0);
-        db.write_block(&BlockWrite { block: &b, receipts: &[], state: &s, shards: &[], weight: 1, canonical: true })
-            .unwrap();
+        db.write_block(&BlockWrite {
+            block: &b,
+            receipts: &[],
+            state: &s,
+            shards: &[],
+            weight: 1,
+            canonical: true,
+            outgoing: &[],
+        })
+        .unwrap();
         if h == 2 {
             let side = branch_block(3, b.id(), 99, 0);
             let (_, ss) = state.apply_records(Some(s.version), &[], &[], &[rec("side".into(), Some(1))]).unwrap();
@@ -362,6 +401,7 @@ fn pruning_drops_superseded_ordered_entries_and_keeps_what_later_states_read() {
                 shards: &[],
                 weight: 1,
                 canonical: false,
+                outgoing: &[],
             })
             .unwrap();
             side_version = ss.version;
@@ -408,13 +448,29 @@ fn events_are_indexed_by_contract_and_topic_on_the_canonical_chain() {
     };
     let g = branch_block(0, Hash::default(), 0, 0);
     let (_, s) = state.apply(None, &[]).unwrap();
-    db.write_block(&BlockWrite { block: &g, receipts: &[], state: &s, shards: &[], weight: 1, canonical: true })
-        .unwrap();
+    db.write_block(&BlockWrite {
+        block: &g,
+        receipts: &[],
+        state: &s,
+        shards: &[],
+        weight: 1,
+        canonical: true,
+        outgoing: &[],
+    })
+    .unwrap();
     let a1 = branch_block(1, g.id(), 10, 2);
     let ra = receipts_with(&a1, vec![(c, vec![t]), (other, vec![u, t])]);
     let (_, s) = state.apply(Some(0), &[(addr(1), Some(Account { balance: 1, nonce: 0 }))]).unwrap();
-    db.write_block(&BlockWrite { block: &a1, receipts: &ra, state: &s, shards: &[], weight: 1, canonical: true })
-        .unwrap();
+    db.write_block(&BlockWrite {
+        block: &a1,
+        receipts: &ra,
+        state: &s,
+        shards: &[],
+        weight: 1,
+        canonical: true,
+        outgoing: &[],
+    })
+    .unwrap();
     assert_eq!(db.events(EventKey::Contract(c), 0, 10, 100).unwrap(), vec![(1, 1, 0)]);
     assert_eq!(db.events(EventKey::Topic(0, t), 0, 10, 100).unwrap(), vec![(1, 1, 0)]);
     assert_eq!(db.events(EventKey::Topic(1, t), 0, 10, 100).unwrap(), vec![(1, 1, 1)]);
@@ -425,13 +481,22 @@ fn events_are_indexed_by_contract_and_topic_on_the_canonical_chain() {
     let b1 = branch_block(1, g.id(), 20, 2);
     let rb1 = receipts_with(&b1, vec![(c, vec![u])]);
     let (_, s) = state.apply(Some(0), &[(addr(2), Some(Account { balance: 1, nonce: 0 }))]).unwrap();
-    db.write_block(&BlockWrite { block: &b1, receipts: &rb1, state: &s, shards: &[], weight: 1, canonical: false })
-        .unwrap();
+    db.write_block(&BlockWrite {
+        block: &b1,
+        receipts: &rb1,
+        state: &s,
+        shards: &[],
+        weight: 1,
+        canonical: false,
+        outgoing: &[],
+    })
+    .unwrap();
     assert_eq!(db.events(EventKey::Contract(c), 0, 10, 100).unwrap(), vec![(1, 1, 0)], "side blocks are not indexed");
     let b2 = branch_block(2, b1.id(), 21, 2);
     let rb2 = receipts_with(&b2, vec![(c, vec![t])]);
     let (_, s2) = state.apply(Some(s.version), &[(addr(3), Some(Account { balance: 1, nonce: 0 }))]).unwrap();
-    let w = BlockWrite { block: &b2, receipts: &rb2, state: &s2, shards: &[], weight: 5, canonical: true };
+    let w =
+        BlockWrite { block: &b2, receipts: &rb2, state: &s2, shards: &[], weight: 5, canonical: true, outgoing: &[] };
     db.write_block_reorg(&w, &[(b1.id(), s.version)]).unwrap();
     assert_eq!(db.events(EventKey::Contract(c), 0, 10, 100).unwrap(), vec![(1, 1, 0), (2, 1, 0)]);
     assert_eq!(db.events(EventKey::Topic(0, t), 0, 10, 100).unwrap(), vec![(2, 1, 0)], "a1's went with it");

@@ -50,6 +50,7 @@ fn each_shard_keeps_its_own_tree_and_a_block_writes_them_together() {
             shards: &g[1..],
             weight: 1,
             canonical: true,
+            outgoing: &[],
         })
         .unwrap();
         // Block 1 changes shard 1 only; shards 0 and 2 still get a version.
@@ -65,7 +66,15 @@ fn each_shard_keeps_its_own_tree_and_a_block_writes_them_together() {
         // refused, nothing written.
         let other_version = [batches[1].clone(), g[2].clone()];
         for shards in [&batches[1..2], &other_version[..]] {
-            let w = BlockWrite { block: &b1, receipts: &[], state: &batches[0], shards, weight: 1, canonical: true };
+            let w = BlockWrite {
+                block: &b1,
+                receipts: &[],
+                state: &batches[0],
+                shards,
+                weight: 1,
+                canonical: true,
+                outgoing: &[],
+            };
             assert!(db.write_block(&w).is_err());
             assert_eq!(db.head().unwrap().unwrap().height, 0);
             assert!(db.header(&b1.id()).unwrap().is_none());
@@ -80,6 +89,7 @@ fn each_shard_keeps_its_own_tree_and_a_block_writes_them_together() {
             shards: &batches[1..],
             weight: 1,
             canonical: true,
+            outgoing: &[],
         })
         .unwrap();
         // A plain state commit needs one shard.
@@ -149,6 +159,7 @@ fn commit_shards_is_all_or_nothing_and_pruning_covers_every_shard() {
             shards: &batches[1..],
             weight: 1,
             canonical: true,
+            outgoing: &[],
         };
         db.write_block(&w).unwrap();
         if h == 2 {
@@ -162,6 +173,7 @@ fn commit_shards_is_all_or_nothing_and_pruning_covers_every_shard() {
                 shards: &sb[1..],
                 weight: 1,
                 canonical: false,
+                outgoing: &[],
             };
             db.write_block(&w).unwrap();
         }
