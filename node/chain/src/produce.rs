@@ -67,7 +67,7 @@ pub fn produce(
     let ctx = chain.context(&head.id)?.context("the head has no context")?;
     let state = State::new(Overlay::new(chain.db()));
     let mut built = if chain.shards() > 1 {
-        chain.build_sharded(&ctx, candidates, coinbase, now)?
+        chain.build_sharded(&ctx, candidates, coinbase, now, false)?
     } else {
         build_block(
             chain.consensus(),

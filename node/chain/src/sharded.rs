@@ -254,17 +254,20 @@ impl Chain {
     /// `candidates` (in priority order; each goes to its sender's chunk,
     /// and what is invalid at its position is left out), fees to
     /// `coinbase`, at local time `now`. The block comes back unsealed.
+    /// With `signatures_verified` the caller verified every candidate's
+    /// signature already (a node's pool); import verifies them again.
     pub fn build_sharded(
         &self,
         ctx: &BlockContext,
         candidates: Vec<SignedTransaction>,
         coinbase: Address,
         now: u64,
+        signatures_verified: bool,
     ) -> Result<Built> {
         let spec = self.spec();
         let consensus = self.consensus();
         let k = usize::from(spec.shards);
-        let (txs, index, mut dropped) = crate::build::screen(candidates, spec.chain_id, false);
+        let (txs, index, mut dropped) = crate::build::screen(candidates, spec.chain_id, signatures_verified);
         let proposal = consensus.propose(&ctx.ancestry(), now);
         let height = ctx.parent.height() + 1;
         let consensus_data = BoundedBytes::new(proposal.consensus_data.clone())

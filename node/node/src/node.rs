@@ -255,7 +255,7 @@ impl Node {
     /// The account at `address` in the head state.
     pub fn account(&self, address: &Address) -> Result<Option<Account>> {
         let (_, _, v) = self.head_version()?;
-        self.chain.state().account(v, address)
+        self.chain.account_at(v, address)
     }
 
     /// Offers `tx` to the pool; answers once its batch is verified. When
@@ -297,8 +297,7 @@ impl Node {
                         }
                     }
                 }
-                let state = self.chain.state();
-                let view = |a: &Address| state.account(v, a);
+                let view = |a: &Address| self.chain.account_at(v, a);
                 let mut added = self.mempool().add(rest, &view).into_iter();
                 out.into_iter()
                     .map(|r| r.unwrap_or_else(|| added.next().unwrap_or(Err(Rejected::State("not checked".into())))))
@@ -506,8 +505,7 @@ impl Node {
         self.check_upgrade();
         match self.head_version() {
             Ok((_, _, v)) => {
-                let state = self.chain.state();
-                let view = |a: &Address| state.account(v, a);
+                let view = |a: &Address| self.chain.account_at(v, a);
                 let r = if depth == 0 {
                     self.mempool().on_extended(&included, &view)
                 } else {

@@ -118,9 +118,11 @@ pub(crate) fn template(node: &Node, coinbase: Address) -> Result<Block> {
     let head = chain.head()?;
     let ctx = chain.context(&head.id)?.context("the head has no context")?;
     let (_, _, v) = node.head_version()?;
-    let state = chain.state();
-    let view = |a: &Address| state.account(v, a);
+    let view = |a: &Address| chain.account_at(v, a);
     let candidates = node.mempool().select(&view, chain.params()?.block_gas_limit, MAX_TEMPLATE_TXS)?;
+    if chain.shards() > 1 {
+        return Ok(chain.build_sharded(&ctx, candidates, coinbase, unix_now(), true)?.block);
+    }
     let overlay = State::new(Overlay::new(chain.db()));
     let built = build_block_from(
         chain.consensus(),

@@ -169,6 +169,78 @@ fn ibc_at(n: &Node, number: Option<u64>) -> R<(u64, cinder_state::Version)> {
     Ok((number, version))
 }
 
+/// On a sharded chain: the chunk state root that `address`'s account proof
+/// in block `id` verifies against, and the link from it to the header's
+/// state root. `None` on a chain of one shard.
+fn shard_proof(n: &Node, id: &Hash, address: &Address) -> R<Option<(Hash, cinder_rpc::ChunkProofJson)>> {
+    let shards = n.chain().shards();
+    if shards == 1 {
+        return Ok(None);
+    }
+    let shard = cinder_primitives::shard_of(address, shards);
+    let chunks = n.chain().db().chunks(id).map_err(internal)?.ok_or_else(|| internal("canonical chunks missing"))?;
+    let leaves: Vec<[u8; 32]> = chunks.iter().map(|c| c.header.hash().0).collect();
+    let tree = cinder_engine::merkle::Tree::new(leaves);
+    let header = &chunks.get(usize::from(shard)).ok_or_else(|| internal("a chunk is missing"))?.header;
+    let proof = cinder_primitives::ReceiptProof::of(&tree, u64::from(shard)).ok_or_else(|| internal("chunk proof"))?;
+    let json = cinder_rpc::ChunkProofJson {
+        shard,
+        header: format!("0x{}", hex::encode(cinder_primitives::encode(header))),
+        proof: format!("0x{}", hex::encode(cinder_primitives::encode(&proof))),
+    };
+    Ok(Some((header.state_root, json)))
+}
+
+/// The sharded-chain methods: the shard of an address, a chunk, the
+/// receipts in flight.
+fn register_shards(md: &mut RpcModule<Node>) -> Result<()> {
+    md.register_blocking_method(m::SHARD_OF, |p, n, _| -> R<cinder_rpc::ShardOfJson> {
+        let address: Address = p.one()?;
+        let shards = n.chain().shards();
+        Ok(cinder_rpc::ShardOfJson { address, shard: cinder_primitives::shard_of(&address, shards), shards })
+    })?;
+    md.register_blocking_method(m::GET_CHUNK, |p, n, _| -> R<Option<cinder_rpc::ChunkJson>> {
+        let mut s = p.sequence();
+        let number: u64 = s.next()?;
+        let shard: u16 = s.next()?;
+        let shards = n.chain().shards();
+        if shards == 1 {
+            return Err(error(codes::INVALID_PARAMS, "this chain has one shard: its blocks carry no chunks"));
+        }
+        if shard >= shards {
+            return Err(error(codes::INVALID_PARAMS, format!("shard {shard}: the chain has {shards}")));
+        }
+        let db = n.chain().db();
+        let Some((id, _)) = db.canonical(number).map_err(internal)? else { return Ok(None) };
+        let block = db.block(&id).map_err(internal)?.ok_or_else(|| internal("canonical block missing"))?;
+        let chunk = block.chunks.get(usize::from(shard)).ok_or_else(|| internal("a chunk is missing"))?;
+        let before: usize = block.chunks.iter().take(usize::from(shard)).map(|c| c.header.tx_count as usize).sum();
+        let txs = block.transactions.get(before..before + chunk.header.tx_count as usize).unwrap_or_default();
+        let incoming: Vec<_> = chunk.incoming.iter().map(|r| r.receipt.clone()).collect();
+        Ok(Some(cinder_rpc::ChunkJson::new(number, id, &chunk.header, txs.iter().map(|t| t.id()).collect(), &incoming)))
+    })?;
+    md.register_blocking_method(m::RECEIPTS_IN_FLIGHT, |p, n, _| -> R<Vec<cinder_rpc::ShardReceiptJson>> {
+        let mut s = p.sequence();
+        let shard: Option<u16> = s.optional_next()?;
+        let chain = n.chain();
+        if chain.shards() == 1 {
+            return Ok(Vec::new());
+        }
+        if let Some(s) = shard.filter(|s| *s >= chain.shards()) {
+            return Err(error(codes::INVALID_PARAMS, format!("shard {s}: the chain has {}", chain.shards())));
+        }
+        let head = chain.head().map_err(internal)?;
+        let by_dest = chain.incoming_after(&head.id).map_err(internal)?;
+        Ok(by_dest
+            .iter()
+            .enumerate()
+            .filter(|(d, _)| shard.is_none_or(|s| usize::from(s) == *d))
+            .flat_map(|(_, list)| list.iter().map(|r| cinder_rpc::ShardReceiptJson::from(&r.receipt)))
+            .collect())
+    })?;
+    Ok(())
+}
+
 /// The inter-blockchain record `key` in the state at `at`.
 fn ibc_read(n: &Node, at: (u64, cinder_state::Version), key: &[u8]) -> R<Option<Vec<u8>>> {
     n.chain()
@@ -330,6 +402,7 @@ fn check_admin(want: Option<&str>, given: &str) -> Result<(), ErrorObjectOwned> 
 /// The node's methods.
 pub fn module(node: Arc<Node>, admin_token: Option<String>) -> Result<RpcModule<Node>> {
     let mut md = RpcModule::from_arc(node);
+    register_shards(&mut md)?;
     md.register_method(m::CHAIN_ID, |_, n, _| -> R<u64> { Ok(n.chain().spec().chain_id) })?;
     md.register_method(m::BLOCK_NUMBER, |_, n, _| -> R<u64> { n.chain().head().map(|h| h.height).map_err(internal) })?;
     md.register_blocking_method(m::GET_BLOCK_BY_NUMBER, |p, n, _| -> R<Option<BlockJson>> {
@@ -398,9 +471,10 @@ pub fn module(node: Arc<Node>, admin_token: Option<String>) -> Result<RpcModule<
         }
         let (account, proof) = n
             .chain()
-            .state()
-            .prove(version, &address)
+            .state_of(&address)
+            .and_then(|st| st.prove(version, &address))
             .map_err(|e| error(codes::UNKNOWN_BLOCK, format!("the state of block {number}: {e:#}")))?;
+        let chunk = shard_proof(&n, &id, &address)?;
         let mut storage = Vec::with_capacity(keys.len());
         for key in keys {
             let (value, proof) = n
@@ -418,12 +492,13 @@ pub fn module(node: Arc<Node>, admin_token: Option<String>) -> Result<RpcModule<
             address,
             block_number: number,
             block_hash: id,
-            state_root: header.fields.state_root,
+            state_root: chunk.as_ref().map_or(header.fields.state_root, |(root, _)| *root),
             exists: account.is_some(),
             balance: account.map_or(0, |a| a.balance),
             nonce: account.map_or(0, |a| a.nonce),
             proof: format!("0x{}", hex::encode(proof.to_bytes())),
             storage,
+            chunk: chunk.map(|(_, c)| c),
         })
     })?;
     md.register_blocking_method(m::CALL, |p, n, _| -> R<CallResultJson> {

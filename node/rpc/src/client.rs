@@ -224,6 +224,18 @@ impl Client {
     pub async fn logs(&self, filter: &crate::LogFilter) -> Result<Vec<crate::LogJson>, ClientError> {
         self.call(m::GET_LOGS, vec![json!(filter)]).await
     }
+    /// `cinder_shardOf`.
+    pub async fn shard_of(&self, address: Address) -> Result<crate::ShardOfJson, ClientError> {
+        self.call(m::SHARD_OF, vec![json!(address)]).await
+    }
+    /// `cinder_getChunk`.
+    pub async fn chunk(&self, number: u64, shard: u16) -> Result<Option<crate::ChunkJson>, ClientError> {
+        self.call(m::GET_CHUNK, vec![json!(number), json!(shard)]).await
+    }
+    /// `cinder_receiptsInFlight`.
+    pub async fn receipts_in_flight(&self, shard: Option<u16>) -> Result<Vec<crate::ShardReceiptJson>, ClientError> {
+        self.call(m::RECEIPTS_IN_FLIGHT, vec![json!(shard)]).await
+    }
     /// `cinder_getProof` with record keys (raw bytes).
     pub async fn proof(
         &self,

@@ -13,6 +13,7 @@ mod client;
 pub mod codes;
 mod gov;
 mod ibc;
+mod shard;
 mod types;
 
 pub use client::{Client, ClientError};
@@ -20,6 +21,7 @@ pub use gov::{ActionJson, AppliedUpgradeJson, DepositJson, ParamsJson, ProposalJ
 pub use ibc::{
     IbcChannelJson, IbcClientJson, IbcConsensusJson, IbcInfoJson, IbcPacketJson, IbcReceiptJson, IbcVoucherJson,
 };
+pub use shard::{ChunkJson, ChunkProofJson, ShardOfJson, ShardReceiptJson};
 pub use types::{
     BlockJson, CallRequest, CallResultJson, CodeJson, CommitJson, CommitSignatureJson, ContractTxJson, EventJson,
     GovJson, HeadEvent, LogFilter, LogJson, LogPlace, NetInfoJson, OneOrMany, PeerJson, PendingEvent, PosBlockJson,
@@ -141,4 +143,14 @@ pub mod methods {
     pub const IBC_RECEIPT: &str = "cinder_ibcReceipt";
     /// `[denom, address]` -> [`crate::IbcVoucherJson`].
     pub const IBC_VOUCHER: &str = "cinder_ibcVoucher";
+    /// `[address]` -> [`crate::ShardOfJson`]: the shard that holds an
+    /// account (0 on a chain of one shard).
+    pub const SHARD_OF: &str = "cinder_shardOf";
+    /// `[number, shard]` -> [`crate::ChunkJson`] or null: one shard's chunk
+    /// of a canonical block of a sharded chain.
+    pub const GET_CHUNK: &str = "cinder_getChunk";
+    /// `[shard?]` -> [`crate::ShardReceiptJson`]s: the cross-shard
+    /// receipts the head block emitted, which the next block applies (to
+    /// `shard` only when given), in the order they are applied.
+    pub const RECEIPTS_IN_FLIGHT: &str = "cinder_receiptsInFlight";
 }

@@ -649,6 +649,10 @@ pub struct ProofJson {
     /// root.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub storage: Vec<StorageProofJson>,
+    /// On a sharded chain: `state_root` is the account's shard's chunk
+    /// state root, and this links it to the block header's state root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chunk: Option<crate::ChunkProofJson>,
 }
 
 /// A connected peer, as `cinder_peers` lists it.

@@ -416,7 +416,7 @@ fn a_receipt_that_cannot_be_credited_goes_back_as_a_refund() {
 fn mine(chain: &Chain, txs: Vec<SignedTransaction>, coinbase: Address) -> Block {
     let head = chain.head().expect("head");
     let ctx = chain.context(&head.id).expect("reads").expect("a context");
-    let mut built = chain.build_sharded(&ctx, txs, coinbase, cinder_chain::unix_now()).expect("builds");
+    let mut built = chain.build_sharded(&ctx, txs, coinbase, cinder_chain::unix_now(), false).expect("builds");
     seal_cpu(chain.consensus(), &mut built.block.header, 1 << 24).expect("seals");
     built.block
 }

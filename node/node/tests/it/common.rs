@@ -25,10 +25,16 @@ pub(crate) struct TestNode {
 
 impl TestNode {
     pub(crate) async fn start(name: &str, rpc: RpcConfig) -> TestNode {
+        Self::start_sharded(name, rpc, 1).await
+    }
+
+    /// A node of a chain of `shards` shards.
+    pub(crate) async fn start_sharded(name: &str, rpc: RpcConfig, shards: u16) -> TestNode {
         let dir = std::env::temp_dir().join(format!("cinder-node-it-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let accounts = Accounts::derive("node-it", 8);
-        let spec = workload::spec("node-it", CHAIN_ID, &accounts.addresses, BALANCE);
+        let spec =
+            cinder_consensus::ChainSpec { shards, ..workload::spec("node-it", CHAIN_ID, &accounts.addresses, BALANCE) };
         let cfg = NodeConfig {
             datadir: dir.clone(),
             spec,
@@ -66,8 +72,7 @@ impl TestNode {
         let node = self.node.clone();
         let chain = node.chain();
         let (_, _, v) = node.head_version().unwrap();
-        let state = chain.state();
-        let view = |a: &Address| state.account(v, a);
+        let view = |a: &Address| chain.account_at(v, a);
         let txs = node.mempool().select(&view, chain.spec().block_gas_limit, 10_000).unwrap();
         let backend = Backend::Reference;
         let (imported, block) =

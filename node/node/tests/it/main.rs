@@ -7,4 +7,5 @@ mod common;
 mod contracts;
 mod ops;
 mod rpc;
+mod shard;
 mod work;
