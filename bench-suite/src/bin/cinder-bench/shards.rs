@@ -1,24 +1,25 @@
-//! `cinder-bench shards`: sharded block execution at one total load over
-//! K = 1, 2, 4 shards and several cross-shard fractions, next to the
-//! control workload's scaling.
+//! `cinder-bench shards`: block import at one total load over K = 1, 2, 4
+//! shards and several cross-shard fractions, next to the control
+//! workload's scaling.
 //!
-//! Each shard's state lives in its own RocksDB (WAL on) in a temporary
-//! directory. A block is timed from its signatures (one batch over all
-//! chunks, all cores) through the K chunks' execution in parallel (each
-//! with Block-STM inside, the receipts of the previous block applied
-//! first) and their state roots to each shard's commit. The blocks are
-//! generated beforehand (not timed). K = 1 runs the same executor on one
-//! chunk: the chain without sharding.
+//! The node's import path (`Chain::import`, one block at a time): the
+//! chain's one RocksDB (WAL on) in a temporary directory, the K shards'
+//! state trees in their own column families. A block is timed from its
+//! checks and signatures (one batch over all chunks, all cores) through the
+//! K chunks' execution in parallel (each with Block-STM inside, the
+//! receipts of the previous block applied first) and their state roots to
+//! the one atomic write of every shard. The blocks are built and sealed
+//! beforehand on a producer chain (not timed). K = 1 is the chain without
+//! sharding, imported block by block the same way.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use cinder_chain::shard::ShardSet;
 use cinder_chain::workload::{self, Accounts, Rng};
+use cinder_chain::{Chain, ChainConfig, produce, unix_now};
 use cinder_consensus::ChainSpec;
-use cinder_engine::exec::Mode;
-use cinder_primitives::{Address, SignedTransaction, Transaction, TxKind, shard_of, verify_signatures};
-use cinder_storage::Db;
+use cinder_engine::pow::{Backend, SearchControl};
+use cinder_primitives::{Address, SignedTransaction, Transaction, TxKind, shard_of};
 
 use crate::{Failure, control_scaling, table};
 
@@ -164,12 +165,14 @@ pub(crate) fn run(a: Args) -> Result<(), Failure> {
 /// percent of the transfers crossing shards.
 fn one(a: &Args, accounts: &Accounts, k: u16, cross: u8, exec_threads: usize) -> Result<Row, Failure> {
     let spec = ChainSpec { shards: k, ..workload::spec("cinder-bench-shards", 9_002, &accounts.addresses, 1 << 60) };
-    let dirs: Vec<PathBuf> = (0..k)
-        .map(|s| std::env::temp_dir().join(format!("cinder-bench-shards-{}-{k}-{cross}-{s}", std::process::id())))
+    let dirs: Vec<PathBuf> = ["producer", "importer"]
+        .iter()
+        .map(|r| std::env::temp_dir().join(format!("cinder-bench-shards-{}-{k}-{cross}-{r}", std::process::id())))
         .collect();
     let _temp = TempDirs(dirs.clone());
-    let stores = dirs.iter().map(|d| Db::open(d)).collect::<anyhow::Result<Vec<Db>>>()?;
-    let mut set = ShardSet::genesis(&spec, stores)?;
+    let config = ChainConfig { exec_threads, max_reorg_depth: 64, ..ChainConfig::default() };
+    let producer = Chain::open(&dirs[0], spec.clone(), config.clone())?;
+    let importer = Chain::open(&dirs[1], spec.clone(), config)?;
 
     // The blocks, generated beforehand: senders drawn without repeats in a
     // block, the recipient on another shard with probability `cross`.
@@ -216,29 +219,30 @@ fn one(a: &Args, accounts: &Accounts, k: u16, cross: u8, exec_threads: usize) ->
         blocks.push(txs);
     }
 
+    // Built, sealed and imported on the producer (not timed).
     let coinbase = accounts.addresses[0];
-    let reward = [(coinbase, spec.block_reward)];
-    let (mut signatures, mut execution, mut commit) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
-    let mut receipts = 0usize;
-    let started = Instant::now();
+    let mut built = Vec::with_capacity(blocks.len());
     for (h, txs) in blocks.iter().enumerate() {
-        let t = Instant::now();
-        if let Err(bad) = verify_signatures(txs) {
-            return Err(Failure::Runtime(anyhow::anyhow!("bad signatures at {bad:?}")));
+        let (_, block) =
+            produce(&producer, txs.clone(), coinbase, &Backend::Reference, &SearchControl::new(), unix_now())?
+                .ok_or_else(|| Failure::Runtime(anyhow::anyhow!("block {} was not sealed", h + 1)))?;
+        if block.transactions.len() != txs.len() {
+            let msg = format!("block {} holds {} of {} transfers", h + 1, block.transactions.len(), txs.len());
+            return Err(Failure::Runtime(anyhow::anyhow!(msg)));
         }
-        signatures += t.elapsed();
-        let t = Instant::now();
-        let chunks = set.split(txs);
-        let time_ms = (spec.genesis_time as u64 + h as u64 + 1) * 1000;
-        let outs = set
-            .execute(&chunks, coinbase, time_ms, &reward, Mode::Verify, exec_threads)?
-            .map_err(|e| Failure::Runtime(anyhow::anyhow!("block {} is invalid: {e}", h + 1)))?;
-        execution += t.elapsed();
-        receipts += outs.iter().map(|o| o.outgoing.len()).sum::<usize>();
-        let t = Instant::now();
-        set.commit(outs)?;
-        commit += t.elapsed();
+        built.push(block);
     }
+    let (mut signatures, mut execution, mut commit) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+    let started = Instant::now();
+    for block in &built {
+        let r = importer.import(block).map_err(|e| Failure::Runtime(anyhow::anyhow!("importing: {e}")))?;
+        signatures += r.phases.signatures;
+        execution += r.phases.state_read + r.phases.execution + r.phases.state_root;
+        commit += r.phases.commit;
+    }
+    let receipts: usize =
+        (1..built.len()).map(|i| built[i].chunks.iter().map(|c| c.incoming.len()).sum::<usize>()).sum::<usize>()
+            / built.len().saturating_sub(1).max(1);
     let total = started.elapsed();
     let n = a.blocks;
     let txs = blocks.iter().map(Vec::len).sum::<usize>();
@@ -251,7 +255,7 @@ fn one(a: &Args, accounts: &Accounts, k: u16, cross: u8, exec_threads: usize) ->
         signatures: signatures / n,
         execution: execution / n,
         commit: commit / n,
-        receipts: receipts / n as usize,
+        receipts,
         cross_measured: crossing as f64 / txs.max(1) as f64,
     })
 }
