@@ -32,6 +32,11 @@ pub struct ChainConfig {
     pub prune: bool,
     /// The software upgrades this node can apply at their heights.
     pub upgrades: crate::gov::Upgrades,
+    /// On a sharded chain, the shards whose state this node keeps and
+    /// whose chunks it executes (`None`: all). Shard 0 must be one: its
+    /// state holds the chain parameters every chunk's rules read. The set
+    /// is fixed when the data directory is created.
+    pub track_shards: Option<Vec<u16>>,
 }
 
 impl Default for ChainConfig {
@@ -41,6 +46,7 @@ impl Default for ChainConfig {
             max_reorg_depth: 1_000,
             prune: true,
             upgrades: crate::gov::Upgrades::release(),
+            track_shards: None,
         }
     }
 }
@@ -212,8 +218,10 @@ impl Chain {
                 spec.shards
             );
         }
+        let tracked = crate::sharded::tracked_set(&spec, config.track_shards.as_deref())?;
         let consensus = for_spec(&spec)?;
         let db = Db::open_sharded(dir, spec.shards)?;
+        crate::sharded::check_tracked(&db, &tracked)?;
         let digest = spec.digest();
         let genesis = match db.canonical(0)? {
             Some((id, _)) => {

@@ -280,6 +280,24 @@ pub fn execute_chunks<S: StateStore>(
     versions: &[Version],
     chunks: &[ChunkInput<'_>],
 ) -> Result<Result<Vec<ChunkOutput>, BlockInvalid>> {
+    let all = vec![true; chunks.len()];
+    match execute_tracked(block, states, versions, chunks, &all)? {
+        Ok(outs) => Ok(Ok(outs.into_iter().collect::<Option<Vec<_>>>().context("a chunk was not executed")?)),
+        Err(e) => Ok(Err(e)),
+    }
+}
+
+/// [`execute_chunks`] of the chunks whose shard `tracked` marks (a node
+/// that keeps only some shards' state; shard 0, whose state holds the
+/// chain parameters every chunk's rules read, must be one): `None` for the
+/// others, whose chunk headers the caller takes from the block.
+pub fn execute_tracked<S: StateStore>(
+    block: &ShardedBlock<'_>,
+    states: &[State<S>],
+    versions: &[Version],
+    chunks: &[ChunkInput<'_>],
+    tracked: &[bool],
+) -> Result<Result<Vec<Option<ChunkOutput>>, BlockInvalid>> {
     let k = usize::from(block.spec.shards);
     if k == 0 || states.len() != k || versions.len() != k {
         bail!("{} shard states and {} versions for a chain of {k} shards", states.len(), versions.len());
@@ -288,18 +306,27 @@ pub fn execute_chunks<S: StateStore>(
         let reason = ChunkInvalid::Count { got: chunks.len(), expected: k };
         return Ok(Err(BlockInvalid::Chunk { shard: 0, reason }));
     }
+    if tracked.len() != k || !tracked[0] {
+        bail!("the tracked shards must be marked one per shard, shard 0 among them");
+    }
     if block.env.coinbase == OUTBOX_ADDRESS {
         return Ok(Err(BlockInvalid::Chunk { shard: 0, reason: ChunkInvalid::OutboxCoinbase }));
     }
-    let outs: Vec<Result<Result<ChunkOutput, BlockInvalid>>> = (0..k)
+    let outs: Vec<Option<Result<Result<ChunkOutput, BlockInvalid>>>> = (0..k)
         .into_par_iter()
-        .map(|s| execute_chunk(block, sid(s), &states[s], versions[s], (&states[0], versions[0]), &chunks[s]))
+        .map(|s| {
+            tracked[s]
+                .then(|| execute_chunk(block, sid(s), &states[s], versions[s], (&states[0], versions[0]), &chunks[s]))
+        })
         .collect();
     let mut done = Vec::with_capacity(k);
     for o in outs {
-        match o? {
-            Ok(c) => done.push(c),
-            Err(e) => return Ok(Err(e)),
+        match o {
+            None => done.push(None),
+            Some(r) => match r? {
+                Ok(c) => done.push(Some(c)),
+                Err(e) => return Ok(Err(e)),
+            },
         }
     }
     Ok(Ok(done))

@@ -18,7 +18,7 @@ use crate::build::Built;
 use crate::chain::{Chain, Presigned, Verified};
 use crate::error::{BlockInvalid, ChunkInvalid, ImportError};
 use crate::exec::{BlockContext, block_time_ms};
-use crate::shard::{ChunkInput, ChunkOutput, ShardedBlock, check_header, execute_chunks};
+use crate::shard::{ChunkInput, ChunkOutput, ShardedBlock, check_header, execute_chunks, execute_tracked};
 
 /// A sharded block checked and executed: what its write needs.
 pub(crate) struct VerifiedShards {
@@ -93,9 +93,50 @@ impl Chain {
         self.spec().shards
     }
 
-    /// Shard `s`'s state tree (shard 0's is [`Chain::state`]'s).
+    /// Whether this node keeps shard `s`'s state (`ChainConfig::track_shards`).
+    pub fn tracks(&self, s: u16) -> bool {
+        s < self.shards() && self.config().track_shards.as_ref().is_none_or(|l| l.contains(&s))
+    }
+
+    /// Whether this node keeps every shard's state.
+    pub fn tracks_all(&self) -> bool {
+        (0..self.shards()).all(|s| self.tracks(s))
+    }
+
+    /// Shard `s`'s state tree (shard 0's is [`Chain::state`]'s); an error
+    /// for a shard this node does not track.
     pub fn shard_state(&self, s: u16) -> Result<State<ShardStore<'_>>> {
+        if !self.tracks(s) {
+            bail!("this node does not track shard {s} (--track-shards)");
+        }
         self.db().shard(s).map(State::new).with_context(|| format!("shard {s} of a chain of {} shards", self.shards()))
+    }
+
+    /// The receipt of the transaction at `index` of stored block `block`:
+    /// `None` past its transactions; an error for a transaction of a chunk
+    /// this node does not execute (a node tracking some shards stores the
+    /// receipts of its shards' chunks only).
+    pub fn receipt_at(&self, block: &Hash, index: usize) -> Result<Option<cinder_primitives::Receipt>> {
+        let receipts = self.db().receipts(block)?.with_context(|| format!("block {block} has no receipts"))?;
+        if self.tracks_all() {
+            return Ok(receipts.get(index).cloned());
+        }
+        let chunks = self.db().chunks(block)?.with_context(|| format!("block {block} is not stored"))?;
+        let (mut at, mut kept) = (0usize, 0usize);
+        for c in &chunks {
+            let n = c.header.tx_count as usize;
+            if index < at + n {
+                if !self.tracks(c.header.shard) {
+                    bail!("the transaction is in shard {}'s chunk, which this node does not track", c.header.shard);
+                }
+                return Ok(receipts.get(kept + index - at).cloned());
+            }
+            at += n;
+            if self.tracks(c.header.shard) {
+                kept += n;
+            }
+        }
+        Ok(None)
     }
 
     /// The state tree that holds account `a` (its shard's).
@@ -113,15 +154,21 @@ impl Chain {
     /// receipts in flight after `parent`). Empty lists after genesis.
     pub fn incoming_after(&self, parent: &Hash) -> Result<Vec<Vec<IncomingReceipt>>> {
         let chunks = self.db().chunks(parent)?.with_context(|| format!("block {parent} is not stored"))?;
-        let headers = chunk_headers(&chunks);
+        let mut headers = chunk_headers(&chunks);
+        // A node tracking some shards stored the receipts of those shards'
+        // chunks only: the others' are left out.
+        for h in headers.iter_mut().filter(|h| !self.tracks(h.shard)) {
+            h.outgoing_to = Bounded::new(vec![0; h.outgoing_to.len()]).map_err(|_| anyhow!("outgoing counts"))?;
+        }
         match self.db().shard_outgoing(parent)? {
             Some(out) => incoming_from(&out, &headers),
             None => Ok(vec![Vec::new(); headers.len()]),
         }
     }
 
+    /// Every shard's tree (untracked ones too: their stores exist, empty).
     fn shard_states(&self) -> Result<Vec<State<ShardStore<'_>>>> {
-        (0..self.shards()).map(|s| self.shard_state(s)).collect()
+        (0..self.shards()).map(|s| self.db().shard(s).map(State::new).context("a shard store")).collect()
     }
 
     /// Every check of a sharded block short of the write: as
@@ -224,28 +271,44 @@ impl Chain {
             .collect();
         let states = self.shard_states().map_err(internal)?;
         let versions = vec![ctx.parent_version; k];
-        let outs = execute_chunks(&sb, &states, &versions, &inputs)
+        let tracked: Vec<bool> = (0..spec.shards).map(|s| self.tracks(s)).collect();
+        let outs = execute_tracked(&sb, &states, &versions, &inputs, &tracked)
             .map_err(|e| match e.downcast::<crate::gov::UpgradeNeeded>() {
                 Ok(needed) => ImportError::UpgradeNeeded { id, needed },
                 Err(e) => internal(e),
             })?
             .map_err(invalid)?;
+        // A chunk this node does not track: its header is taken from the
+        // block (bound to the header by the chunks root below).
         for (s, (o, c)) in outs.iter().zip(block.chunks.iter()).enumerate() {
-            check_header(&c.header, &o.header)
-                .map_err(|reason| invalid(BlockInvalid::Chunk { shard: shard_id(s), reason }))?;
+            if let Some(o) = o {
+                check_header(&c.header, &o.header)
+                    .map_err(|reason| invalid(BlockInvalid::Chunk { shard: shard_id(s), reason }))?;
+            }
         }
-        let receipts: Vec<_> = outs.iter().flat_map(|o| o.receipts.iter().cloned()).collect();
-        let computed = receipts_root(&receipts);
-        if computed != header.fields.receipts_root {
-            return Err(invalid(BlockInvalid::ReceiptsRoot { header: header.fields.receipts_root, computed }));
+        let receipts: Vec<_> = outs.iter().flatten().flat_map(|o| o.receipts.iter().cloned()).collect();
+        if tracked.iter().all(|t| *t) {
+            let computed = receipts_root(&receipts);
+            if computed != header.fields.receipts_root {
+                return Err(invalid(BlockInvalid::ReceiptsRoot { header: header.fields.receipts_root, computed }));
+            }
         }
         let computed = cinder_primitives::shard::chunks_root(&block.chunk_headers());
         if computed != header.fields.state_root {
             return Err(invalid(BlockInvalid::StateRoot { header: header.fields.state_root, computed }));
         }
         phases.execution = t.elapsed();
-        let stats = outs.first().map(|o| o.stats).unwrap_or_default();
-        let (batches, outgoing) = split_outputs(outs);
+        let stats = outs.first().and_then(|o| o.as_ref()).map(|o| o.stats).unwrap_or_default();
+        let version = outs.first().and_then(|o| o.as_ref()).map(|o| o.batch.version).unwrap_or_default();
+        // Untracked shards get an empty batch at the block's version: their
+        // stores stay empty and in step.
+        let (batches, outgoing) = outs
+            .into_iter()
+            .map(|o| match o {
+                Some(o) => (o.batch, o.outgoing),
+                None => (StateBatch { version, ..StateBatch::default() }, Vec::new()),
+            })
+            .unzip();
         let verified = Verified::of(receipts, stats, phases, started.elapsed());
         Ok(VerifiedShards { verified, batches, outgoing })
     }
@@ -267,6 +330,9 @@ impl Chain {
         let spec = self.spec();
         let consensus = self.consensus();
         let k = usize::from(spec.shards);
+        if !self.tracks_all() {
+            bail!("a node that tracks only some shards cannot build blocks: it lacks the others' state");
+        }
         let (txs, index, mut dropped) = crate::build::screen(candidates, spec.chain_id, signatures_verified);
         let proposal = consensus.propose(&ctx.ancestry(), now);
         let height = ctx.parent.height() + 1;
@@ -372,6 +438,51 @@ pub(crate) fn write_genesis(
     };
     db.write_block(&w)?;
     Ok(block.id())
+}
+
+/// The shards a node of `spec` tracks, one flag per shard, from the
+/// configured list (`None`: all); refuses a list without shard 0, with a
+/// shard past the chain's, or on a chain of one shard with anything but 0.
+pub(crate) fn tracked_set(spec: &cinder_consensus::ChainSpec, list: Option<&[u16]>) -> Result<Vec<bool>> {
+    let k = usize::from(spec.shards);
+    let Some(list) = list else { return Ok(vec![true; k]) };
+    let mut tracked = vec![false; k];
+    for &s in list {
+        *tracked.get_mut(usize::from(s)).with_context(|| format!("shard {s} to track: the chain has {k} shards"))? =
+            true;
+    }
+    if !tracked[0] {
+        bail!(
+            "the tracked shards must include shard 0: its state holds the parameters, stake and governance every chunk reads"
+        );
+    }
+    Ok(tracked)
+}
+
+/// The metadata record of the tracked shards.
+const META_TRACKED: &[u8] = b"tracked_shards";
+
+/// Records the tracked shards in a new data directory, or refuses another
+/// set than the one it was created with (a shard not kept from the start
+/// has no state to continue from).
+pub(crate) fn check_tracked(db: &Db, tracked: &[bool]) -> Result<()> {
+    let mine: Vec<u8> = tracked.iter().map(|t| u8::from(*t)).collect();
+    match db.get_meta(META_TRACKED)? {
+        Some(stored) if stored == mine => Ok(()),
+        Some(stored) => bail!(
+            "the data directory keeps shards {:?}, not {:?}: track the same shards or sync a new data directory",
+            listed(&stored),
+            listed(&mine)
+        ),
+        None if db.head()?.is_some() && mine.contains(&0) => {
+            bail!("the data directory keeps every shard; tracking fewer needs a new data directory")
+        }
+        None => db.put_meta(META_TRACKED, &mine),
+    }
+}
+
+fn listed(flags: &[u8]) -> Vec<usize> {
+    flags.iter().enumerate().filter(|(_, f)| **f == 1).map(|(i, _)| i).collect()
 }
 
 fn split_outputs(outs: Vec<ChunkOutput>) -> (Vec<StateBatch>, Vec<Vec<ShardReceipt>>) {

@@ -72,6 +72,11 @@ pub(crate) struct NodeArgs {
     /// reorg accepted); 0 keeps every state (an archive node). Default 1000.
     #[arg(long, env = "CINDER_PRUNE_DEPTH")]
     pub prune_depth: Option<u64>,
+    /// On a sharded chain: the shards whose state this node keeps and whose
+    /// chunks it executes, `all` (the default) or a list such as `0,2`
+    /// (shard 0 must be in it). Fixed when the data directory is created.
+    #[arg(long, env = "CINDER_TRACK_SHARDS")]
+    pub track_shards: Option<String>,
     /// Tests only: this binary also knows the software upgrade
     /// `cinder-test-upgrade` (it writes one state record), to prove the
     /// upgrade path (docs/design/governance.md).
@@ -134,6 +139,7 @@ pub(crate) struct FileConfig {
     mine: Option<MineMode>,
     mine_threads: Option<usize>,
     prune_depth: Option<u64>,
+    track_shards: Option<String>,
     p2p_addr: Option<String>,
     external_addr: Option<String>,
     node_key: Option<PathBuf>,
@@ -162,6 +168,8 @@ pub(crate) struct Settings {
     pub mine: MineMode,
     pub mine_threads: Option<usize>,
     pub prune_depth: u64,
+    /// The shards to track (`None`: all).
+    pub track_shards: Option<Vec<u16>>,
     /// Whether the test upgrade's handler is on.
     pub test_upgrade: bool,
     /// The network, unless off.
@@ -488,11 +496,29 @@ impl NodeArgs {
             mine,
             mine_threads,
             prune_depth: self.prune_depth.or(file.prune_depth).unwrap_or(1_000),
+            track_shards: parse_track_shards(self.track_shards.or(file.track_shards).as_deref())?,
             test_upgrade: self.test_upgrade,
             net,
             validator_key,
         })
     }
+}
+
+/// `--track-shards`: `all` (or unset) keeps every shard; otherwise a
+/// comma-separated list of shard numbers. The chain checks the numbers
+/// against its spec when it opens.
+fn parse_track_shards(v: Option<&str>) -> anyhow::Result<Option<Vec<u16>>> {
+    let Some(v) = v.map(str::trim).filter(|v| *v != "all") else { return Ok(None) };
+    let mut out = Vec::new();
+    for part in v.split(',') {
+        let s: u16 = part.trim().parse().map_err(|_| {
+            anyhow::anyhow!("--track-shards: {part:?} is not a shard number (give `all` or a list such as 0,2)")
+        })?;
+        if !out.contains(&s) {
+            out.push(s);
+        }
+    }
+    Ok(Some(out))
 }
 
 /// The devnet accounts' key seed: account i's ed25519 seed is
@@ -550,5 +576,15 @@ mod tests {
         assert_eq!(s.mine_threads, Some(1));
         assert!(s.coinbase.is_some());
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn track_shards_takes_all_or_a_list_and_names_a_bad_entry() {
+        assert_eq!(parse_track_shards(None).unwrap(), None);
+        assert_eq!(parse_track_shards(Some("all")).unwrap(), None);
+        assert_eq!(parse_track_shards(Some("0, 2,2")).unwrap(), Some(vec![0, 2]));
+        let e = parse_track_shards(Some("0,x")).unwrap_err().to_string();
+        assert!(e.contains("\"x\" is not a shard number"), "{e}");
+        assert!(parse_track_shards(Some("70000")).is_err());
     }
 }

@@ -123,6 +123,7 @@ async fn serve(s: Settings) -> Result<()> {
             true => cinder_chain::gov::Upgrades::release().with_test_upgrade(),
             false => cinder_chain::gov::Upgrades::release(),
         },
+        track_shards: s.track_shards.clone(),
         ..ChainConfig::default()
     };
     let cfg = NodeConfig {

@@ -434,6 +434,15 @@ pub fn module(node: Arc<Node>, admin_token: Option<String>) -> Result<RpcModule<
         let db = n.chain().db();
         let Some((block, index)) = db.transaction_location(&id).map_err(internal)? else { return Ok(None) };
         let header = db.header(&block).map_err(internal)?.ok_or_else(|| internal("indexed block missing"))?;
+        if !n.chain().tracks_all() {
+            // Sharded chains run no contracts: no events, the first log 0.
+            let r = n
+                .chain()
+                .receipt_at(&block, index as usize)
+                .map_err(|e| error(codes::INVALID_PARAMS, format!("{e:#}")))?
+                .ok_or_else(|| internal("receipt index out of range"))?;
+            return Ok(Some(ReceiptJson::new(&r, block, header.height(), index, 0)));
+        }
         let receipts = db.receipts(&block).map_err(internal)?.ok_or_else(|| internal("receipts missing"))?;
         let r = receipts.get(index as usize).ok_or_else(|| internal("receipt index out of range"))?;
         let first_log: usize = receipts[..index as usize].iter().map(|r| r.events.len()).sum();

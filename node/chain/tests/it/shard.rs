@@ -639,3 +639,87 @@ fn a_node_refuses_to_open_a_sharded_proof_of_stake_chain() {
     assert!(format!("{err:#}").contains("proof of stake"), "{err:#}");
     assert!(!dir.join("CURRENT").exists(), "nothing written");
 }
+
+#[test]
+fn a_node_tracking_some_shards_syncs_and_follows_with_their_state_only() {
+    let accounts = Accounts::derive("shard-track", 24);
+    let spec = sharded_spec("shard-track", &accounts, 3);
+    let full =
+        Chain::open(&crate::common::dir("shard-track-full"), spec.clone(), ChainConfig::default()).expect("opens");
+    let some_dir = crate::common::dir("shard-track-some");
+    let config = |t: Option<Vec<u16>>| ChainConfig { track_shards: t, ..ChainConfig::default() };
+    // Shard 0 is always tracked; a shard past the chain's is refused.
+    for bad in [vec![1, 2], vec![0, 3]] {
+        assert!(Chain::open(&some_dir, spec.clone(), config(Some(bad))).is_err());
+    }
+    let some = Chain::open(&some_dir, spec.clone(), config(Some(vec![2, 0]))).expect("opens");
+    assert!((some.tracks(0), some.tracks(1), some.tracks(2)) == (true, false, true));
+    let coinbase = accounts.addresses[5];
+    let mut nonces = [0u64; 24];
+    let mut blocks = Vec::new();
+    for b in 0..4 {
+        let txs = if b < 3 { round(&accounts, &mut nonces, 0..24) } else { Vec::new() };
+        let block = mine(&full, txs, coinbase);
+        full.import(&block).expect("imports");
+        blocks.push(block);
+    }
+    // Synced from genesis, block by block.
+    for block in &blocks {
+        assert_eq!(some.import(block).expect("imports").status, ImportStatus::Head);
+    }
+    assert_eq!(some.head().expect("head"), full.head().expect("head"));
+    let v = some.db().head().expect("head").expect("a head").version;
+    for a in &accounts.addresses {
+        match shard_of(a, 3) {
+            1 => {
+                let e = some.account_at(v, a).expect_err("untracked");
+                assert!(format!("{e:#}").contains("does not track shard 1"), "{e:#}");
+            }
+            _ => assert_eq!(some.account_at(v, a).expect("reads"), full.account_at(v, a).expect("reads")),
+        }
+    }
+    // Receipts: its shards' chunks only.
+    let last_txs = &blocks[2];
+    let mut at = 0;
+    for c in last_txs.chunks.iter() {
+        for i in at..at + c.header.tx_count as usize {
+            let want = full.receipt_at(&last_txs.id(), i).expect("reads");
+            match c.header.shard {
+                1 => assert!(some.receipt_at(&last_txs.id(), i).is_err()),
+                _ => assert_eq!(some.receipt_at(&last_txs.id(), i).expect("reads"), want),
+            }
+        }
+        at += c.header.tx_count as usize;
+    }
+    // It cannot build blocks; the shard set is fixed with the directory.
+    let ctx = some.context(&some.head().expect("head").id).expect("reads").expect("a context");
+    assert!(some.build_sharded(&ctx, Vec::new(), coinbase, cinder_chain::unix_now(), false).is_err());
+    drop(some);
+    let e = Chain::open(&some_dir, spec.clone(), config(None)).err().expect("refused");
+    assert!(format!("{e:#}").contains("keeps shards [0, 2]"), "{e:#}");
+    let some = Chain::open(&some_dir, spec.clone(), config(Some(vec![0, 2]))).expect("reopens");
+    // The trust assumption (docs/design/sharding.md): a wrong chunk header
+    // of a shard it does not track is refused by a node that tracks it and
+    // accepted here (bound to the header, not re-executed); a wrong one of
+    // its own shards is refused here too.
+    let next = mine(&full, round(&accounts, &mut nonces, 0..6), coinbase);
+    let reseal = |b: Block| {
+        let mut b = b;
+        let mut fields = b.header.fields.clone();
+        fields.state_root = cinder_primitives::shard::chunks_root(&b.chunk_headers());
+        b.header = Header::new(b.header.prev(), b.header.pow.time(), b.header.pow.bits(), fields);
+        seal_cpu(full.consensus(), &mut b.header, 1 << 24).expect("seals");
+        b
+    };
+    let own = reseal(edit(&next, |c| c[2].header.gas_used += 1));
+    assert!(matches!(
+        some.import(&own),
+        Err(cinder_chain::ImportError::Invalid { reason: BlockInvalid::Chunk { shard: 2, .. }, .. })
+    ));
+    let other = reseal(edit(&next, |c| c[1].header.gas_used += 1));
+    assert!(matches!(
+        full.import(&other),
+        Err(cinder_chain::ImportError::Invalid { reason: BlockInvalid::Chunk { shard: 1, .. }, .. })
+    ));
+    assert_eq!(some.import(&other).expect("trusted").status, ImportStatus::Head);
+}
