@@ -14,6 +14,7 @@ mod gov;
 mod ibc;
 mod nat;
 mod pos;
+mod shards;
 mod testnet;
 
 /// `cinder db ACTION DIR --datadir DATADIR` (checkpoint, backup, restore),
