@@ -776,6 +776,45 @@ impl Chain {
         (done, None)
     }
 
+    /// The checks that need no state, in order: the size, the chunk count
+    /// (one per shard on a sharded chain, none otherwise), the consensus
+    /// rules against `ctx`, the transaction envelopes (in parallel) and the
+    /// transactions root.
+    pub(crate) fn check_stateless(&self, block: &Block, ctx: &BlockContext, now: u64) -> Result<(), BlockInvalid> {
+        let header = &block.header;
+        let bytes = encode(block).len() as u64;
+        if bytes > self.spec.max_block_bytes {
+            return Err(BlockInvalid::TooLarge { bytes, max: self.spec.max_block_bytes });
+        }
+        // On a chain of one shard the header does not commit to chunks (its
+        // state root is the state's): a block carrying any is refused, so
+        // no two bodies share an id.
+        let chunks = if self.spec.shards > 1 { usize::from(self.spec.shards) } else { 0 };
+        if block.chunks.len() != chunks {
+            return Err(BlockInvalid::Chunk {
+                shard: 0,
+                reason: ChunkInvalid::Count { got: block.chunks.len(), expected: chunks },
+            });
+        }
+        self.consensus.check_header(header, now)?;
+        self.consensus.check_with_parent(header, &ctx.ancestry())?;
+        self.consensus.check_body(block, &ctx.ancestry())?;
+        let chain_id = self.spec.chain_id;
+        if let Some((index, e)) = block
+            .transactions
+            .par_iter()
+            .enumerate()
+            .find_map_first(|(i, t)| t.check_envelope(chain_id).err().map(|e| (i, e)))
+        {
+            return Err(BlockInvalid::Transaction { index, reason: e.to_string() });
+        }
+        let computed = block.transactions_root();
+        if computed != header.fields.transactions_root {
+            return Err(BlockInvalid::TransactionsRoot { header: header.fields.transactions_root, computed });
+        }
+        Ok(())
+    }
+
     /// Everything short of the state root: size, consensus against `ctx`,
     /// envelopes, transactions root, signatures, execution on `state` at
     /// `ctx.parent_version`, receipts root.
@@ -794,31 +833,8 @@ impl Chain {
         let header = &block.header;
         let mut phases = Phases::default();
         let t = Instant::now();
-        let bytes = encode(block).len() as u64;
-        if bytes > self.spec.max_block_bytes {
-            return Err(invalid(BlockInvalid::TooLarge { bytes, max: self.spec.max_block_bytes }));
-        }
-        // The header does not commit to chunks on a chain of one shard
-        // (its state root is the state's): a block carrying any is refused,
-        // so no two bodies share an id.
-        if !block.chunks.is_empty() {
-            let reason = ChunkInvalid::Count { got: block.chunks.len(), expected: 0 };
-            return Err(invalid(BlockInvalid::Chunk { shard: 0, reason }));
-        }
-        self.consensus.check_header(header, now).map_err(|e| invalid(e.into()))?;
-        self.consensus.check_with_parent(header, &ctx.ancestry()).map_err(|e| invalid(e.into()))?;
-        self.consensus.check_body(block, &ctx.ancestry()).map_err(|e| invalid(e.into()))?;
+        self.check_stateless(block, ctx, now).map_err(invalid)?;
         let txs = block.transactions.as_slice();
-        let chain_id = self.spec.chain_id;
-        if let Some((index, e)) =
-            txs.par_iter().enumerate().find_map_first(|(i, t)| t.check_envelope(chain_id).err().map(|e| (i, e)))
-        {
-            return Err(invalid(BlockInvalid::Transaction { index, reason: e.to_string() }));
-        }
-        let computed = block.transactions_root();
-        if computed != header.fields.transactions_root {
-            return Err(invalid(BlockInvalid::TransactionsRoot { header: header.fields.transactions_root, computed }));
-        }
         phases.checks = t.elapsed();
 
         let t = Instant::now();

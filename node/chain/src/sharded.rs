@@ -191,28 +191,8 @@ impl Chain {
         let k = usize::from(spec.shards);
         let mut phases = crate::Phases::default();
         let t = Instant::now();
-        let bytes = encode(block).len() as u64;
-        if bytes > spec.max_block_bytes {
-            return Err(invalid(BlockInvalid::TooLarge { bytes, max: spec.max_block_bytes }));
-        }
-        if block.chunks.len() != k {
-            let reason = ChunkInvalid::Count { got: block.chunks.len(), expected: k };
-            return Err(invalid(BlockInvalid::Chunk { shard: 0, reason }));
-        }
-        let consensus = self.consensus();
-        consensus.check_header(header, now).map_err(|e| invalid(e.into()))?;
-        consensus.check_with_parent(header, &ctx.ancestry()).map_err(|e| invalid(e.into()))?;
-        consensus.check_body(block, &ctx.ancestry()).map_err(|e| invalid(e.into()))?;
+        self.check_stateless(block, ctx, now).map_err(invalid)?;
         let txs = block.transactions.as_slice();
-        for (index, t) in txs.iter().enumerate() {
-            if let Err(e) = t.check_envelope(spec.chain_id) {
-                return Err(invalid(BlockInvalid::Transaction { index, reason: e.to_string() }));
-            }
-        }
-        let computed = block.transactions_root();
-        if computed != header.fields.transactions_root {
-            return Err(invalid(BlockInvalid::TransactionsRoot { header: header.fields.transactions_root, computed }));
-        }
         // The transactions in chunk order: each chunk header's count.
         let mut slices = Vec::with_capacity(k);
         let mut at = 0usize;
@@ -247,13 +227,13 @@ impl Chain {
             .with_context(|| format!("the parent {} is not stored", ctx.parent_id))
             .map_err(internal)?;
         let prev = chunk_headers(&prev);
-        let credits = consensus.block_credits(header);
+        let credits = self.consensus().block_credits(header);
         let sb = ShardedBlock {
             spec,
             env: cinder_vm::BlockEnv {
                 height: header.height(),
                 time_ms: block_time_ms(header),
-                coinbase: consensus.fee_recipient(header),
+                coinbase: self.consensus().fee_recipient(header),
             },
             credits: &credits,
             last_commit: block.last_commit.as_ref(),

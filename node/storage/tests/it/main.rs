@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use cinder_engine::sig::SecretKey;
 use cinder_primitives::*;
-use cinder_state::{MemStore, State, StateStore};
+use cinder_state::{MemStore, State, StateBatch, StateStore};
 use cinder_storage::{BlockWrite, Db, SCHEMA_VERSION, cf};
 
 fn dir(name: &str) -> PathBuf {
@@ -22,6 +22,11 @@ fn block(height: u64, prev: Hash, ntx: u8) -> Block {
     branch_block(height, prev, 0, ntx)
 }
 
+/// The write of a block of a chain of one shard, weight 1.
+fn one_shard<'a>(block: &'a Block, receipts: &'a [Receipt], state: &'a StateBatch, canonical: bool) -> BlockWrite<'a> {
+    BlockWrite { block, receipts, state, shards: &[], outgoing: &[], weight: 1, canonical }
+}
+
 fn receipts(b: &Block) -> Vec<Receipt> {
     b.transactions.iter().map(|t| Receipt::plain(t.id(), ReceiptStatus::Success, 21_000)).collect()
 }
@@ -36,27 +41,9 @@ fn blocks_state_and_indexes_survive_a_reopen() {
         assert_eq!(db.head().unwrap(), None);
         let state = State::new(&db);
         let (_, s0) = state.apply(None, &[(addr(1), Some(Account { balance: 100, nonce: 0 }))]).unwrap();
-        db.write_block(&BlockWrite {
-            block: &b0,
-            receipts: &[],
-            state: &s0,
-            shards: &[],
-            weight: 1,
-            canonical: true,
-            outgoing: &[],
-        })
-        .unwrap();
+        db.write_block(&one_shard(&b0, &[], &s0, true)).unwrap();
         let (root1, s1) = state.apply(Some(0), &[(addr(2), Some(Account { balance: 7, nonce: 1 }))]).unwrap();
-        db.write_block(&BlockWrite {
-            block: &b1,
-            receipts: &receipts(&b1),
-            state: &s1,
-            shards: &[],
-            weight: 1,
-            canonical: true,
-            outgoing: &[],
-        })
-        .unwrap();
+        db.write_block(&one_shard(&b1, &receipts(&b1), &s1, true)).unwrap();
         assert_eq!(state.root(1).unwrap(), root1);
     }
     let db = Db::open(&path).unwrap();
@@ -75,18 +62,7 @@ fn blocks_state_and_indexes_survive_a_reopen() {
     // A state version that does not go up is refused, and nothing is written.
     let (_, stale) = State::new(MemStore::default()).apply(None, &[]).unwrap();
     let b2 = block(2, b1.id(), 1);
-    assert!(
-        db.write_block(&BlockWrite {
-            block: &b2,
-            receipts: &[],
-            state: &stale,
-            shards: &[],
-            weight: 1,
-            canonical: true,
-            outgoing: &[],
-        })
-        .is_err()
-    );
+    assert!(db.write_block(&one_shard(&b2, &[], &stale, true)).is_err());
     assert_eq!(db.head().unwrap().unwrap().height, 1);
     assert!(db.header(&b2.id()).unwrap().is_none());
 }
@@ -154,16 +130,7 @@ fn damaged_records_are_errors_not_panics() {
     {
         let db = Db::open(&path).unwrap();
         let (_, s0) = State::new(&db).apply(None, &[(addr(1), Some(Account { balance: 1, nonce: 0 }))]).unwrap();
-        db.write_block(&BlockWrite {
-            block: &b0,
-            receipts: &receipts(&b0),
-            state: &s0,
-            shards: &[],
-            weight: 1,
-            canonical: true,
-            outgoing: &[],
-        })
-        .unwrap();
+        db.write_block(&one_shard(&b0, &receipts(&b0), &s0, true)).unwrap();
     }
     {
         let o = rocksdb::Options::default();
@@ -190,16 +157,7 @@ fn a_checkpoint_opens_as_the_same_chain() {
     let b0 = block(0, Hash::default(), 1);
     let db = Db::open(&path).unwrap();
     let (_, s0) = State::new(&db).apply(None, &[(addr(9), Some(Account { balance: 9, nonce: 9 }))]).unwrap();
-    db.write_block(&BlockWrite {
-        block: &b0,
-        receipts: &receipts(&b0),
-        state: &s0,
-        shards: &[],
-        weight: 1,
-        canonical: true,
-        outgoing: &[],
-    })
-    .unwrap();
+    db.write_block(&one_shard(&b0, &receipts(&b0), &s0, true)).unwrap();
     db.checkpoint(&target).unwrap();
     assert!(db.checkpoint(&target).is_err(), "the target exists");
     let copy = Db::open(&target).unwrap();
@@ -239,58 +197,22 @@ fn a_reorg_moves_the_indexes_and_the_head_in_one_batch() {
     let state = State::new(&db);
     let g = branch_block(0, Hash::default(), 0, 0);
     let (_, s) = state.apply(None, &[(addr(0), Some(Account { balance: 1, nonce: 0 }))]).unwrap();
-    db.write_block(&BlockWrite {
-        block: &g,
-        receipts: &[],
-        state: &s,
-        shards: &[],
-        weight: 1,
-        canonical: true,
-        outgoing: &[],
-    })
-    .unwrap();
+    db.write_block(&one_shard(&g, &[], &s, true)).unwrap();
     // Branch A (canonical): heights 1, 2.
     let a1 = branch_block(1, g.id(), 10, 2);
     let a2 = branch_block(2, a1.id(), 20, 2);
     let (_, s) = state.apply(Some(0), &[(addr(1), Some(Account { balance: 1, nonce: 0 }))]).unwrap();
     let va1 = s.version;
-    db.write_block(&BlockWrite {
-        block: &a1,
-        receipts: &receipts(&a1),
-        state: &s,
-        shards: &[],
-        weight: 1,
-        canonical: true,
-        outgoing: &[],
-    })
-    .unwrap();
+    db.write_block(&one_shard(&a1, &receipts(&a1), &s, true)).unwrap();
     let (_, s) = state.apply(Some(va1), &[(addr(2), Some(Account { balance: 2, nonce: 0 }))]).unwrap();
-    db.write_block(&BlockWrite {
-        block: &a2,
-        receipts: &receipts(&a2),
-        state: &s,
-        shards: &[],
-        weight: 1,
-        canonical: true,
-        outgoing: &[],
-    })
-    .unwrap();
+    db.write_block(&one_shard(&a2, &receipts(&a2), &s, true)).unwrap();
     // Branch B (stored, not canonical): heights 1, 2, 3.
     let mut b = Vec::new();
     let (mut prev, mut pv) = (g.id(), 0);
     for (h, seed) in [(1u64, 100u8), (2, 110), (3, 120)] {
         let blk = branch_block(h, prev, seed, 3);
         let (_, s) = state.apply(Some(pv), &[(addr(u32::from(seed)), Some(Account { balance: 3, nonce: 0 }))]).unwrap();
-        db.write_block(&BlockWrite {
-            block: &blk,
-            receipts: &receipts(&blk),
-            state: &s,
-            shards: &[],
-            weight: 1,
-            canonical: false,
-            outgoing: &[],
-        })
-        .unwrap();
+        db.write_block(&one_shard(&blk, &receipts(&blk), &s, false)).unwrap();
         b.push((blk.id(), s.version));
         (prev, pv) = (blk.id(), s.version);
         assert_eq!(db.head().unwrap().unwrap().id, a2.id(), "a side block does not move the head");
@@ -381,29 +303,11 @@ fn pruning_drops_superseded_ordered_entries_and_keeps_what_later_states_read() {
         }
         let (_, s) = state.apply_records(pv, &[], &[], &ups).unwrap();
         let b = branch_block(h, prev, u8::try_from(h).unwrap(), 0);
-        db.write_block(&BlockWrite {
-            block: &b,
-            receipts: &[],
-            state: &s,
-            shards: &[],
-            weight: 1,
-            canonical: true,
-            outgoing: &[],
-        })
-        .unwrap();
+        db.write_block(&one_shard(&b, &[], &s, true)).unwrap();
         if h == 2 {
             let side = branch_block(3, b.id(), 99, 0);
             let (_, ss) = state.apply_records(Some(s.version), &[], &[], &[rec("side".into(), Some(1))]).unwrap();
-            db.write_block(&BlockWrite {
-                block: &side,
-                receipts: &[],
-                state: &ss,
-                shards: &[],
-                weight: 1,
-                canonical: false,
-                outgoing: &[],
-            })
-            .unwrap();
+            db.write_block(&one_shard(&side, &[], &ss, false)).unwrap();
             side_version = ss.version;
             assert_eq!(state.ordered_range(side_version, b"side", b"side", 1).unwrap().len(), 1);
         }
@@ -448,29 +352,11 @@ fn events_are_indexed_by_contract_and_topic_on_the_canonical_chain() {
     };
     let g = branch_block(0, Hash::default(), 0, 0);
     let (_, s) = state.apply(None, &[]).unwrap();
-    db.write_block(&BlockWrite {
-        block: &g,
-        receipts: &[],
-        state: &s,
-        shards: &[],
-        weight: 1,
-        canonical: true,
-        outgoing: &[],
-    })
-    .unwrap();
+    db.write_block(&one_shard(&g, &[], &s, true)).unwrap();
     let a1 = branch_block(1, g.id(), 10, 2);
     let ra = receipts_with(&a1, vec![(c, vec![t]), (other, vec![u, t])]);
     let (_, s) = state.apply(Some(0), &[(addr(1), Some(Account { balance: 1, nonce: 0 }))]).unwrap();
-    db.write_block(&BlockWrite {
-        block: &a1,
-        receipts: &ra,
-        state: &s,
-        shards: &[],
-        weight: 1,
-        canonical: true,
-        outgoing: &[],
-    })
-    .unwrap();
+    db.write_block(&one_shard(&a1, &ra, &s, true)).unwrap();
     assert_eq!(db.events(EventKey::Contract(c), 0, 10, 100).unwrap(), vec![(1, 1, 0)]);
     assert_eq!(db.events(EventKey::Topic(0, t), 0, 10, 100).unwrap(), vec![(1, 1, 0)]);
     assert_eq!(db.events(EventKey::Topic(1, t), 0, 10, 100).unwrap(), vec![(1, 1, 1)]);
@@ -481,16 +367,7 @@ fn events_are_indexed_by_contract_and_topic_on_the_canonical_chain() {
     let b1 = branch_block(1, g.id(), 20, 2);
     let rb1 = receipts_with(&b1, vec![(c, vec![u])]);
     let (_, s) = state.apply(Some(0), &[(addr(2), Some(Account { balance: 1, nonce: 0 }))]).unwrap();
-    db.write_block(&BlockWrite {
-        block: &b1,
-        receipts: &rb1,
-        state: &s,
-        shards: &[],
-        weight: 1,
-        canonical: false,
-        outgoing: &[],
-    })
-    .unwrap();
+    db.write_block(&one_shard(&b1, &rb1, &s, false)).unwrap();
     assert_eq!(db.events(EventKey::Contract(c), 0, 10, 100).unwrap(), vec![(1, 1, 0)], "side blocks are not indexed");
     let b2 = branch_block(2, b1.id(), 21, 2);
     let rb2 = receipts_with(&b2, vec![(c, vec![t])]);
