@@ -28,6 +28,11 @@ pub struct Built {
     pub state: StateBatch,
     /// Candidates left out, with the reason.
     pub dropped: Vec<(usize, String)>,
+    /// A sharded block's: the states of shards 1, 2, ... (`state` is shard
+    /// 0's) and each chunk's emitted receipts; empty otherwise.
+    pub shards: Vec<StateBatch>,
+    /// See `shards`.
+    pub outgoing: Vec<Vec<cinder_primitives::ShardReceipt>>,
 }
 
 /// Builds a block on `ctx` from `candidates` (in order) at local time
@@ -204,7 +209,7 @@ fn build_with<S: StateStore>(
     }
     dropped.sort_unstable();
     tracing::debug!(height, txs = block.transactions.len(), ms = started.elapsed().as_millis(), "built a block");
-    Ok(Built { block, receipts: ex.receipts, state: batch, dropped })
+    Ok(Built { block, receipts: ex.receipts, state: batch, dropped, shards: Vec::new(), outgoing: Vec::new() })
 }
 
 /// Seals `header` by trying nonces with the reference hash, rolling the

@@ -140,6 +140,10 @@ pub struct Checked {
     ctx: BlockContext,
     verified: Verified,
     batch: cinder_state::StateBatch,
+    /// A sharded block's other shards' batches and its chunks' emitted
+    /// receipts (empty otherwise).
+    shards: Vec<StateBatch>,
+    outgoing: Vec<Vec<cinder_primitives::ShardReceipt>>,
 }
 
 /// A block checked and executed, before its state root.
@@ -211,13 +215,6 @@ impl Chain {
     /// Opens the chain in `dir`, writing genesis if the database is new;
     /// refuses a database that holds another chain.
     pub fn open(dir: &Path, spec: ChainSpec, config: ChainConfig) -> Result<Chain> {
-        if spec.shards > 1 && spec.pos.is_some() {
-            bail!(
-                "{spec} has {} shards under proof of stake: this node imports and produces sharded proof-of-work \
-                 blocks only (docs/design/sharding.md)",
-                spec.shards
-            );
-        }
         let tracked = crate::sharded::tracked_set(&spec, config.track_shards.as_deref())?;
         let consensus = for_spec(&spec)?;
         let db = Db::open_sharded(dir, spec.shards)?;
@@ -588,15 +585,20 @@ impl Chain {
         let internal = |source: anyhow::Error| ImportError::Internal { id, source };
         let t = Instant::now();
         let parent = block.header.prev();
-        if self.spec.shards > 1 {
-            return Err(internal(anyhow!("proposed blocks (proof of stake) are not sharded in this version")));
-        }
         let ctx = self.context(&parent).map_err(internal)?.ok_or(ImportError::UnknownParent { id, parent })?;
+        if self.spec.shards > 1 {
+            let mut s = self.verify_sharded(block, &ctx, unix_now(), Presigned::Mask(verified))?;
+            s.verified.phases.checks += t.elapsed() - s.verified.elapsed;
+            let mut batches = s.batches.into_iter();
+            let batch = batches.next().context("no shard batches").map_err(internal)?;
+            let shards = batches.collect();
+            return Ok(Checked { id, ctx, verified: s.verified, batch, shards, outgoing: s.outgoing });
+        }
         let state = self.state();
         let mut v = self.verify(&state, block, &ctx, unix_now(), Presigned::Mask(verified))?;
         v.phases.checks += t.elapsed() - v.elapsed;
         let batch = self.state_root(&state, block, &ctx, &mut v)?;
-        Ok(Checked { id, ctx, verified: v, batch })
+        Ok(Checked { id, ctx, verified: v, batch, shards: Vec::new(), outgoing: Vec::new() })
     }
 
     /// The [`Checked`] of a block this node built itself on `ctx` (its
@@ -613,7 +615,7 @@ impl Chain {
             phases: Phases::default(),
             elapsed: Duration::ZERO,
         };
-        Checked { id: block.id(), ctx, verified, batch: built.state }
+        Checked { id: block.id(), ctx, verified, batch: built.state, shards: built.shards, outgoing: built.outgoing }
     }
 
     /// Imports a block [`Chain::check`] passed, reusing its execution and
@@ -634,7 +636,8 @@ impl Chain {
             drop(_guard);
             return self.import(block);
         }
-        self.commit_with(block, &checked.ctx, &head, &[], checked.verified, Some(checked.batch))
+        let parts = (checked.shards.as_slice(), checked.outgoing.as_slice());
+        self.commit_with(block, &checked.ctx, &head, &[], checked.verified, Some(checked.batch), parts)
     }
 
     /// Makes stored block `id` the head when consensus finalized it but it
@@ -895,11 +898,12 @@ impl Chain {
         branch: &[(Hash, cinder_state::Version)],
         v: Verified,
     ) -> Result<Imported, ImportError> {
-        self.commit_with(block, ctx, head, branch, v, None)
+        self.commit_with(block, ctx, head, branch, v, None, (&[], &[]))
     }
 
     /// [`Chain::commit`] with the state batch computed already (by
     /// [`Chain::check`], on the same parent and newest version).
+    #[expect(clippy::too_many_arguments, reason = "the block's parts, each needed")]
     fn commit_with(
         &self,
         block: &Block,
@@ -908,12 +912,13 @@ impl Chain {
         branch: &[(Hash, Version)],
         mut v: Verified,
         precomputed: Option<StateBatch>,
+        shards: (&[StateBatch], &[Vec<cinder_primitives::ShardReceipt>]),
     ) -> Result<Imported, ImportError> {
         let batch = match precomputed {
             Some(b) => b,
             None => self.state_root(&self.state(), block, ctx, &mut v)?,
         };
-        self.write(block, ctx, head, branch, &v, &batch)
+        self.write_parts(block, ctx, head, branch, &v, &batch, shards)
     }
 
     /// The state root of verified block `block` on `state` at

@@ -307,6 +307,22 @@ impl Chain {
         now: u64,
         signatures_verified: bool,
     ) -> Result<Built> {
+        let proposal = self.consensus().propose(&ctx.ancestry(), now);
+        self.build_sharded_proposed(ctx, candidates, coinbase, proposal, None, signatures_verified)
+    }
+
+    /// [`Chain::build_sharded`] with the consensus fields a proof-of-stake
+    /// validator made (`proposal`: time and signed data) and the parent's
+    /// certificate in the body.
+    pub fn build_sharded_proposed(
+        &self,
+        ctx: &BlockContext,
+        candidates: Vec<SignedTransaction>,
+        coinbase: Address,
+        proposal: cinder_consensus::Proposal,
+        last_commit: Option<cinder_primitives::CommitCertificate>,
+        signatures_verified: bool,
+    ) -> Result<Built> {
         let spec = self.spec();
         let consensus = self.consensus();
         let k = usize::from(spec.shards);
@@ -314,7 +330,6 @@ impl Chain {
             bail!("a node that tracks only some shards cannot build blocks: it lacks the others' state");
         }
         let (txs, index, mut dropped) = crate::build::screen(candidates, spec.chain_id, signatures_verified);
-        let proposal = consensus.propose(&ctx.ancestry(), now);
         let height = ctx.parent.height() + 1;
         let consensus_data = BoundedBytes::new(proposal.consensus_data.clone())
             .map_err(|d| anyhow!("consensus data of {} bytes", d.len()))?;
@@ -339,7 +354,7 @@ impl Chain {
                 coinbase: consensus.fee_recipient(&draft),
             },
             credits: &credits,
-            last_commit: None,
+            last_commit: last_commit.as_ref(),
             parent_validators: ctx.parent_validators.as_deref(),
             upgrades: &ctx.upgrades,
             genesis: ctx.genesis,
@@ -375,7 +390,7 @@ impl Chain {
         }
         let transactions = Bounded::new(included).map_err(|v| anyhow!("{} transactions: too many", v.len()))?;
         let chunks = Bounded::new(chunks).map_err(|_| anyhow!("more shards than a block holds"))?;
-        let mut block = Block { header: draft, transactions, last_commit: None, chunks };
+        let mut block = Block { header: draft, transactions, last_commit, chunks };
         let fields = HeaderFields {
             height,
             state_root: cinder_primitives::shard::chunks_root(&block.chunk_headers()),
@@ -391,9 +406,10 @@ impl Chain {
             bail!("the block is {size} bytes, above the limit {}: pass fewer candidates", spec.max_block_bytes);
         }
         dropped.sort_unstable();
-        let (mut batches, _) = split_outputs(outs);
-        let state = batches.swap_remove(0);
-        Ok(Built { block, receipts, state, dropped })
+        let (batches, outgoing) = split_outputs(outs);
+        let mut batches = batches.into_iter();
+        let state = batches.next().context("no shard batches")?;
+        Ok(Built { block, receipts, state, dropped, shards: batches.collect(), outgoing })
     }
 }
 

@@ -711,11 +711,16 @@ impl Service {
             last_commit.as_ref(),
         )?;
         let (_, _, v) = node.head_version()?;
-        let state = chain.state();
-        let view = |a: &Address| state.account(v, a);
+        let view = |a: &Address| chain.account_at(v, a);
         let candidates = node.mempool().select(&view, chain.params()?.block_gas_limit, MAX_TEMPLATE_TXS)?;
         let overlay = State::new(Overlay::new(chain.db()));
         let coinbase = *self.set.addresses.get(usize::from(me.0)).context("not in the height's set")?;
+        if chain.shards() > 1 {
+            let built = chain.build_sharded_proposed(&ctx, candidates, coinbase, proposal, last_commit, true)?;
+            let block = built.block.clone();
+            let checked = chain.own_checked(&block, ctx, built);
+            return Ok((block, checked));
+        }
         let built = build_block_proposed(
             chain.consensus(),
             chain.spec(),

@@ -630,17 +630,6 @@ fn sharded_blocks_with_wrong_chunks_or_receipts_are_refused_through_the_chain_an
 }
 
 #[test]
-fn a_node_refuses_to_open_a_sharded_proof_of_stake_chain() {
-    let accounts = Accounts::derive("shard-open", 4);
-    let key = cinder_engine::sig::SecretKey::from_seed(&[1; 32]).public_key();
-    let spec = ChainSpec { shards: 2, ..workload::pos_spec("shard-open", 92, &accounts.addresses, BALANCE, &[key]) };
-    let dir = crate::common::dir("shard-open");
-    let err = Chain::open(&dir, spec, ChainConfig::default()).err().expect("refused");
-    assert!(format!("{err:#}").contains("proof of stake"), "{err:#}");
-    assert!(!dir.join("CURRENT").exists(), "nothing written");
-}
-
-#[test]
 fn a_node_tracking_some_shards_syncs_and_follows_with_their_state_only() {
     let accounts = Accounts::derive("shard-track", 24);
     let spec = sharded_spec("shard-track", &accounts, 3);
