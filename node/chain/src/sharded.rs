@@ -1,7 +1,8 @@
 //! A sharded chain's blocks in [`Chain`] (docs/design/sharding.md): the
 //! genesis over K state trees, import, building a block, the receipts in
-//! flight, and reading an account from its shard. Proof of work only in
-//! this version; `Chain::open` refuses a sharded proof-of-stake spec.
+//! flight, reading an account from its shard, and the shards a node
+//! tracks. Proof of work and proof of stake (a validator's proposal:
+//! [`Chain::build_sharded_proposed`]).
 
 use std::time::Instant;
 
