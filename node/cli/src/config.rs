@@ -203,7 +203,12 @@ fn multiaddrs(flag: &str, list: &str) -> Result<Vec<cinder_net::Multiaddr>> {
 /// proof of stake: no `[pow]` table, those validators with equal power.
 /// With `chain_id`, a new spec takes that chain id (two devnets side by
 /// side need two), and an existing one must have it.
-pub(crate) fn devnet_spec(datadir: &Path, pos: Option<&PosDevnet>, chain_id: Option<u64>) -> Result<ChainSpec> {
+pub(crate) fn devnet_spec(
+    datadir: &Path,
+    pos: Option<&PosDevnet>,
+    chain_id: Option<u64>,
+    shards: u16,
+) -> Result<ChainSpec> {
     let path = datadir.join("devnet.toml");
     if path.exists() {
         let spec = ChainSpec::from_file(&path).with_context(|| format!("the devnet spec {}", path.display()))?;
@@ -223,6 +228,13 @@ pub(crate) fn devnet_spec(datadir: &Path, pos: Option<&PosDevnet>, chain_id: Opt
                 spec.chain_id
             );
         }
+        if spec.shards != shards {
+            bail!(
+                "{} holds a devnet of {} shards, not {shards}: use another --datadir",
+                datadir.display(),
+                spec.shards
+            );
+        }
         return Ok(spec);
     }
     let now = cinder_chain::unix_now();
@@ -238,6 +250,9 @@ pub(crate) fn devnet_spec(datadir: &Path, pos: Option<&PosDevnet>, chain_id: Opt
         {
             lines.push(format!("chain_id = {id}"));
             continue;
+        }
+        if shards > 1 && l.starts_with("consensus =") {
+            lines.push(format!("shards = {shards}"));
         }
         if pos.is_some() {
             if l.starts_with("consensus =") {
@@ -370,7 +385,7 @@ impl NodeArgs {
                     }
                     None => None,
                 };
-                (devnet_spec(&d, p.as_ref(), chain_id)?, d)
+                (devnet_spec(&d, p.as_ref(), chain_id, 1)?, d)
             }
             (true, Some(other)) => bail!("`cinder devnet` runs the devnet chain; use `cinder node --chain {other}`"),
             (false, Some(c)) => {

@@ -69,6 +69,13 @@ pub(crate) struct TestnetArgs {
     /// starting a node. For nodes run elsewhere, e.g. deploy/compose.yaml.
     #[arg(long)]
     init: bool,
+    /// Shards of a new testnet's chain (1 to 64; docs/design/sharding.md).
+    #[arg(long, default_value_t = 1)]
+    shards: u16,
+    /// A node that keeps only some shards, `NODE=SHARDS` (e.g. `2=0,1`;
+    /// shard 0 must be among them); repeatable. The others keep all.
+    #[arg(long = "track")]
+    track: Vec<String>,
 }
 
 struct Member {
@@ -108,6 +115,17 @@ pub(crate) fn run(args: TestnetArgs) -> Result<()> {
     if args.mine_threads == 0 {
         bail!("--mine-threads must be at least 1");
     }
+    if !(1..=cinder_primitives::MAX_SHARDS).contains(&args.shards) {
+        bail!("--shards must be between 1 and {}", cinder_primitives::MAX_SHARDS);
+    }
+    let mut tracks: Vec<Option<String>> = vec![None; args.nodes];
+    for t in &args.track {
+        let (node, list) = t.split_once('=').with_context(|| format!("--track {t:?}: give NODE=SHARDS, e.g. 2=0,1"))?;
+        let node: usize =
+            node.trim().parse().with_context(|| format!("--track {t:?}: {node:?} is not a node index"))?;
+        let slot = tracks.get_mut(node).with_context(|| format!("--track {t:?}: node {node} does not exist"))?;
+        *slot = Some(list.trim().to_string());
+    }
     let dir = match &args.datadir {
         Some(d) => d.clone(),
         None => data_home()?.join("testnet"),
@@ -139,7 +157,7 @@ pub(crate) fn run(args: TestnetArgs) -> Result<()> {
         None
     };
     // One spec for all (genesis time = the network's first start).
-    let spec = devnet_spec(&dir, pos_spec.as_ref(), None)?;
+    let spec = devnet_spec(&dir, pos_spec.as_ref(), None, args.shards)?;
     if let Some(p) = &pos_spec
         && spec.pos.as_ref().map(|s| s.validators.iter().map(|v| v.key).collect::<Vec<_>>())
             != Some(p.validators.clone())
@@ -206,6 +224,9 @@ pub(crate) fn run(args: TestnetArgs) -> Result<()> {
         ];
         if i > 0 {
             cmd.extend(["--bootnodes".into(), boot.clone()]);
+        }
+        if let Some(list) = tracks.get(i).and_then(Option::as_ref) {
+            cmd.extend(["--track-shards".into(), list.clone()]);
         }
         if pos {
             cmd.extend(["--validator-key".into(), home.join("validator.key").display().to_string()]);

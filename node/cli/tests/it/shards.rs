@@ -117,3 +117,70 @@ fn a_node_tracking_two_of_three_shards_syncs_from_scratch_and_follows_a_miner() 
     eprintln!("{untracked} of the 7 checked accounts are on the untracked shard");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The testnet: four validator processes of a proof-of-stake chain
+/// of four shards, two keeping every shard and two keeping fewer (node 2
+/// shard 0 only, node 3 shards 0 and 1). They finalize the same blocks;
+/// cross-shard transfers sent to node 0 arrive; each node answers for the
+/// accounts of its shards and says it does not track the others.
+#[test]
+fn a_four_validator_testnet_of_four_shards_with_two_partial_nodes_agrees_on_every_block() {
+    let _s = crate::serial();
+    let dir = std::env::temp_dir().join(format!("cinder-cli-it-{}-shards-pos", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let rpc = free_ports(4, 20_000);
+    let p2p = free_ports(4, rpc + 10);
+    let flags = ["--consensus", "pos", "--shards", "4", "--track", "2=0", "--track", "3=0,1"];
+    let net = crate::testnet::Testnet::start_with(&dir, rpc, p2p, &flags, &[("CINDER_HIDE_GPU", "1")]);
+    let c: Vec<&Client> = net.nodes.iter().map(|m| &m.client).collect();
+    wait("blocks", || rt().block_on(c[0].block_number()).is_ok_and(|h| h >= 2));
+    let accounts = Accounts::derive("cinder-devnet", 8);
+    let amount = 1_000_000u128;
+    let mut ids = Vec::new();
+    for i in 0..8usize {
+        let tx = Transaction {
+            chain_id: 1337,
+            sender: accounts.keys[i].public_key(),
+            nonce: 0,
+            gas_limit: 21_000,
+            gas_price: 1_000_000_000,
+            kind: TxKind::Transfer { to: accounts.addresses[(i + 1) % 8], amount },
+        }
+        .sign(&accounts.keys[i]);
+        ids.push(rt().block_on(c[0].send(&tx)).unwrap());
+    }
+    wait("the transfers included", || ids.iter().all(|id| rt().block_on(c[0].receipt(*id)).is_ok_and(|r| r.is_some())));
+    let included = rt().block_on(c[0].block_number()).unwrap();
+    // Every node finalizes past the block after them (the receipts applied).
+    for (i, n) in c.iter().enumerate() {
+        wait(&format!("node {i} to finalize past the transfers"), || {
+            rt().block_on(n.call::<u64>(cinder_rpc::methods::FINALIZED_BLOCK_NUMBER, vec![]))
+                .is_ok_and(|f| f > included)
+        });
+    }
+    let hash = |n: &Client, h: u64| rt().block_on(n.block_by_number(h, false)).unwrap().map(|b| b.hash);
+    for h in 1..=included + 1 {
+        let want = hash(c[0], h);
+        assert!(want.is_some());
+        for (i, n) in c.iter().enumerate().skip(1) {
+            assert_eq!(hash(n, h), want, "node {i} at height {h}");
+        }
+    }
+    // Balances, read at each node's head (the transfers are final by now).
+    let tracked = [vec![0u16, 1, 2, 3], vec![0, 1, 2, 3], vec![0], vec![0, 1]];
+    let want = 1_000_000 * 10u128.pow(18) - 21_000 * 1_000_000_000;
+    for (i, n) in c.iter().enumerate() {
+        for (j, a) in accounts.addresses.iter().enumerate() {
+            let shard = shard_of(a, 4);
+            let got = rt().block_on(n.balance(*a));
+            if tracked[i].contains(&shard) {
+                assert_eq!(got.unwrap(), want, "node {i}, account {j} on shard {shard}");
+            } else {
+                let e = got.expect_err("not tracked");
+                assert!(e.to_string().contains(&format!("does not track shard {shard}")), "{e}");
+            }
+        }
+    }
+    net.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
