@@ -32,6 +32,25 @@ fn spawn(dir: &Path, spec: &Path, rpc: u16, p2p: u16, extra: &[String]) -> KillO
     KillOnDrop(child)
 }
 
+/// Each devnet account pays the next one 1,000,000 at nonce 0 (a gas
+/// price of 1 gwei) through `c`: the transactions' ids.
+fn pay_round(c: &Client, accounts: &Accounts) -> Vec<cinder_primitives::Hash> {
+    (0..8usize)
+        .map(|i| {
+            let tx = Transaction {
+                chain_id: 1337,
+                sender: accounts.keys[i].public_key(),
+                nonce: 0,
+                gas_limit: 21_000,
+                gas_price: 1_000_000_000,
+                kind: TxKind::Transfer { to: accounts.addresses[(i + 1) % 8], amount: 1_000_000 },
+            }
+            .sign(&accounts.keys[i]);
+            rt().block_on(c.send(&tx)).unwrap()
+        })
+        .collect()
+}
+
 #[test]
 fn a_node_tracking_two_of_three_shards_syncs_from_scratch_and_follows_a_miner() {
     let _s = crate::serial();
@@ -61,20 +80,7 @@ fn a_node_tracking_two_of_three_shards_syncs_from_scratch_and_follows_a_miner() 
     let a = Client::new(&format!("http://127.0.0.1:{base}")).unwrap();
     wait("the miner's RPC", || rt().block_on(a.block_number()).is_ok_and(|h| h >= 2));
     // Cross-shard transfers: account i pays account i + 1.
-    let amount = 1_000_000u128;
-    let mut ids = Vec::new();
-    for i in 0..8usize {
-        let tx = Transaction {
-            chain_id: 1337,
-            sender: accounts.keys[i].public_key(),
-            nonce: 0,
-            gas_limit: 21_000,
-            gas_price: 1_000_000_000,
-            kind: TxKind::Transfer { to: accounts.addresses[(i + 1) % 8], amount },
-        }
-        .sign(&accounts.keys[i]);
-        ids.push(rt().block_on(a.send(&tx)).unwrap());
-    }
+    let ids = pay_round(&a, &accounts);
     let included = |c: &Client| ids.iter().all(|id| rt().block_on(c.receipt(*id)).is_ok_and(|r| r.is_some()));
     wait("the transfers included", || included(&a));
     let mined = rt().block_on(a.block_number()).unwrap();
@@ -135,20 +141,7 @@ fn a_four_validator_testnet_of_four_shards_with_two_partial_nodes_agrees_on_ever
     let c: Vec<&Client> = net.nodes.iter().map(|m| &m.client).collect();
     wait("blocks", || rt().block_on(c[0].block_number()).is_ok_and(|h| h >= 2));
     let accounts = Accounts::derive("cinder-devnet", 8);
-    let amount = 1_000_000u128;
-    let mut ids = Vec::new();
-    for i in 0..8usize {
-        let tx = Transaction {
-            chain_id: 1337,
-            sender: accounts.keys[i].public_key(),
-            nonce: 0,
-            gas_limit: 21_000,
-            gas_price: 1_000_000_000,
-            kind: TxKind::Transfer { to: accounts.addresses[(i + 1) % 8], amount },
-        }
-        .sign(&accounts.keys[i]);
-        ids.push(rt().block_on(c[0].send(&tx)).unwrap());
-    }
+    let ids = pay_round(c[0], &accounts);
     wait("the transfers included", || ids.iter().all(|id| rt().block_on(c[0].receipt(*id)).is_ok_and(|r| r.is_some())));
     let included = rt().block_on(c[0].block_number()).unwrap();
     // Every node finalizes past the block after them (the receipts applied).
