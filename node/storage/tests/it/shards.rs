@@ -3,10 +3,15 @@
 //! over every shard, and the shard count checked on open.
 
 use cinder_primitives::*;
-use cinder_state::{State, StateStore};
+use cinder_state::{State, StateBatch, StateStore};
 use cinder_storage::{BlockWrite, Db, cf};
 
 use super::{addr, block, dir};
+
+/// A block write of a sharded chain: shard 0's state, the other shards'.
+fn write<'a>(block: &'a Block, state: &'a StateBatch, shards: &'a [StateBatch], canonical: bool) -> BlockWrite<'a> {
+    BlockWrite { block, receipts: &[], state, shards, outgoing: &[], weight: 1, canonical }
+}
 
 fn acct(balance: u128) -> Option<Account> {
     Some(Account { balance, nonce: 0 })
@@ -43,16 +48,7 @@ fn each_shard_keeps_its_own_tree_and_a_block_writes_them_together() {
         let g: Vec<_> = (0..3u16)
             .map(|s| st[usize::from(s)].apply(None, &[(addr(s.into()), acct(100 + u128::from(s)))]).unwrap().1)
             .collect();
-        db.write_block(&BlockWrite {
-            block: &b0,
-            receipts: &[],
-            state: &g[0],
-            shards: &g[1..],
-            weight: 1,
-            canonical: true,
-            outgoing: &[],
-        })
-        .unwrap();
+        db.write_block(&write(&b0, &g[0], &g[1..], true)).unwrap();
         // Block 1 changes shard 1 only; shards 0 and 2 still get a version.
         let b: Vec<_> = (0..3u16)
             .map(|s| {
@@ -66,15 +62,7 @@ fn each_shard_keeps_its_own_tree_and_a_block_writes_them_together() {
         // refused, nothing written.
         let other_version = [batches[1].clone(), g[2].clone()];
         for shards in [&batches[1..2], &other_version[..]] {
-            let w = BlockWrite {
-                block: &b1,
-                receipts: &[],
-                state: &batches[0],
-                shards,
-                weight: 1,
-                canonical: true,
-                outgoing: &[],
-            };
+            let w = write(&b1, &batches[0], shards, true);
             assert!(db.write_block(&w).is_err());
             assert_eq!(db.head().unwrap().unwrap().height, 0);
             assert!(db.header(&b1.id()).unwrap().is_none());
@@ -82,16 +70,7 @@ fn each_shard_keeps_its_own_tree_and_a_block_writes_them_together() {
                 assert_eq!(db.shard(s).unwrap().latest().unwrap(), Some(0), "shard {s}");
             }
         }
-        db.write_block(&BlockWrite {
-            block: &b1,
-            receipts: &[],
-            state: &batches[0],
-            shards: &batches[1..],
-            weight: 1,
-            canonical: true,
-            outgoing: &[],
-        })
-        .unwrap();
+        db.write_block(&write(&b1, &batches[0], &batches[1..], true)).unwrap();
         // A plain state commit needs one shard.
         assert!(StateStore::commit(&db, &batches[0]).is_err());
     }
@@ -152,29 +131,13 @@ fn commit_shards_is_all_or_nothing_and_pruning_covers_every_shard() {
             .map(|s| st[usize::from(s)].apply(pv, &[(addr(s.into()), acct(u128::from(h) + 1))]).unwrap().1)
             .collect();
         let b = super::branch_block(h, prev, u8::try_from(h).unwrap(), 0);
-        let w = BlockWrite {
-            block: &b,
-            receipts: &[],
-            state: &batches[0],
-            shards: &batches[1..],
-            weight: 1,
-            canonical: true,
-            outgoing: &[],
-        };
+        let w = write(&b, &batches[0], &batches[1..], true);
         db.write_block(&w).unwrap();
         if h == 2 {
             let side = super::branch_block(3, b.id(), 99, 0);
             let sb: Vec<_> =
                 st.iter().map(|t| t.apply(Some(batches[0].version), &[(addr(9), acct(9))]).unwrap().1).collect();
-            let w = BlockWrite {
-                block: &side,
-                receipts: &[],
-                state: &sb[0],
-                shards: &sb[1..],
-                weight: 1,
-                canonical: false,
-                outgoing: &[],
-            };
+            let w = write(&side, &sb[0], &sb[1..], false);
             db.write_block(&w).unwrap();
         }
         (prev, pv) = (b.id(), Some(batches[0].version));
